@@ -1,0 +1,35 @@
+# Two set-up commands work on a fresh machine: `make demo` and `make test`. Each creates .venv and installs.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install -q -e ".[test]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/compose demo
+
+# The browser test drives Debian's chromium; install it when missing (CI runs as root with apt).
+/usr/bin/chromium:
+	(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium) >/dev/null
+
+lint: $(STAMP)
+	$(BIN)/ruff check compose tests bench examples apps spaces
+	$(BIN)/mypy
+
+test: $(STAMP) /usr/bin/chromium lint
+	$(BIN)/pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache

@@ -1,0 +1,273 @@
+"""One call of a remote endpoint over Gradio's queue protocol: upload, join, read the session stream, shape.
+
+This is the single code path behind `call`, `predict`, `stream` and `submit`; it runs on compose's I/O loop and
+reports each event through `emit`.
+
+Usage (internal): `result = await run_call(space, schema, values, ident, emit)`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from gradio_client import utils as gc_utils
+
+from . import sessions
+from .errors import (
+    APIChanged,
+    AppError,
+    InvalidArguments,
+    SessionLost,
+    SpaceError,
+    SpaceUnavailable,
+    UnsafeInput,
+    UpstreamDisconnected,
+    UpstreamTimeout,
+)
+from .files import (
+    FILE_META,
+    FileArg,
+    file_data_for_url,
+    file_route,
+    is_url,
+    new_download_path,
+    under_roots,
+    upload_source,
+)
+from .identity import Identity
+from .schema import EndpointSchema, Parameter, SpaceSchema
+from .streams import DISCONNECTED
+from .updates import ProgressUnit, Update
+
+if TYPE_CHECKING:
+    from .space import Space
+
+__all__ = ["Emit", "run_call", "shape"]
+
+log = logging.getLogger("compose.calls")
+
+Emit = Callable[[Update], None]
+_background: set[asyncio.Task[Any]] = set()
+
+
+def shape(schema: EndpointSchema, data: list[Any]) -> Any:
+    """Drop state/layout outputs; one visible output → value, several → tuple, none → None."""
+    visible = [v for v, slot in zip(data, schema.output_slots, strict=False) if slot is not None]
+    if not visible:
+        return None
+    return visible[0] if len(visible) == 1 else tuple(visible)
+
+
+async def run_call(space: Space, schema: EndpointSchema, values: list[Any], ident: Identity, emit: Emit) -> Any:
+    """Run one job upstream and return its shaped result, emitting updates as they arrive."""
+    sch = space._schema_now()
+    session_hash = sessions.derive(space.session_mode, space_key=space.key, user=ident.session, epoch=space._epoch)
+    headers = space._headers_for(ident)
+    name = schema.api_name
+    payload = [await _prepare(space, sch, schema, p, v) for p, v in zip(schema.parameters, values, strict=True)]
+    data = [None if slot is None else payload[slot] for slot in schema.input_slots]
+    body: dict[str, Any] = {"data": data, "event_data": None, "fn_index": schema.fn_index, "trigger_id": None,
+                            "session_hash": session_hash}
+    if ident.oauth_token and space.use_oauth_token:
+        body["oauth_token"] = ident.oauth_token
+    new_connection = False
+
+    async def trace(event: str, info: dict[str, Any]) -> None:
+        nonlocal new_connection
+        if event.startswith("connection.connect_tcp.complete"):
+            new_connection = True
+
+    response = await space.transport.send(
+        "POST", f"{sch.api_prefix}/queue/join", headers=headers, json=body, retry=True, api_name=name,
+        extensions={"trace": trace} if schema.stateful else {},
+    )
+    if response.status_code != 200:
+        raise _join_error(space, schema, response)
+    event_id = response.json()["event_id"]
+    queue = space._hub.subscribe(session_hash, event_id, headers)
+    try:
+        if new_connection and await space._upstream_restarted():
+            raise SessionLost(
+                "the Space restarted and this user's upstream session (its gr.State) was lost; it has been reset, "
+                "call again to start over", space=space.name, api_name=name)
+        return await _read(space, schema, queue, emit)
+    except BaseException as e:
+        if not isinstance(e, (AppError, UpstreamDisconnected, InvalidArguments)):
+            # Cancelled by the caller, timed out, or lost: stop the upstream job so it does not run on for no one.
+            _cancel_upstream(space, sch, schema, session_hash, event_id, headers)
+        raise
+    finally:
+        space._hub.release(session_hash, event_id)
+
+
+def _cancel_upstream(
+    space: Space, sch: SpaceSchema, schema: EndpointSchema, session_hash: str, event_id: str, headers: dict[str, str]
+) -> None:
+    async def cancel() -> None:
+        try:
+            await space.transport.send(
+                "POST", f"{sch.api_prefix}/cancel", headers=headers,
+                json={"session_hash": session_hash, "fn_index": schema.fn_index, "event_id": event_id},
+            )
+        except Exception as e:  # the upstream may be gone; nothing left to stop then
+            log.debug("cancel of %s %s failed: %r", space.name, schema.api_name, e)
+
+    # A task of its own: the caller's task is being cancelled, and the cancel request must still go out.
+    task = asyncio.get_running_loop().create_task(cancel())
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+async def _read(space: Space, schema: EndpointSchema, queue: asyncio.Queue[dict[str, Any]], emit: Emit) -> Any:
+    name = schema.api_name
+    latest: list[Any] | None = None
+    while True:
+        try:
+            msg = await asyncio.wait_for(queue.get(), timeout=space.idle_timeout)
+        except TimeoutError:
+            raise UpstreamTimeout(f"no progress for {space.idle_timeout:g} s; the upstream job was cancelled",
+                                  space=space.name, api_name=name) from None
+        kind = msg.get("msg")
+        if msg is DISCONNECTED:
+            space._suspect_restart()
+            raise UpstreamDisconnected("the connection to the Space closed before the job finished",
+                                       space=space.name, api_name=name)
+        if kind == "estimation":
+            emit(Update("status", stage="queued", rank=msg.get("rank"), queue_size=msg.get("queue_size"),
+                        eta=msg.get("rank_eta")))
+        elif kind == "process_starts":
+            emit(Update("status", stage="started", eta=msg.get("eta")))
+        elif kind == "progress":
+            units = tuple(ProgressUnit(**{k: u.get(k) for k in ("index", "length", "unit", "progress", "desc")})
+                          for u in msg.get("progress_data") or [])
+            emit(Update("progress", progress=units))
+        elif kind == "log":
+            emit(Update("log", level=msg.get("level"), message=msg.get("log"), title=msg.get("title")))
+        elif kind in ("process_generating", "process_streaming"):
+            output = msg.get("output") or {}
+            if not msg.get("success", True):
+                raise _app_error(space, name, output)
+            raw = output.get("data") or []
+            if latest is None:
+                latest = list(raw)
+            else:
+                # Gradio streams diffs after the first value; gradio_client's helper applies them.
+                latest = [gc_utils.apply_diff(latest[i] if i < len(latest) else None, d) for i, d in enumerate(raw)]
+            emit(Update("output", value=shape(schema, await _finish_outputs(space, schema, latest))))
+        elif kind == "process_completed":
+            output = msg.get("output") or {}
+            if not msg.get("success", False):
+                raise _app_error(space, name, output)
+            data = output.get("data")
+            if data is None or (schema.streams and not data and latest is not None):
+                data = latest or []
+            result = shape(schema, await _finish_outputs(space, schema, list(data)))
+            emit(Update("output", value=result, final=True))
+            return result
+        elif kind == "unexpected_error":
+            if msg.get("session_not_found"):
+                space._suspect_restart()
+                raise SessionLost(f"the Space no longer knows this session ({msg.get('message')})",
+                                  space=space.name, api_name=name)
+            space._suspect_restart()
+            raise UpstreamDisconnected(msg.get("message") or "unexpected error upstream",
+                                       space=space.name, api_name=name)
+
+
+def _app_error(space: Space, api_name: str, output: dict[str, Any]) -> AppError:
+    message = output.get("error")
+    if message is None:
+        message = ("the remote app raised an error but does not show error details "
+                   "(it was launched with show_error=False)")
+    return AppError(str(message), title=output.get("title"), space=space.name, api_name=api_name)
+
+
+def _join_error(space: Space, schema: EndpointSchema, response: httpx.Response) -> SpaceError:
+    try:
+        detail = response.json().get("detail")
+    except ValueError:
+        detail = response.text[:200]
+    if response.status_code == 422:
+        return AppError(str(detail), space=space.name, api_name=schema.api_name)
+    if response.status_code in (400, 404):
+        space._suspect_api_change()
+        return APIChanged(f"the Space refused the call ({response.status_code}: {detail}); its API may have changed, "
+                          "refresh() re-reads it", space=space.name, api_name=schema.api_name)
+    return SpaceUnavailable(f"join answered {response.status_code}: {detail}", space=space.name,
+                            api_name=schema.api_name)
+
+
+async def _prepare(space: Space, sch: SpaceSchema, schema: EndpointSchema, param: Parameter, value: Any) -> Any:
+    """Turn file arguments into FileData the remote can read, uploading only what the developer allowed."""
+
+    async def walk(v: Any) -> Any:
+        if isinstance(v, FileArg):
+            return await _upload_or_link(space, sch, schema, v.source, explicit=True)
+        if gc_utils.is_file_obj_with_meta(v):
+            return await _upload_or_link(space, sch, schema, v["path"], explicit=True, extra=v)
+        if isinstance(v, dict):
+            return {k: await walk(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [await walk(x) for x in v]
+        return v
+
+    if isinstance(value, str) and param.is_file and value:
+        return await _upload_or_link(space, sch, schema, value, explicit=False)
+    return await walk(value)
+
+
+async def _upload_or_link(
+    space: Space, sch: SpaceSchema, schema: EndpointSchema, source: str, *, explicit: bool,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    if is_url(source):
+        return file_data_for_url(source)
+    path = Path(source).expanduser()
+    if not explicit and not under_roots(path, space.allowed_paths):
+        raise UnsafeInput(
+            f"{space.name} {schema.api_name}: {source!r} is a plain string; a local file is sent only when wrapped "
+            "in compose.file(...) or under the Space's allowed_paths")
+    limit = space.max_upload_bytes if sch.max_file_size is None else min(space.max_upload_bytes, sch.max_file_size)
+    checked = upload_source(str(path), max_bytes=limit)
+    with checked.open("rb") as f:
+        response = await space.transport.send(
+            "POST", f"{sch.api_prefix}/upload", headers=space._headers_for(None), retry=True,
+            files=[("files", (checked.name, f))], api_name=schema.api_name,
+        )
+    if response.status_code != 200:
+        raise SpaceUnavailable(f"upload of {checked.name!r} answered {response.status_code}", space=space.name,
+                               api_name=schema.api_name)
+    remote_path = response.json()[0]
+    data = {"path": remote_path, "orig_name": checked.name, "size": checked.stat().st_size, "meta": dict(FILE_META)}
+    if extra:
+        data = {**{k: v for k, v in extra.items() if k not in ("path", "url")}, **data}
+    return data
+
+
+async def _finish_outputs(space: Space, schema: EndpointSchema, data: list[Any]) -> list[Any]:
+    """Download file outputs (from the Space's own origin only) when the Space is set to."""
+    if not space.download_files or not any(r.is_file for r in schema.returns):
+        return data
+
+    async def walk(v: Any) -> Any:
+        if gc_utils.is_file_obj_with_meta(v):
+            return await space._download(v, schema.api_name)
+        if isinstance(v, dict):
+            return {k: await walk(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [await walk(x) for x in v]
+        return v
+
+    return [await walk(v) for v in data]
+
+
+def download_target(space: Space, remote: dict[str, Any]) -> tuple[str, Path]:
+    """The route on the Space's origin and the local path for one FileData result."""
+    sch = space._schema_now()
+    return file_route(sch.api_prefix, remote["path"]), new_download_path(space.download_dir, remote.get("orig_name")
+                                                                         or remote["path"])

@@ -1,0 +1,129 @@
+"""One remote endpoint: its description and the ways to call it.
+
+Usage:
+    ep = space.endpoint("/translate")
+    ep.predict("good morning", target_language="French")      # blocking
+    await ep.call(text="good morning")                          # async
+    async for update in ep.stream(n=3): ...                     # live updates
+    job = ep.submit(n=3); job.result()                          # background
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
+
+from .calls import run_call
+from .identity import Identity, current_identity
+from .job import Job
+from .loop import io_loop, run_async, run_sync, spawn
+from .schema import EndpointSchema, Parameter, Return
+from .updates import Update
+from .validation import bind
+
+if TYPE_CHECKING:
+    from .space import Space
+
+__all__ = ["Endpoint"]
+
+
+def _ignore(update: Update) -> None:
+    pass
+
+
+class Endpoint:
+    """A named endpoint of a Space. Cheap to make; describes itself from the Space's schema."""
+
+    def __init__(self, space: Space, api_name: str) -> None:
+        self.space = space
+        self.api_name = api_name
+
+    def __repr__(self) -> str:
+        return f"<Endpoint {self.space.name} {self.api_name}>"
+
+    @property
+    def schema(self) -> EndpointSchema:
+        return self.space._endpoint_schema(self.api_name)
+
+    @property
+    def description(self) -> str:
+        return self.schema.description
+
+    @property
+    def streams(self) -> bool:
+        """True if the remote function is a generator (its outputs arrive as a stream)."""
+        return self.schema.streams
+
+    @property
+    def parameters(self) -> tuple[Parameter, ...]:
+        return self.schema.parameters
+
+    @property
+    def returns(self) -> tuple[Return, ...]:
+        return self.schema.returns
+
+    # --- calling ------------------------------------------------------------------------------------------------
+
+    async def _run(self, args: tuple[Any, ...], kwargs: dict[str, Any], ident: Identity, emit: Callable[[Update], None]
+                   ) -> Any:
+        schema = (await self.space._aschema()).endpoints.get(self.api_name) or self.space._endpoint_schema(
+            self.api_name)
+        values = bind(schema, args, kwargs, space=self.space.name)
+        return await run_call(self.space, schema, values, ident, emit)
+
+    async def call(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the endpoint and return its result; cancelling the awaiting task cancels the upstream job."""
+        return await run_async(self._run(args, kwargs, current_identity(), _ignore))
+
+    def predict(self, *args: Any, **kwargs: Any) -> Any:
+        """Blocking `call`, for sync code (any thread)."""
+        return run_sync(self._run(args, kwargs, current_identity(), _ignore))
+
+    def submit(self, *args: Any, result_callbacks: list[Callable[[Any], object]] | None = None, **kwargs: Any
+               ) -> Job:
+        """Start the call in the background and return a `Job` at once."""
+        job = Job(result_callbacks)
+        job._attach(spawn(self._run(args, kwargs, current_identity(), job._on_update)))
+        return job
+
+    async def stream(self, *args: Any, **kwargs: Any) -> AsyncIterator[Update]:
+        """Yield `Update`s live: outputs as they arrive, progress, queue status and logs.
+
+        Leaving the loop early (break, an exception, cancellation) cancels the upstream job.
+        """
+        caller = asyncio.get_running_loop()
+        queue: asyncio.Queue[Update | BaseException | None] = asyncio.Queue()
+        same_loop = caller is io_loop()
+
+        def emit(update: Update) -> None:
+            if same_loop:
+                queue.put_nowait(update)
+            else:
+                caller.call_soon_threadsafe(queue.put_nowait, update)
+
+        async def produce(ident: Identity) -> None:
+            end: BaseException | None = None
+            try:
+                await self._run(args, kwargs, ident, emit)
+            except asyncio.CancelledError:
+                raise
+            except BaseException as e:  # handed to the consumer, which re-raises it in its own task
+                end = e
+            if same_loop:
+                queue.put_nowait(end)
+            else:
+                caller.call_soon_threadsafe(queue.put_nowait, end)
+
+        future = spawn(produce(current_identity()))
+        try:
+            while True:
+                item = await queue.get()
+                if item is None:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            if not future.done():
+                future.cancel()

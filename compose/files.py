@@ -1,0 +1,105 @@
+"""File arguments and file results.
+
+A local file is uploaded only when the developer says so: wrapped in `compose.file(...)`, or given for a file
+parameter and lying under the Space's `allowed_paths`. A plain string is never uploaded because it happens to name
+an existing file. Results are downloaded from the Space's own origin (never from a URL the remote chose) into a
+per-Space folder, under a sanitised name, with a size cap.
+
+Usage: `ep.predict(image=compose.file("cat.png"))`.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import re
+import secrets
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from gradio_client import utils as gc_utils
+
+from .errors import UnsafeInput
+
+__all__ = ["FileArg", "file", "file_data_for_url", "is_url", "safe_name", "under_roots", "upload_source"]
+
+FILE_META = {"_type": "gradio.FileData"}
+
+
+@dataclass(frozen=True)
+class FileArg:
+    """A file argument the developer marked explicitly: a local path or an http(s) URL."""
+
+    source: str
+
+    def __fspath__(self) -> str:
+        return self.source
+
+
+def file(path_or_url: str | os.PathLike[str]) -> FileArg:
+    """Mark a local path or an http(s) URL as a file to send (like gradio_client's `handle_file`).
+
+    Usage: `ep.predict(compose.file("report.pdf"))`.
+    """
+    return FileArg(os.fspath(path_or_url))
+
+
+def is_url(value: str) -> bool:
+    """True for http(s) URLs."""
+    return urlsplit(value).scheme in ("http", "https")
+
+
+def file_data_for_url(url: str) -> dict[str, Any]:
+    """A FileData payload that asks the remote to fetch `url` itself."""
+    name = Path(urlsplit(url).path).name or "file"
+    return {"path": url, "url": url, "orig_name": name, "meta": dict(FILE_META)}
+
+
+def under_roots(path: Path, roots: tuple[Path, ...]) -> bool:
+    """True if the real path (symlinks resolved) lies inside one of the real roots."""
+    real = path.resolve()
+    return any(real == root or root in real.parents for root in roots)
+
+
+def upload_source(path: str, *, max_bytes: int | None) -> Path:
+    """Check a local file before upload: it must exist and be a regular file within the size cap."""
+    p = Path(path).expanduser()
+    try:
+        st = p.stat()
+    except OSError as e:
+        raise UnsafeInput(f"cannot read file {path!r}: {e.strerror}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise UnsafeInput(f"{path!r} is not a regular file")
+    if max_bytes is not None and st.st_size > max_bytes:
+        raise UnsafeInput(f"{path!r} is {st.st_size} bytes, over the limit of {max_bytes}")
+    return p
+
+
+_UNSAFE = re.compile(r"[^\w.\- ]+", re.UNICODE)
+
+
+def safe_name(remote_name: str | None) -> str:
+    """A file name safe to create in a download folder: no directories, no `..`, nothing hidden, not empty."""
+    base = (remote_name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    base = gc_utils.strip_invalid_filename_characters(_UNSAFE.sub("_", base), max_bytes=120)
+    base = base.lstrip(".").strip()
+    return base or "file"
+
+
+def new_download_path(root: Path, remote_name: str | None) -> Path:
+    """A fresh file path for a download: its own random folder, so names never collide or overwrite."""
+    folder = root / secrets.token_hex(8)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / safe_name(remote_name)
+
+
+def file_route(api_prefix: str, remote_path: str) -> str:
+    """The Space-relative route serving a file the remote produced (built by us, on the Space's own origin)."""
+    return f"{api_prefix}/file={quote(remote_path)}"
+
+
+def guess_mime(path: Path) -> str:
+    return mimetypes.guess_type(path.name)[0] or "application/octet-stream"

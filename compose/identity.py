@@ -1,0 +1,117 @@
+"""Who is calling: the end user whose headers and upstream session a call carries.
+
+Inside a Gradio event handler nothing needs passing: the user is read from gradio's request context. Outside one,
+or to override it, set it explicitly; it is a plain context manager over a context variable, so it works with
+`with` in sync code and in coroutines (each asyncio task sees the identity it was created under) and `async with`.
+
+Usage:
+    with compose.identity(request=gr_request):
+        ep.predict(text="hi")
+    with compose.identity(session="alice", headers={"x-ip-token": "t1"}):
+        ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar, Token
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+__all__ = ["Identity", "current_identity", "identity"]
+
+
+@dataclass(frozen=True)
+class Identity:
+    """One caller, resolved at the moment of a call and never stored on a shared object.
+
+    `session` is the end user's own session key (gradio's `session_hash`, or any string you choose); `None` means
+    "no end user": a plain script. `headers` are the end user's request headers, filtered per Space by its
+    `forward_headers` allow-list when a call is made. `oauth_token` is a signed-in user's token, used only by Spaces
+    that opt in.
+    """
+
+    session: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    oauth_token: str | None = None
+
+    def forwarded(self, allow: tuple[str, ...]) -> Iterator[tuple[str, str]]:
+        """The allow-listed headers this caller carries, lower-cased."""
+        for name in allow:
+            value = self.headers.get(name)
+            if value is None and not hasattr(self.headers, "getlist"):
+                # A plain dict is case-sensitive; starlette's Headers is not.
+                value = next((v for k, v in self.headers.items() if k.lower() == name), None)
+            if value:
+                yield name, value
+
+
+_explicit: ContextVar[Identity | None] = ContextVar("compose_identity", default=None)
+
+
+def _from_request(request: Any) -> Identity:
+    """Build an identity from a `gr.Request` (or a starlette/fastapi request)."""
+    headers = getattr(request, "headers", None) or {}
+    session = getattr(request, "session_hash", None)
+    if session is None:
+        # A bare starlette request has no gradio session; its cookie-less identity is the client address.
+        client = getattr(request, "client", None)
+        session = f"client:{getattr(client, 'host', '')}" if client else None
+    return Identity(session=session, headers=headers)
+
+
+def current_identity() -> Identity:
+    """The caller of the call being made now: explicit `identity(...)` first, else gradio's current request."""
+    explicit = _explicit.get()
+    if explicit is not None:
+        return explicit
+    try:
+        from gradio.context import LocalContext
+    except ImportError:  # pragma: no cover - gradio is a dependency, but keep the core importable without it
+        return Identity()
+    request = LocalContext.request.get(None)
+    if request is None:
+        return Identity()
+    return _from_request(request)
+
+
+class identity:  # noqa: N801 - a context manager read as a phrase: `with compose.identity(...)`
+    """Set who is calling for the calls made inside the block.
+
+    Usage: `with compose.identity(session="alice", headers={"x-ip-token": tok}): ep.predict("hi")`
+    """
+
+    def __init__(
+        self,
+        request: Any = None,
+        *,
+        session: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        oauth_token: str | None = None,
+    ) -> None:
+        base = _from_request(request) if request is not None else Identity()
+        merged: Mapping[str, str] = base.headers
+        if headers is not None:
+            merged = {**{k.lower(): v for k, v in base.headers.items()}, **{k.lower(): v for k, v in headers.items()}}
+        self.value = Identity(
+            session=session if session is not None else base.session,
+            headers=merged,
+            oauth_token=oauth_token if oauth_token is not None else base.oauth_token,
+        )
+        self._tokens: list[Token[Identity | None]] = []
+
+    def __enter__(self) -> Identity:
+        self._tokens.append(_explicit.set(self.value))
+        return self.value
+
+    def __exit__(self, *exc: object) -> None:
+        _explicit.reset(self._tokens.pop())
+
+    async def __aenter__(self) -> Identity:
+        return self.__enter__()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)

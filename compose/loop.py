@@ -1,0 +1,74 @@
+"""One process-wide background event loop that runs all of compose's network I/O.
+
+Every Space keeps its single `httpx.AsyncClient` on this loop, so one Space can be used from sync code, from any
+thread and from any other event loop: callers hand coroutines over and wait (blocking or awaiting) for the result.
+It is one daemon thread for the whole process, however many Spaces and users there are.
+
+Usage: `result = run_sync(coro)`, or `await run_async(coro)` from another loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+__all__ = ["io_loop", "run_async", "run_sync", "spawn"]
+
+T = TypeVar("T")
+
+_lock = threading.Lock()
+_loop: asyncio.AbstractEventLoop | None = None
+
+
+def io_loop() -> asyncio.AbstractEventLoop:
+    """The background loop, started on first use."""
+    global _loop
+    with _lock:
+        if _loop is None or _loop.is_closed():
+            loop = asyncio.new_event_loop()
+            ready = threading.Event()
+
+            def main() -> None:
+                asyncio.set_event_loop(loop)
+                loop.call_soon(ready.set)
+                loop.run_forever()
+
+            threading.Thread(target=main, name="compose-io", daemon=True).start()
+            ready.wait()
+            _loop = loop
+        return _loop
+
+
+def _in_io_loop() -> bool:
+    try:
+        return asyncio.get_running_loop() is _loop
+    except RuntimeError:
+        return False
+
+
+def spawn(coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+    """Start `coro` on the background loop; the returned future cancels the task when cancelled."""
+    return asyncio.run_coroutine_threadsafe(coro, io_loop())
+
+
+def run_sync(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+    """Run `coro` on the background loop and block until it is done (cancelling it if interrupted)."""
+    if _in_io_loop():
+        coro.close()
+        raise RuntimeError("compose's blocking API was called from inside its own I/O loop; use the async API")
+    future = spawn(coro)
+    try:
+        return future.result(timeout)
+    except BaseException:
+        future.cancel()
+        raise
+
+
+async def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Await `coro` run on the background loop; cancelling the awaiting task cancels it there too."""
+    if _in_io_loop():
+        return await coro
+    return await asyncio.wrap_future(spawn(coro))

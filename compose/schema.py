@@ -1,0 +1,284 @@
+"""What a Space offers: endpoints, parameters and returns, read from the app's config and API info.
+
+The raw documents are fetched once (by `Space`), cached in memory and on disk, and parsed here into plain frozen
+descriptions. Nothing in this module does I/O except the disk cache helpers.
+
+Usage: `schema = SpaceSchema.parse(url, config, info); schema.endpoints["/predict"].parameters`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import time
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from gradio_client import utils as gc_utils
+from pydantic import BaseModel, ValidationError
+
+__all__ = ["EndpointSchema", "Parameter", "Return", "SpaceSchema", "load_cached", "store_cached"]
+
+_CACHE_FORMAT = 1
+
+# Component props worth mirroring locally and describing to agents (everything else is presentation).
+_CONFIG_KEYS = (
+    "label", "choices", "minimum", "maximum", "step", "headers", "datatype", "type", "include_time", "timezone",
+    "file_types", "file_count", "multiselect", "precision", "lines", "max_lines", "placeholder", "info",
+    "row_count", "col_count", "sources", "format", "image_mode", "height", "value",
+)
+
+
+def _annotation(schema: dict[str, Any], is_file: bool) -> Any:
+    """A real Python type for a JSON schema, as far as one exists (used for handler signatures)."""
+    if is_file:
+        return str
+    if "enum" in schema:
+        return Literal[tuple(schema["enum"])]  # type: ignore[valid-type]
+    kind = schema.get("type")
+    simple = {"string": str, "integer": int, "number": float, "boolean": bool, "array": list, "object": dict}
+    if isinstance(kind, str) and kind in simple:
+        return simple[kind]
+    options = schema.get("anyOf") or schema.get("oneOf")
+    if options:
+        types = [_annotation(o, False) for o in options if o.get("type") != "null"]
+        nullable = any(o.get("type") == "null" for o in options)
+        if len(types) == 1:
+            return typing.Optional[types[0]] if nullable else types[0]  # noqa: UP045 - built at run time
+    return Any
+
+
+def _is_file(schema: Any) -> bool:
+    """True when the value itself is one file (Image, File, Audio ...), not a structure that may hold files."""
+    if not isinstance(schema, dict):
+        return False
+    return bool(gc_utils._is_file_schema(schema, schema.get("$defs", {})))
+
+
+def _type_name(schema: dict[str, Any]) -> str:
+    try:
+        return str(gc_utils.json_schema_to_python_type(schema))
+    except Exception:  # an unusual custom component's schema: say so rather than fail the whole Space
+        return "Any"
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One remote input: `name`, python `annotation`, `json_schema`, `default`, `required`, `component`, ..."""
+
+    name: str
+    label: str
+    annotation: Any
+    type_name: str
+    json_schema: dict[str, Any]
+    default: Any
+    required: bool
+    component: str
+    component_config: dict[str, Any]
+    description: str
+    is_file: bool
+
+    @property
+    def choices(self) -> list[Any] | None:
+        """The allowed values for Radio/Dropdown/CheckboxGroup-like inputs, if any."""
+        if "enum" in self.json_schema:
+            return list(self.json_schema["enum"])
+        raw = self.component_config.get("choices")
+        if raw:
+            return [c[1] if isinstance(c, (list, tuple)) and len(c) == 2 else c for c in raw]
+        return None
+
+
+@dataclass(frozen=True)
+class Return:
+    """One visible remote output: `label`, `component`, `annotation`, ..."""
+
+    label: str
+    annotation: Any
+    type_name: str
+    json_schema: dict[str, Any]
+    component: str
+    component_config: dict[str, Any]
+    is_file: bool
+
+
+@dataclass(frozen=True)
+class EndpointSchema:
+    """Everything needed to call one named endpoint and to describe it."""
+
+    api_name: str
+    fn_index: int
+    description: str
+    streams: bool
+    parameters: tuple[Parameter, ...]
+    returns: tuple[Return, ...]
+    # The wire layout: one slot per dependency input/output; None marks a state/layout slot that is not a
+    # parameter (sent as None, the upstream session supplies the value) or not a result.
+    input_slots: tuple[int | None, ...]
+    output_slots: tuple[int | None, ...]
+    input_ids: tuple[int, ...] = field(default=())
+    output_ids: tuple[int, ...] = field(default=())
+
+    @property
+    def stateful(self) -> bool:
+        """True if the endpoint reads or writes a gr.State that lives in the upstream session."""
+        return None in self.input_slots or None in self.output_slots
+
+
+@dataclass(frozen=True)
+class SpaceSchema:
+    """The parsed schema of one Gradio app."""
+
+    url: str
+    version: str
+    api_prefix: str
+    app_id: str
+    max_file_size: int | None
+    endpoints: dict[str, EndpointSchema]
+    config: dict[str, Any]
+
+    @classmethod
+    def parse(cls, url: str, config: dict[str, Any], info: dict[str, Any]) -> SpaceSchema:
+        components = {c["id"]: c for c in config.get("components", [])}
+        named = info.get("named_endpoints", {})
+        endpoints: dict[str, EndpointSchema] = {}
+        for dep in config.get("dependencies", []):
+            api_name = dep.get("api_name")
+            if not isinstance(api_name, str) or not api_name:
+                continue
+            key = "/" + api_name.lstrip("/")
+            if dep.get("api_visibility", "public") != "public" or key not in named:
+                continue
+            endpoints[key] = _parse_endpoint(key, dep, named[key], components)
+        return cls(
+            url=url,
+            version=str(config.get("version", "")),
+            api_prefix=str(config.get("api_prefix", "/gradio_api")),
+            app_id=str(config.get("app_id", "")),
+            max_file_size=config.get("max_file_size"),
+            endpoints=endpoints,
+            config=config,
+        )
+
+
+def _skipped(component: dict[str, Any]) -> bool:
+    return bool(component.get("skip_api", component.get("type") in gc_utils.SKIP_COMPONENTS))
+
+
+def _config_of(component: dict[str, Any]) -> dict[str, Any]:
+    props = component.get("props", {})
+    return {k: props[k] for k in _CONFIG_KEYS if k in props and props[k] is not None}
+
+
+def _parse_endpoint(
+    api_name: str, dep: dict[str, Any], info: dict[str, Any], components: dict[int, dict[str, Any]]
+) -> EndpointSchema:
+    visible_inputs = [i for i in dep["inputs"] if not _skipped(components.get(i, {}))]
+    visible_outputs = [o for o in dep["outputs"] if not _skipped(components.get(o, {}))]
+    params: list[Parameter] = []
+    for cid, p in zip(visible_inputs, info.get("parameters", []), strict=False):
+        schema = p.get("type") or {}
+        is_file = _is_file(schema)
+        has_default = bool(p.get("parameter_has_default"))
+        comp = components.get(cid, {})
+        params.append(
+            Parameter(
+                name=p.get("parameter_name") or gc_utils.sanitize_parameter_names(p.get("label", f"arg{len(params)}")),
+                label=p.get("label") or "",
+                annotation=_annotation(schema, is_file),
+                type_name=_type_name(schema),
+                json_schema=schema,
+                default=p.get("parameter_default") if has_default else None,
+                required=not has_default,
+                component=p.get("component") or comp.get("type", ""),
+                component_config=_config_of(comp),
+                description=(p.get("python_type") or {}).get("description") or p.get("description") or "",
+                is_file=is_file,
+            )
+        )
+    returns: list[Return] = []
+    for cid, r in zip(visible_outputs, info.get("returns", []), strict=False):
+        schema = r.get("type") or {}
+        comp = components.get(cid, {})
+        is_file = _is_file(schema)
+        returns.append(
+            Return(
+                label=r.get("label") or comp.get("props", {}).get("label") or f"output {len(returns)}",
+                annotation=_annotation(schema, is_file),
+                type_name=_type_name(schema),
+                json_schema=schema,
+                component=r.get("component") or comp.get("type", ""),
+                component_config=_config_of(comp),
+                is_file=is_file,
+            )
+        )
+    input_slots: list[int | None] = []
+    for cid in dep["inputs"]:
+        input_slots.append(None if _skipped(components.get(cid, {})) else sum(s is not None for s in input_slots))
+    output_slots: list[int | None] = []
+    for cid in dep["outputs"]:
+        output_slots.append(None if _skipped(components.get(cid, {})) else sum(s is not None for s in output_slots))
+    return EndpointSchema(
+        api_name=api_name,
+        fn_index=int(dep.get("id", 0)),
+        description=info.get("description") or dep.get("api_description") or "",
+        streams=bool((dep.get("types") or {}).get("generator")),
+        parameters=tuple(params),
+        returns=tuple(returns),
+        input_slots=tuple(input_slots),
+        output_slots=tuple(output_slots),
+        input_ids=tuple(dep["inputs"]),
+        output_ids=tuple(dep["outputs"]),
+    )
+
+
+# --- disk cache -----------------------------------------------------------------------------------------------
+
+
+class _Cached(BaseModel):
+    format: int
+    url: str
+    fetched_at: float
+    config: dict[str, Any]
+    info: dict[str, Any]
+
+
+def _cache_dir() -> Path:
+    from platformdirs import user_cache_dir
+
+    return Path(os.environ.get("COMPOSE_CACHE_DIR") or user_cache_dir("gradio-compose")) / "schemas"
+
+
+def _cache_path(url: str) -> Path:
+    return _cache_dir() / (hashlib.sha256(url.encode()).hexdigest()[:32] + ".json")
+
+
+def load_cached(url: str, max_age: float) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The cached (config, info) for `url` if present, valid, for this very URL and younger than `max_age`."""
+    try:
+        cached = _Cached.model_validate_json(_cache_path(url).read_bytes())
+    except (OSError, ValidationError, ValueError):
+        return None
+    if cached.format != _CACHE_FORMAT or cached.url != url or time.time() - cached.fetched_at > max_age:
+        return None
+    if not isinstance(cached.config.get("dependencies"), list) or "named_endpoints" not in cached.info:
+        return None
+    return cached.config, cached.info
+
+
+def store_cached(url: str, config: dict[str, Any], info: dict[str, Any]) -> None:
+    """Write the schema atomically; a failure to cache never fails a call."""
+    path = _cache_path(url)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        body = _Cached(format=_CACHE_FORMAT, url=url, fetched_at=time.time(), config=config, info=info)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            f.write(body.model_dump_json())
+        os.replace(tmp, path)
+    except OSError:
+        pass
+

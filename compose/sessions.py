@@ -1,0 +1,68 @@
+"""Upstream sessions, derived rather than stored.
+
+The upstream `session_hash` for a user is an HMAC of the user's own session key and the Space, keyed with a secret
+(`COMPOSE_SESSION_SECRET`, or random per process). The same user always lands in the same upstream session,
+different users never share one, and replicas of an outer app given the same secret agree without a shared store.
+
+The one thing kept per user is a reset nonce for those who called `reset_session()`: a short string in a bounded
+map, dropped by `forget()` when the user's outer session ends.
+
+Usage: `session_hash = derive("user", space_key="https://x.hf.space", user="abc")`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import threading
+from collections import OrderedDict
+from typing import Literal
+
+__all__ = ["SessionMode", "derive", "forget", "reset", "set_secret"]
+
+SessionMode = Literal["user", "shared", "call"]
+
+_secret: bytes = (os.environ.get("COMPOSE_SESSION_SECRET") or "").encode() or secrets.token_bytes(32)
+_resets: OrderedDict[str, dict[str, str]] = OrderedDict()
+_resets_lock = threading.Lock()
+_MAX_RESET_USERS = 10_000
+_NO_USER = "\x00local"  # a plain script with no end user: one stable session per Space, like a browser tab
+
+
+def set_secret(secret: str | bytes) -> None:
+    """Use `secret` for deriving upstream sessions (give every replica of an app the same one)."""
+    global _secret
+    _secret = secret.encode() if isinstance(secret, str) else secret
+
+
+def _mac(*parts: str) -> str:
+    return hmac.new(_secret, "\x1f".join(parts).encode(), hashlib.sha256).hexdigest()
+
+
+def derive(mode: SessionMode, *, space_key: str, user: str | None, epoch: int = 0) -> str:
+    """The upstream session hash for this user on this Space, in this session mode."""
+    if mode == "call":
+        return secrets.token_hex(11)
+    if mode == "shared":
+        return _mac("shared", space_key, str(epoch))[:22]
+    user_key = user if user is not None else _NO_USER
+    nonce = _resets.get(_mac("user", user_key)[:32], {}).get(space_key, "")
+    return _mac("user", space_key, str(epoch), user_key, nonce)[:22]
+
+
+def reset(*, space_key: str, user: str | None) -> None:
+    """Give this user a fresh upstream session on this Space; other users keep theirs."""
+    key = _mac("user", user if user is not None else _NO_USER)[:32]
+    with _resets_lock:
+        _resets.setdefault(key, {})[space_key] = secrets.token_hex(8)
+        _resets.move_to_end(key)
+        while len(_resets) > _MAX_RESET_USERS:
+            _resets.popitem(last=False)
+
+
+def forget(user: str) -> None:
+    """Drop everything compose holds for this user (their outer session ended)."""
+    with _resets_lock:
+        _resets.pop(_mac("user", user)[:32], None)
