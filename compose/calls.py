@@ -39,6 +39,7 @@ from .files import (
     under_roots,
     upload_source,
 )
+from .headers import is_hf_origin
 from .identity import Identity
 from .schema import EndpointSchema, Parameter, SpaceSchema
 from .streams import DISCONNECTED
@@ -63,18 +64,27 @@ def shape(schema: EndpointSchema, data: list[Any]) -> Any:
     return visible[0] if len(visible) == 1 else tuple(visible)
 
 
-async def run_call(space: Space, schema: EndpointSchema, values: list[Any], ident: Identity, emit: Emit) -> Any:
-    """Run one job upstream and return its shaped result, emitting updates as they arrive."""
+async def run_call(space: Space, schema: EndpointSchema, values: list[Any], ident: Identity, emit: Emit, *,
+                   raw: bool = False) -> Any:
+    """Run one job upstream and return its shaped result, emitting updates as they arrive.
+
+    With `raw`, `values` holds one wire payload per dependency input (state slots ignored) and the result is the
+    full output list, files as FileData pointing at local copies: what `space.render()` passes straight through.
+    """
     sch = space._schema_now()
     session_hash = sessions.derive(space.session_mode, space_key=space.key, user=ident.session, epoch=space._epoch)
     headers = space._headers_for(ident)
     name = schema.api_name
-    payload = [await _prepare(space, sch, schema, p, v) for p, v in zip(schema.parameters, values, strict=True)]
-    data = [None if slot is None else payload[slot] for slot in schema.input_slots]
+    if raw:
+        data = [None if slot is None else await _prepare_raw(space, sch, schema, v)
+                for slot, v in zip(schema.input_slots, values, strict=False)]
+    else:
+        payload = [await _prepare(space, sch, schema, p, v) for p, v in zip(schema.parameters, values, strict=True)]
+        data = [None if slot is None else payload[slot] for slot in schema.input_slots]
     body: dict[str, Any] = {"data": data, "event_data": None, "fn_index": schema.fn_index, "trigger_id": None,
                             "session_hash": session_hash}
-    if ident.oauth_token and space.use_oauth_token:
-        body["oauth_token"] = ident.oauth_token
+    if ident.oauth_token and space.use_oauth_token and is_hf_origin(space.url):
+        body["oauth_token"] = ident.oauth_token  # a signed-in user's token, only ever to Hugging Face
     new_connection = False
 
     async def trace(event: str, info: dict[str, Any]) -> None:
@@ -88,14 +98,19 @@ async def run_call(space: Space, schema: EndpointSchema, values: list[Any], iden
     )
     if response.status_code != 200:
         raise _join_error(space, schema, response)
-    event_id = response.json()["event_id"]
+    try:
+        event_id = str(response.json()["event_id"])
+    except (ValueError, KeyError, TypeError, AttributeError):
+        # A 200 that is not Gradio's answer (a proxy's page, another app): say so instead of a bare KeyError.
+        raise SpaceUnavailable(f"join answered 200 without an event id: {response.text[:200]!r}",
+                               space=space.name, api_name=name) from None
     queue = space._hub.subscribe(session_hash, event_id, headers)
     try:
         if new_connection and await space._upstream_restarted():
             raise SessionLost(
                 "the Space restarted and this user's upstream session (its gr.State) was lost; it has been reset, "
                 "call again to start over", space=space.name, api_name=name)
-        return await _read(space, schema, queue, emit)
+        return await _read(space, schema, queue, emit, ident, raw)
     except BaseException as e:
         if not isinstance(e, (AppError, UpstreamDisconnected, InvalidArguments)):
             # Cancelled by the caller, timed out, or lost: stop the upstream job so it does not run on for no one.
@@ -123,13 +138,19 @@ def _cancel_upstream(
     task.add_done_callback(_background.discard)
 
 
-async def _read(space: Space, schema: EndpointSchema, queue: asyncio.Queue[dict[str, Any]], emit: Emit) -> Any:
+async def _read(space: Space, schema: EndpointSchema, queue: asyncio.Queue[dict[str, Any]], emit: Emit,
+                ident: Identity, raw: bool) -> Any:
     name = schema.api_name
+
+    async def present(data: list[Any]) -> Any:
+        finished = await _finish_outputs(space, schema, data, ident, raw)
+        return finished if raw else shape(schema, finished)
+
     latest: list[Any] | None = None
     while True:
         try:
             msg = await asyncio.wait_for(queue.get(), timeout=space.idle_timeout)
-        except TimeoutError:
+        except asyncio.TimeoutError:  # not the builtin: on Python 3.10 (supported) wait_for raises this alias
             raise UpstreamTimeout(f"no progress for {space.idle_timeout:g} s; the upstream job was cancelled",
                                   space=space.name, api_name=name) from None
         kind = msg.get("msg")
@@ -152,13 +173,13 @@ async def _read(space: Space, schema: EndpointSchema, queue: asyncio.Queue[dict[
             output = msg.get("output") or {}
             if not msg.get("success", True):
                 raise _app_error(space, name, output)
-            raw = output.get("data") or []
+            chunk = output.get("data") or []
             if latest is None:
-                latest = list(raw)
+                latest = list(chunk)
             else:
                 # Gradio streams diffs after the first value; gradio_client's helper applies them.
-                latest = [gc_utils.apply_diff(latest[i] if i < len(latest) else None, d) for i, d in enumerate(raw)]
-            emit(Update("output", value=shape(schema, await _finish_outputs(space, schema, latest))))
+                latest = [gc_utils.apply_diff(latest[i] if i < len(latest) else None, d) for i, d in enumerate(chunk)]
+            emit(Update("output", value=await present(latest)))
         elif kind == "process_completed":
             output = msg.get("output") or {}
             if not msg.get("success", False):
@@ -166,7 +187,7 @@ async def _read(space: Space, schema: EndpointSchema, queue: asyncio.Queue[dict[
             data = output.get("data")
             if data is None or (schema.streams and not data and latest is not None):
                 data = latest or []
-            result = shape(schema, await _finish_outputs(space, schema, list(data)))
+            result = await present(list(data))
             emit(Update("output", value=result, final=True))
             return result
         elif kind == "unexpected_error":
@@ -221,6 +242,17 @@ async def _prepare(space: Space, sch: SpaceSchema, schema: EndpointSchema, param
     return await walk(value)
 
 
+async def _prepare_raw(space: Space, sch: SpaceSchema, schema: EndpointSchema, value: Any) -> Any:
+    """A raw payload: FileData in it is a file the caller vetted (render checks it is the user's own upload)."""
+    if gc_utils.is_file_obj_with_meta(value):
+        return await _upload_or_link(space, sch, schema, value["path"], explicit=True, extra=value)
+    if isinstance(value, dict):
+        return {k: await _prepare_raw(space, sch, schema, x) for k, x in value.items()}
+    if isinstance(value, list):
+        return [await _prepare_raw(space, sch, schema, x) for x in value]
+    return value
+
+
 async def _upload_or_link(
     space: Space, sch: SpaceSchema, schema: EndpointSchema, source: str, *, explicit: bool,
     extra: dict[str, Any] | None = None,
@@ -249,14 +281,19 @@ async def _upload_or_link(
     return data
 
 
-async def _finish_outputs(space: Space, schema: EndpointSchema, data: list[Any]) -> list[Any]:
-    """Download file outputs (from the Space's own origin only) when the Space is set to."""
-    if not space.download_files or not any(r.is_file for r in schema.returns):
+async def _finish_outputs(space: Space, schema: EndpointSchema, data: list[Any], ident: Identity, raw: bool
+                          ) -> list[Any]:
+    """Download file outputs (from the Space's own origin only) when the Space is set to (always when raw)."""
+    if not raw and (not space.download_files or not any(r.is_file for r in schema.returns)):
         return data
 
     async def walk(v: Any) -> Any:
         if gc_utils.is_file_obj_with_meta(v):
-            return await space._download(v, schema.api_name)
+            local = await space._download(v, schema.api_name, ident)
+            if raw:
+                return {"path": local, "orig_name": v.get("orig_name") or Path(local).name,
+                        "mime_type": v.get("mime_type"), "meta": dict(FILE_META)}
+            return local
         if isinstance(v, dict):
             return {k: await walk(x) for k, x in v.items()}
         if isinstance(v, list):
@@ -266,8 +303,9 @@ async def _finish_outputs(space: Space, schema: EndpointSchema, data: list[Any])
     return [await walk(v) for v in data]
 
 
-def download_target(space: Space, remote: dict[str, Any]) -> tuple[str, Path]:
-    """The route on the Space's origin and the local path for one FileData result."""
+def download_target(space: Space, remote: dict[str, Any], ident: Identity) -> tuple[str, Path]:
+    """The route on the Space's origin and the local path for one FileData result (in the user's own folder)."""
     sch = space._schema_now()
-    return file_route(sch.api_prefix, remote["path"]), new_download_path(space.download_dir, remote.get("orig_name")
+    folder = space.user_download_dir(ident.session)
+    return file_route(sch.api_prefix, remote["path"]), new_download_path(folder, remote.get("orig_name")
                                                                          or remote["path"])

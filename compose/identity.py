@@ -13,6 +13,7 @@ Usage:
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
@@ -66,11 +67,12 @@ def current_identity() -> Identity:
     explicit = _explicit.get()
     if explicit is not None:
         return explicit
-    try:
-        from gradio.context import LocalContext
-    except ImportError:  # pragma: no cover - gradio is a dependency, but keep the core importable without it
+    # Only look in gradio's context if gradio is loaded: no gradio, no handler running. Importing it here would make
+    # the first call of a plain script pay gradio's multi-second import.
+    context = sys.modules.get("gradio.context")
+    if context is None:
         return Identity()
-    request = LocalContext.request.get(None)
+    request = context.LocalContext.request.get(None)
     if request is None:
         return Identity()
     return _from_request(request)

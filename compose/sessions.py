@@ -52,6 +52,11 @@ def derive(mode: SessionMode, *, space_key: str, user: str | None, epoch: int = 
     return _mac("user", space_key, str(epoch), user_key, nonce)[:22]
 
 
+def bucket(user: str | None) -> str:
+    """A stable, unguessable folder name for one user's files (derived like their sessions)."""
+    return _mac("files", user if user is not None else _NO_USER)[:16]
+
+
 def reset(*, space_key: str, user: str | None) -> None:
     """Give this user a fresh upstream session on this Space; other users keep theirs."""
     key = _mac("user", user if user is not None else _NO_USER)[:32]

@@ -156,7 +156,11 @@ class Space:
         r = await self.transport.send("GET", f"{prefix}/info", headers=h, retry=True)
         if r.status_code != 200:
             raise SpaceUnavailable(f"API info answered {r.status_code}", space=self.name)
-        return config, r.json()
+        try:
+            info = r.json()
+        except ValueError:  # as for the config above: a clear error rather than a bare ValueError
+            raise ConfigError(f"{self.name}: {self.url}{prefix}/info is not a Gradio app's API info") from None
+        return config, info
 
     def load(self) -> Space:
         """Fetch the schema now (it is otherwise fetched on first need). Returns the Space."""
@@ -199,11 +203,20 @@ class Space:
                               f"{', '.join(endpoints) or 'none'}")
         return endpoints[api_name]
 
+    def render(self) -> Any:
+        """Inside `gr.Blocks`: the whole remote app, every event through compose (per-user sessions, streaming)."""
+        from .render import render_space
+
+        return render_space(self)
+
     # --- identity -----------------------------------------------------------------------------------------------
 
     def _headers_for(self, ident: Identity | None) -> dict[str, str]:
         forwarded = ident.forwarded(self.forward_headers) if ident is not None else ()
-        return merge_headers(self.static_headers, token=self._token, origin=self.url, forwarded=forwarded)
+        token = self._token
+        if self.use_oauth_token and ident is not None and ident.oauth_token:
+            token = ident.oauth_token  # a signed-in user's own token, opted in by the developer
+        return merge_headers(self.static_headers, token=token, origin=self.url, forwarded=forwarded)
 
     def reset_session(self) -> None:
         """Give the current caller a fresh upstream session (their remote gr.State starts over); others keep theirs."""
@@ -244,8 +257,12 @@ class Space:
             raise APIChanged("the Space restarted with a different API", space=self.name)
         return True
 
-    async def _download(self, remote: dict[str, Any], api_name: str) -> str:
-        route, target = download_target(self, remote)
+    def user_download_dir(self, user: str | None) -> Path:
+        """Where files downloaded for this end user land (the guard lets a user's agent pass these back)."""
+        return self.download_dir / sessions.bucket(user)
+
+    async def _download(self, remote: dict[str, Any], api_name: str, ident: Identity) -> str:
+        route, target = download_target(self, remote, ident)
         size = 0
         async with self.transport.client.stream("GET", self.transport.url(route),
                                                 headers=self._headers_for(None)) as r:

@@ -31,8 +31,14 @@ DISCONNECTED: dict[str, Any] = {"msg": "__disconnected__"}
 @dataclass
 class _Session:
     queues: dict[str, asyncio.Queue[dict[str, Any]]] = field(default_factory=dict)
-    subscribed: set[str] = field(default_factory=set)
+    subscribed: set[str] = field(default_factory=set)  # events a call waits on that have not completed yet
+    finished: set[str] = field(default_factory=set)  # events with nothing more to come (completed, or cut off)
+    released: set[str] = field(default_factory=set)  # events whose call left before their completion came
     task: asyncio.Task[None] | None = None
+
+    def idle(self) -> bool:
+        """No call waits here, and no message is kept for a call whose join has not answered yet."""
+        return not self.subscribed and all(q.empty() for q in self.queues.values())
 
 
 class StreamHub:
@@ -45,8 +51,10 @@ class StreamHub:
     def subscribe(self, session_hash: str, event_id: str, headers: dict[str, str]) -> asyncio.Queue[dict[str, Any]]:
         """The message queue of `event_id`, opening the session's stream if none is open."""
         s = self._sessions.setdefault(session_hash, _Session())
-        s.subscribed.add(event_id)
         q = s.queues.setdefault(event_id, asyncio.Queue())
+        if event_id in s.finished:
+            return q  # everything for it came in before its join answered: no stream to read for it
+        s.subscribed.add(event_id)
         if s.task is None or s.task.done():
             s.task = asyncio.get_running_loop().create_task(self._read(session_hash, s, headers))
         return q
@@ -57,8 +65,11 @@ class StreamHub:
         if s is None:
             return
         s.subscribed.discard(event_id)
+        if event_id not in s.finished:
+            s.released.add(event_id)  # gone before its end (timed out, cancelled): its completion may still come
+        s.finished.discard(event_id)
         s.queues.pop(event_id, None)
-        if not s.subscribed and (s.task is None or s.task.done()):
+        if s.idle() and (s.task is None or s.task.done()):
             self._sessions.pop(session_hash, None)
 
     @property
@@ -84,7 +95,11 @@ class StreamHub:
             if broke or s.subscribed:
                 for q in s.queues.values():
                     q.put_nowait(DISCONNECTED)
-            if not s.subscribed:
+                # Calls still to subscribe find their end here; a new stream would wait for nothing.
+                s.finished.update(s.queues)
+            # Keep the session while it holds messages for a call whose join has not answered yet (a fast job of
+            # a second concurrent call): dropping them made that call wait for messages that never came.
+            if s.idle():
                 self._sessions.pop(session_hash, None)
 
     async def _read_once(self, session_hash: str, s: _Session, headers: dict[str, str]) -> bool:
@@ -95,6 +110,7 @@ class StreamHub:
             timeout=httpx.Timeout(10.0, read=None),
         )
         response = await self._client().send(request, stream=True)
+        closed = False
         try:
             if response.status_code != 200:
                 await response.aread()
@@ -109,10 +125,18 @@ class StreamHub:
                 msg = json.loads(sse.data)
                 kind = msg.get("msg")
                 if kind == "close_stream":
-                    return True
+                    # Read on to the end of the body (the server ends it right after), so the connection goes
+                    # back to the pool instead of being closed: 0 new connections per warm call.
+                    closed = True
+                    continue
                 if kind == "heartbeat":
                     continue
                 event_id = msg.get("event_id")
+                if event_id in s.released:
+                    # Its call has gone (e.g. the completion Gradio sends after a cancel): drop it, not keep it.
+                    if kind == "process_completed":
+                        s.released.discard(event_id)
+                    continue
                 if event_id is None:
                     # Session-wide news (the server stopping): everyone on this stream hears it.
                     for q in s.queues.values():
@@ -120,6 +144,12 @@ class StreamHub:
                     continue
                 # Messages can arrive before the joining call has subscribed; keep them for it.
                 s.queues.setdefault(event_id, asyncio.Queue()).put_nowait(msg)
-            return False
+                if kind == "process_completed":
+                    # Done upstream: the stream must not be reopened for it. Its call may not have released it
+                    # yet when close_stream follows in the same read; counting it still made `_read` reopen a
+                    # stream the server had no reason to close again, and it stayed open after the call ended.
+                    s.subscribed.discard(event_id)
+                    s.finished.add(event_id)
+            return closed
         finally:
             await response.aclose()

@@ -17,11 +17,15 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from .errors import RateLimited, SpaceUnavailable
+from .errors import RateLimited, SpaceUnavailable, UpstreamDisconnected, UpstreamTimeout
 
 __all__ = ["Transport"]
 
 _RETRY_STATUS = {429, 500, 502, 503, 504}
+# Failures that happen before a request leaves: nothing reached the app, so any request may be tried again.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# Requests that start nothing upstream, so repeating one whose answer was lost is harmless.
+_SAFE_METHODS = {"GET", "HEAD"}
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -31,8 +35,13 @@ def _retry_after(response: httpx.Response) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
+        pass
+    try:
         parsed = email.utils.parsedate_to_datetime(value)
-        return max(0.0, parsed.timestamp() - time.time()) if parsed else None
+    except (ValueError, TypeError):
+        # Neither seconds nor an HTTP date ("Retry-After: soon"): use compose's own backoff rather than crash.
+        return None
+    return max(0.0, parsed.timestamp() - time.time())
 
 
 class Transport:
@@ -52,7 +61,11 @@ class Transport:
                 follow_redirects=False,
                 timeout=httpx.Timeout(60.0, connect=10.0),
                 # Every running call holds its session's data stream open; don't let the pool cap concurrency.
-                limits=httpx.Limits(max_connections=None, max_keepalive_connections=128, keepalive_expiry=60),
+                # Idle connections expire after 4 s: uvicorn (Gradio's server) drops them after 5, and reusing one
+                # it is closing could break a join, which is never re-sent.
+                limits=httpx.Limits(max_connections=None, max_keepalive_connections=128, keepalive_expiry=4),
+                # 4 s: uvicorn (Gradio's server) drops idle connections after 5 s; reusing one it is closing
+                # would break a join we may not re-send.
             )
         return self._client
 
@@ -81,12 +94,25 @@ class Transport:
         while True:
             try:
                 response = await self.client.request(method, url, headers=headers, **kwargs)
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError) as e:
-                if not retry or attempt >= self.retries or time.monotonic() >= deadline:
-                    raise SpaceUnavailable(f"cannot reach {self.root}: {e}", space=self.space, api_name=api_name) from e
-                await asyncio.sleep(self._backoff(attempt, None, deadline))
-                attempt += 1
-                continue
+            except httpx.TransportError as e:
+                # A connection that broke after the request went out (RemoteProtocolError, ReadError, a read
+                # timeout) may have reached the app: a join may have started its job. Only a request that never
+                # left, or one that starts nothing (GET), is tried again, so a job that has started never runs twice.
+                # (Before, a cut-off join was re-sent, and other httpx errors escaped as bare httpx exceptions.)
+                resendable = isinstance(e, _NOT_SENT) or method in _SAFE_METHODS
+                if resendable and retry and attempt < self.retries and time.monotonic() < deadline:
+                    await asyncio.sleep(self._backoff(attempt, None, deadline))
+                    attempt += 1
+                    continue
+                if resendable:
+                    raise SpaceUnavailable(f"cannot reach {self.root}: {e!r}", space=self.space,
+                                           api_name=api_name) from e
+                if isinstance(e, httpx.TimeoutException):
+                    raise UpstreamTimeout(f"no answer from {self.root} to {method} {path}; not re-sent, since it "
+                                          "may have started a job upstream", space=self.space, api_name=api_name) from e
+                raise UpstreamDisconnected(f"the connection to {self.root} broke before it answered {method} {path} "
+                                           f"({e!r}); not re-sent, since it may have started a job upstream",
+                                           space=self.space, api_name=api_name) from e
             if response.is_redirect and follow > 0 and method == "GET":
                 target = httpx.URL(url).join(response.headers.get("location", ""))
                 if (target.scheme, target.host, target.port) != (httpx.URL(url).scheme, httpx.URL(url).host,
