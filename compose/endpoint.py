@@ -63,6 +63,28 @@ class Endpoint:
     def returns(self) -> tuple[Return, ...]:
         return self.schema.returns
 
+    # --- Gradio side ----------------------------------------------------------------------------------------------
+
+    def handler(self) -> Callable[..., Any]:
+        """A Gradio event handler with the remote signature: `btn.click(ep.handler(), inputs, outputs)`."""
+        from .handler import make_handler
+
+        return make_handler(self)
+
+    def render(self, *, inputs: Any = None, outputs: Any = None, button: Any = "Run") -> Any:
+        """Inside `gr.Blocks`: local components mirroring the remote ones, plus a wired button (a `Rendered`)."""
+        from .render import render_endpoint
+
+        return render_endpoint(self, inputs=inputs, outputs=outputs, button=button)
+
+    # --- agent side -----------------------------------------------------------------------------------------------
+
+    def tool(self, name: str | None = None, description: str | None = None, **options: Any) -> Any:
+        """This endpoint as a real `smolagents.Tool` (a `compose.SpaceTool`)."""
+        from .tools import SpaceTool
+
+        return SpaceTool(self, name=name, description=description, **options)
+
     # --- calling ------------------------------------------------------------------------------------------------
 
     async def _run(self, args: tuple[Any, ...], kwargs: dict[str, Any], ident: Identity, emit: Callable[[Update], None]
@@ -92,6 +114,12 @@ class Endpoint:
 
         Leaving the loop early (break, an exception, cancellation) cancels the upstream job.
         """
+        async for update in self._stream(args, kwargs, current_identity()):
+            yield update
+
+    async def _stream(self, args: tuple[Any, ...], kwargs: dict[str, Any], ident: Identity,
+                      run: Callable[..., Any] | None = None) -> AsyncIterator[Update]:
+        """`stream()` for an identity resolved by the caller (handlers resolve it once, up front)."""
         caller = asyncio.get_running_loop()
         queue: asyncio.Queue[Update | BaseException | None] = asyncio.Queue()
         same_loop = caller is io_loop()
@@ -105,7 +133,7 @@ class Endpoint:
         async def produce(ident: Identity) -> None:
             end: BaseException | None = None
             try:
-                await self._run(args, kwargs, ident, emit)
+                await (run or self._run)(args, kwargs, ident, emit)
             except asyncio.CancelledError:
                 raise
             except BaseException as e:  # handed to the consumer, which re-raises it in its own task
@@ -115,7 +143,7 @@ class Endpoint:
             else:
                 caller.call_soon_threadsafe(queue.put_nowait, end)
 
-        future = spawn(produce(current_identity()))
+        future = spawn(produce(ident))
         try:
             while True:
                 item = await queue.get()

@@ -1,0 +1,227 @@
+"""Remote endpoints as Gradio event handlers: `btn.click(ep.handler(), inputs, outputs)`.
+
+The handler's signature mirrors the remote parameters (so the outer app's API page shows the remote names), it
+streams when the remote streams, forwards upstream progress and queue position into the caller's `gr.Progress`,
+re-raises a remote `gr.Error` as `gr.Error`, and cancelling the outer event cancels the upstream job. The end
+user's identity (allow-listed headers, own upstream session) comes from the event's `gr.Request`.
+
+Usage:
+    with gr.Blocks() as demo:
+        text, out = gr.Textbox(), gr.Textbox()
+        gr.Button().click(ep.handler(), text, out)
+"""
+
+from __future__ import annotations
+
+import inspect
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import gradio as gr
+from gradio.utils import get_upload_folder
+
+from .errors import AppError, ComposeError, SpaceError
+from .files import FileArg, under_roots
+from .identity import Identity, _from_request
+from .updates import Update
+
+if TYPE_CHECKING:
+    from .endpoint import Endpoint
+
+__all__ = ["make_handler", "to_gradio_error"]
+
+
+def to_gradio_error(e: ComposeError) -> gr.Error:
+    """The `gr.Error` an end user sees for a compose error: a remote gr.Error keeps its message and title."""
+    if isinstance(e, AppError):
+        return gr.Error(e.message, title=e.title or "Error")
+    if isinstance(e, SpaceError):
+        return gr.Error(e.message, title=f"{e.space} {e.api_name or ''}".strip())
+    return gr.Error(str(e), title="Invalid input")
+
+
+def upload_root() -> Path:
+    """Where the outer app keeps files it serves: gradio's own upload/cache folder."""
+    return Path(get_upload_folder()).resolve()
+
+
+def serve_locally(path: str) -> str:
+    """Move a downloaded result into gradio's upload folder so the outer app (and only it) serves it."""
+    root = upload_root() / "compose"
+    src = Path(path)
+    if under_roots(src, (upload_root(),)):
+        return path
+    folder = Path(tempfile.mkdtemp(dir=_ensure(root)))
+    target = folder / src.name
+    shutil.move(str(src), target)
+    return str(target)
+
+
+def _ensure(p: Path) -> Path:
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+def ident_for(request: gr.Request | None, oauth: Any) -> Identity:
+    """This event's caller: the request's headers and session, plus a signed-in user's token if given."""
+    base = _from_request(request) if request is not None else Identity()
+    token = getattr(oauth, "token", None)
+    return Identity(session=base.session, headers=base.headers, oauth_token=token)
+
+
+def _user_file(value: Any) -> Any:
+    """A file the end user gave the outer app is theirs to send: mark it explicitly (only from gradio's cache)."""
+    if isinstance(value, str) and value and under_roots(Path(value), (upload_root(),)):
+        return FileArg(value)
+    if hasattr(value, "save") and hasattr(value, "mode"):  # a PIL image from gr.Image(type="pil")
+        folder = Path(tempfile.mkdtemp(dir=_ensure(upload_root() / "compose")))
+        target = folder / "image.png"
+        value.save(target)
+        return FileArg(str(target))
+    if type(value).__module__ == "numpy" and hasattr(value, "shape"):  # gr.Image(type="numpy")
+        from PIL import Image
+
+        return _user_file(Image.fromarray(value))
+    return value
+
+
+def _to_wire(ep: Endpoint, values: list[Any]) -> list[Any]:
+    """Turn what local components hand a handler into what the remote endpoint accepts."""
+    out = []
+    for p, v in zip(ep.parameters, values, strict=False):
+        if p.is_file:
+            v = _user_file(v)
+        elif p.component.lower() == "datetime" and isinstance(v, (int, float)) and not isinstance(v, bool):
+            import datetime as dt
+
+            v = dt.datetime.fromtimestamp(v).strftime("%Y-%m-%d %H:%M:%S")
+        elif p.component.lower() == "chatbot" and isinstance(v, list):
+            v = [_chat_message(m) for m in v]
+        out.append(v)
+    return out
+
+
+def _chat_message(message: Any) -> Any:
+    if not isinstance(message, dict):
+        return message
+    message = {k: v for k, v in message.items() if k != "instance"}
+    content = message.get("content")
+    if isinstance(content, str):
+        message["content"] = [{"type": "text", "text": content}]
+    elif isinstance(content, list):
+        message["content"] = [{k: v for k, v in part.items() if k != "instance"} if isinstance(part, dict) else part
+                              for part in content]
+    return message
+
+
+def _from_wire(ep: Endpoint, result: Any) -> Any:
+    """Make downloaded files servable by the outer app; everything else passes as it came."""
+    files = [r.is_file for r in ep.returns]
+    if not any(files):
+        return result
+    if len(files) == 1:
+        return serve_locally(result) if isinstance(result, str) else result
+    return tuple(serve_locally(v) if f and isinstance(v, str) else v for v, f in zip(result, files, strict=False))
+
+
+def forward_progress(progress: gr.Progress | None, update: Update) -> None:
+    """Show an upstream progress or queue report in the outer event's progress bar."""
+    if progress is None:
+        return
+    if update.kind == "progress" and update.progress:
+        unit = update.progress[-1]
+        if unit.index is not None and unit.length:
+            progress((int(unit.index), int(unit.length)), desc=unit.desc, unit=unit.unit or "steps")
+        elif unit.fraction is not None:
+            progress(unit.fraction, desc=unit.desc)
+    elif update.kind == "status" and update.stage == "queued" and update.rank is not None:
+        size = f" of {update.queue_size}" if update.queue_size else ""
+        progress(0.0, desc=f"Queued upstream: position {update.rank + 1}{size}")
+
+
+def make_handler(ep: Endpoint) -> Callable[..., Any]:
+    """Build the handler for `ep` (see the module docstring)."""
+    params = ep.parameters
+    names = [p.name for p in params]
+    use_oauth = ep.space.use_oauth_token
+
+    def bind(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[list[Any], Any, Any, Any]:
+        # Gradio inserts the request/progress/token where the signature puts them; recognise them by type so a
+        # handler wired to fewer inputs than the remote has still binds right.
+        request = kwargs.pop("request", None)
+        progress = kwargs.pop("progress", None)
+        oauth = kwargs.pop("oauth_token", None)
+        values: list[Any] = []
+        for a in args:
+            if isinstance(a, gr.Request):
+                request = a
+            elif isinstance(a, gr.Progress):
+                progress = a
+            elif isinstance(a, gr.OAuthToken):
+                oauth = a
+            else:
+                values.append(a)
+        values += [kwargs[n] for n in names[len(values):] if n in kwargs]
+        return _to_wire(ep, values), request, progress, oauth
+
+    if ep.streams:
+
+        async def stream_handler(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+            values, request, progress, oauth = bind(args, kwargs)
+            try:
+                async for update in ep._stream(tuple(values), {}, ident_for(request, oauth)):
+                    if update.kind == "output":
+                        if not update.final:
+                            yield _from_wire(ep, update.value)
+                    else:
+                        forward_progress(progress, update)
+            except ComposeError as e:
+                raise to_gradio_error(e) from e
+
+        fn: Callable[..., Any] = stream_handler
+    else:
+
+        async def call_handler(*args: Any, **kwargs: Any) -> Any:
+            values, request, progress, oauth = bind(args, kwargs)
+            result = None
+            try:
+                async for update in ep._stream(tuple(values), {}, ident_for(request, oauth)):
+                    if update.kind == "output":
+                        result = update.value
+                    else:
+                        forward_progress(progress, update)
+            except ComposeError as e:
+                raise to_gradio_error(e) from e
+            return _from_wire(ep, result)
+
+        fn = call_handler
+
+    sig_params = [
+        inspect.Parameter(p.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=p.annotation,
+                          default=inspect.Parameter.empty if p.required else p.default)
+        for p in params
+    ]
+    # If an optional parameter precedes a required one, Python forbids the signature; give all defaults then.
+    if any(q.default is not inspect.Parameter.empty for q in sig_params):
+        first = next(i for i, q in enumerate(sig_params) if q.default is not inspect.Parameter.empty)
+        sig_params = sig_params[:first] + [q.replace(default=None) if q.default is inspect.Parameter.empty else q
+                                           for q in sig_params[first:]]
+    extra = [
+        inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=gr.Request, default=None),
+        inspect.Parameter("progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress()),
+    ]
+    if use_oauth:
+        extra.append(inspect.Parameter("oauth_token", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                       annotation=gr.OAuthToken | None, default=None))
+    all_params = sig_params + extra
+    fn.__signature__ = inspect.Signature(all_params)  # type: ignore[attr-defined]
+    fn.__name__ = (ep.api_name.strip("/") or "predict").replace("-", "_")
+    fn.__qualname__ = fn.__name__
+    fn.__doc__ = ep.description or f"Calls {ep.api_name} on {ep.space.name}."
+    # gradio finds gr.Request / gr.OAuthToken parameters through the annotations, so they must be there too.
+    fn.__annotations__ = {q.name: q.annotation for q in all_params if q.annotation is not inspect.Parameter.empty}
+    return fn
+

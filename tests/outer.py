@@ -1,0 +1,56 @@
+"""Helpers for tests of composed (outer) apps: launch a Blocks on loopback, and a raw queue client for timing.
+
+The raw client speaks Gradio's queue protocol directly with httpx (join + SSE), so a test can see every message
+(progress, generating) with its arrival time, as a browser would.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import gradio as gr
+import httpx
+
+
+@contextmanager
+def serve(demo: gr.Blocks) -> Iterator[str]:
+    """Launch `demo` on 127.0.0.1 (queue on, no concurrency cap) and close it afterwards."""
+    demo.queue(default_concurrency_limit=None).launch(prevent_thread_lock=True, server_name="127.0.0.1",
+                                                      quiet=True, show_error=True)
+    try:
+        yield demo.local_url.rstrip("/")
+    finally:
+        demo.close()
+
+
+def fn_index(url: str, api_name: str) -> int:
+    config = httpx.get(f"{url}/config").json()
+    return next(d["id"] for d in config["dependencies"] if d.get("api_name") == api_name.strip("/"))
+
+
+def raw_events(url: str, api_name: str, data: list[Any], headers: dict[str, str] | None = None,
+               session: str | None = None, timeout: float = 25.0) -> list[tuple[float, dict[str, Any]]]:
+    """Join `api_name` on the outer app and return every SSE message with its arrival time (seconds from join)."""
+    session = session or secrets.token_hex(8)
+    index = fn_index(url, api_name)
+    out: list[tuple[float, dict[str, Any]]] = []
+    with httpx.Client(timeout=timeout, headers=headers or {}) as client:
+        start = time.perf_counter()
+        r = client.post(f"{url}/gradio_api/queue/join",
+                        json={"data": data, "fn_index": index, "session_hash": session, "event_data": None,
+                              "trigger_id": None})
+        r.raise_for_status()
+        with client.stream("GET", f"{url}/gradio_api/queue/data", params={"session_hash": session}) as stream:
+            for line in stream.iter_lines():
+                if not line.startswith("data:"):
+                    continue
+                msg = json.loads(line[5:])
+                out.append((time.perf_counter() - start, msg))
+                if msg.get("msg") in ("process_completed", "close_stream"):
+                    break
+    return out

@@ -1,0 +1,245 @@
+"""The Gradio side: remote endpoints as local components and handlers, live and per user, through a real hop.
+
+Real servers on 127.0.0.1 everywhere: the upstream apps from spaces/, an outer app built with compose, and end
+users simulated with gradio_client (or a raw queue client where a test needs each message's arrival time).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import httpx
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError as ClientAppError
+from outer import raw_events, serve
+
+import compose
+from compose import sessions
+
+
+@pytest.fixture(scope="module")
+def outer(urls: dict[str, str]) -> Iterator[str]:
+    """One outer app wiring handlers and rendered endpoints of several upstream Spaces."""
+    dg, st = compose.Space(urls["diagnostics"]), compose.Space(urls["streaming"])
+    calc, tr, md = compose.Space(urls["calculator"]), compose.Space(urls["translator"]), compose.Space(urls["media"])
+    with gr.Blocks() as demo:
+        tok, sess = gr.Textbox(), gr.Textbox()
+        gr.Button().click(dg.endpoint("/whoami").handler(), None, [tok, sess], api_name="whoami")
+        count = gr.Number()
+        gr.Button().click(dg.endpoint("/increment").handler(), None, count, api_name="increment")
+        n, delay, counted = gr.Number(), gr.Number(), gr.Textbox()
+        gr.Button().click(st.endpoint("/count_up").handler(), [n, delay], counted, api_name="count_up")
+        seconds, done = gr.Number(), gr.Textbox()
+        gr.Button().click(st.endpoint("/long_job").handler(), seconds, done, api_name="long_job")
+        calc.endpoint("/calculate").render()
+        tr.endpoint("/translate").render()
+        md.endpoint("/invert").render()
+        md.endpoint("/file_info").render()
+        md.endpoint("/totals").render()
+        md.endpoint("/add_days").render()
+        md.endpoint("/chat").render()
+    with serve(demo) as url:
+        yield url
+
+
+def user(url: str, token: str | None = None) -> Client:
+    return Client(url, headers={"x-ip-token": token} if token else None, verbose=False)
+
+
+def test_each_users_token_reaches_the_upstream_and_no_one_elses(outer: str) -> None:
+    alice, bob, carol = user(outer, "tok-alice"), user(outer), user(outer, "tok-carol")
+    seen = {name: c.predict(api_name="/whoami")[0] for name, c in (("a", alice), ("b", bob), ("c", carol))}
+    assert seen == {"a": "tok-alice", "b": "", "c": "tok-carol"}
+    # And again in the other order: nothing stuck from a previous caller.
+    assert bob.predict(api_name="/whoami")[0] == ""
+
+
+def test_counters_are_per_user(outer: str) -> None:
+    alice, bob = user(outer), user(outer)
+    assert [alice.predict(api_name="/increment") for _ in range(3)] == [1, 2, 3]
+    assert bob.predict(api_name="/increment") == 1
+    assert alice.predict(api_name="/increment") == 4
+
+
+def test_streamed_outputs_arrive_one_by_one(outer: str) -> None:
+    events = raw_events(outer, "/count_up", [4, 0.3])
+    outputs = [(t, m) for t, m in events if m.get("msg") == "process_generating"]
+    assert len(outputs) >= 4
+    first, last = outputs[0][0], outputs[-1][0]
+    # 4 steps 0.3 s apart: spread over ~0.9 s, not bunched at the end.
+    assert last - first > 0.6
+
+
+def test_progress_reaches_the_caller(outer: str) -> None:
+    events = raw_events(outer, "/long_job", [1.0])
+    progress = [m for _, m in events if m.get("msg") == "progress"]
+    assert progress, "no progress message reached the outer caller"
+    unit = progress[-1]["progress_data"][0]
+    assert unit["desc"] == "Working" and unit["length"] == 10
+
+
+def _job_state(urls: dict[str, str], seconds: float) -> str | None:
+    log = compose.Space(urls["streaming"]).endpoint("/job_log").predict()
+    states = [j["state"] for j in log if j["seconds"] == seconds]
+    return states[-1] if states else None
+
+
+def test_cancelling_from_the_outer_side_stops_the_upstream_job(outer: str, urls: dict[str, str]) -> None:
+    marker = 7.25  # a duration no other test uses, to find this job in the upstream's log
+    client = user(outer)
+    job = client.submit(marker, api_name="/long_job")
+    deadline = time.monotonic() + 15
+    while _job_state(urls, marker) != "running" and time.monotonic() < deadline:
+        pass  # each probe is a real call; the loop ends once the upstream has started the job
+    assert _job_state(urls, marker) == "running"
+    job.cancel()
+    while _job_state(urls, marker) == "running" and time.monotonic() < deadline:
+        pass
+    assert _job_state(urls, marker) == "cancelled"
+
+
+def test_remote_error_message_and_title_are_identical(outer: str) -> None:
+    with pytest.raises(ClientAppError) as info:
+        user(outer).predict(1, "divide", 0, api_name="/calculate")
+    assert info.value.message == "Cannot divide by zero."
+    assert info.value.title == "Math error"
+
+
+def test_outer_api_shows_the_remote_parameter_names(outer: str) -> None:
+    api = user(outer).view_api(return_format="dict", print_info=False)["named_endpoints"]
+    assert [p["parameter_name"] for p in api["/calculate"]["parameters"]] == ["a", "operation", "b"]
+    assert [p["parameter_name"] for p in api["/count_up"]["parameters"]] == ["n", "delay"]
+    assert [p["parameter_name"] for p in api["/translate"]["parameters"]] == ["text", "target_language"]
+
+
+def _components(url: str, api_name: str, side: str) -> list[dict[str, Any]]:
+    config = httpx.get(f"{url}/config").json()
+    dep = next(d for d in config["dependencies"] if d.get("api_name") == api_name)
+    by_id = {c["id"]: c for c in config["components"]}
+    return [by_id[i] for i in dep[side] if by_id[i]["type"] != "state"]
+
+
+@pytest.mark.parametrize(("space", "api_name", "keys"), [
+    ("calculator", "calculate", ["label", "choices", "value"]),
+    ("media", "totals", ["label", "headers", "datatype", "type"]),
+    ("media", "add_days", ["label", "include_time", "type"]),
+    ("media", "chat", ["label"]),
+    ("media", "file_info", ["label", "type", "file_count"]),
+    ("media", "invert", ["label", "type", "image_mode"]),
+])
+def test_rendered_components_match_the_remote(outer: str, urls: dict[str, str], space: str, api_name: str,
+                                              keys: list[str]) -> None:
+    for side in ("inputs", "outputs"):
+        remote, local = _components(urls[space], api_name, side), _components(outer, api_name, side)
+        assert [c["type"] for c in local] == [c["type"] for c in remote]
+        for r, c in zip(remote, local, strict=True):
+            for key in keys:
+                if key in r["props"]:
+                    assert c["props"].get(key) == r["props"][key], (side, r["type"], key)
+
+
+def test_files_go_through_the_hop_and_are_served_by_the_outer_app(outer: str, urls: dict[str, str],
+                                                                    tmp_path: Path) -> None:
+    from PIL import Image
+
+    Image.new("RGB", (6, 4), (255, 0, 0)).save(tmp_path / "red.png")
+    image, size = user(outer).predict(handle_file(str(tmp_path / "red.png")), api_name="/invert")
+    assert size == "6x4"  # the local upload reached the remote
+    r, g, b = Image.open(image).convert("RGB").getpixel((0, 0))
+    assert r < 10 and g > 245 and b > 245  # and its result came back inverted (webp: nearly exact)
+    # A raw payload the browser did not upload is refused, so nothing of the outer's disk leaks upstream.
+    forged = {"path": "/etc/hostname", "meta": {"_type": "gradio.FileData"}, "orig_name": "hostname"}
+    events = raw_events(outer, "/file_info", [forged])
+    done = [m for _, m in events if m.get("msg") == "process_completed"][-1]
+    assert done["success"] is False
+
+
+def test_file_result_urls_point_at_the_outer_app_only(outer: str, urls: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("hello hop\n")
+    uploaded = httpx.post(f"{outer}/gradio_api/upload", files={"files": ("notes.txt", b"hello hop\n")}).json()[0]
+    payload = {"path": uploaded, "orig_name": "notes.txt", "meta": {"_type": "gradio.FileData"}}
+    events = raw_events(outer, "/file_info", [payload])
+    done = [m for _, m in events if m.get("msg") == "process_completed"][-1]
+    assert done["success"], done
+    report, summary = done["output"]["data"]
+    assert summary == "notes.txt: 10 bytes"
+    upstream_port = urls["media"].rsplit(":", 1)[1]
+    assert upstream_port not in (report.get("url") or "")
+    assert report["url"].startswith(outer)
+    assert httpx.get(report["url"]).text == "notes.txt: 10 bytes\n"
+
+
+def test_dataframe_datetime_and_chatbot_pass_through(outer: str) -> None:
+    client = user(outer)
+    totals = client.predict({"headers": ["item", "quantity", "price"], "data": [["pear", 2, 1.5]]},
+                            api_name="/totals")
+    assert totals["data"][0][-1] == 3.0
+    later = client.predict("2020-10-01 05:20:15", 2, api_name="/add_days")
+    assert str(later).startswith("2020-10-03")
+    chat = client.predict([{"role": "user", "content": [{"type": "text", "text": "hello"}]}], api_name="/chat")
+    assert chat[-1]["content"][0]["text"] == "You said: hello"
+    assert chat[-2]["metadata"]["title"] == "Thinking"
+
+
+def test_sixty_four_concurrent_users_all_succeed_with_their_own_identity(outer: str) -> None:
+    def one(i: int) -> tuple[int, str]:
+        events = raw_events(outer, "/whoami", [], headers={"x-ip-token": f"tok-{i}"} if i % 2 else None)
+        done = [m for _, m in events if m.get("msg") == "process_completed"][-1]
+        assert done["success"], done
+        return i, done["output"]["data"][0]
+
+    with concurrent.futures.ThreadPoolExecutor(64) as pool:
+        results = list(pool.map(one, range(64)))
+    assert len(results) == 64
+    assert all(token == (f"tok-{i}" if i % 2 else "") for i, token in results)
+
+
+def test_whole_app_embedded_runs_every_event_through_compose(urls: dict[str, str]) -> None:
+    with gr.Blocks() as demo:
+        compose.Space(urls["diagnostics"]).render()
+    with serve(demo) as url:
+        alice, bob = user(url, "tok-a"), user(url)
+        assert [alice.predict(api_name="/increment") for _ in range(2)] == [1, 2]
+        assert bob.predict(api_name="/increment") == 1
+        assert alice.predict(api_name="/whoami")[0] == "tok-a"
+        assert bob.predict(api_name="/whoami")[0] == ""
+
+
+def test_whole_app_embedded_streams(urls: dict[str, str]) -> None:
+    with gr.Blocks() as demo:
+        compose.Space(urls["streaming"]).render()
+    with serve(demo) as url:
+        events = raw_events(url, "/count_up", [3, 0.3])
+        times = [t for t, m in events if m.get("msg") == "process_generating"]
+        assert len(times) >= 3 and times[-1] - times[0] > 0.4
+
+
+def test_nothing_of_ten_thousand_departed_users_lingers() -> None:
+    for i in range(10_000):
+        sessions.reset(space_key="http://example.invalid", user=f"u{i}")
+        sessions.forget(f"u{i}")
+    assert len(sessions._resets) == 0
+    for i in range(20_000):
+        sessions.reset(space_key="http://example.invalid", user=f"v{i}")
+    assert len(sessions._resets) <= sessions._MAX_RESET_USERS
+    sessions._resets.clear()
+
+
+def test_oauth_tokens_are_opt_in_and_only_for_hugging_face(urls: dict[str, str]) -> None:
+    from compose.identity import Identity
+
+    hf = compose.Space("owner/private-space", use_oauth_token=True)
+    assert hf._headers_for(Identity(session="s", oauth_token="hf_user"))["authorization"] == "Bearer hf_user"
+    assert "authorization" not in compose.Space("owner/private-space")._headers_for(
+        Identity(session="s", oauth_token="hf_user"))
+    local = compose.Space(urls["diagnostics"], use_oauth_token=True)
+    assert "authorization" not in local._headers_for(Identity(session="s", oauth_token="hf_user"))
+    # The handler takes the signed-in user's token without showing it as an API parameter.
+    params = list(__import__("inspect").signature(local.endpoint("/whoami").handler()).parameters)
+    assert "oauth_token" in params
