@@ -104,7 +104,8 @@ async def run_call(space: Space, schema: EndpointSchema, values: list[Any], iden
         # A 200 that is not Gradio's answer (a proxy's page, another app): say so instead of a bare KeyError.
         raise SpaceUnavailable(f"join answered 200 without an event id: {response.text[:200]!r}",
                                space=space.name, api_name=name) from None
-    queue = space._hub.subscribe(session_hash, event_id, headers)
+    # The data stream carries no user's headers: it may serve several calls of a shared session, and starts nothing.
+    queue = space._hub.subscribe(session_hash, event_id, space._headers_for(None))
     try:
         if new_connection and await space._upstream_restarted():
             raise SessionLost(

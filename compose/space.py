@@ -27,7 +27,7 @@ from .identity import Identity, current_identity
 from .loop import run_sync
 from .schema import EndpointSchema, SpaceSchema, load_cached, store_cached
 from .sessions import SessionMode
-from .streams import StreamHub
+from .streams import hub_for
 from .transport import Transport
 
 __all__ = ["Space", "resolve_src"]
@@ -103,7 +103,7 @@ class Space:
             download_dir = Path(base) / "downloads" / re.sub(r"[^\w.-]+", "_", self.name)[:80]
         self.download_dir = Path(download_dir)
         self.transport = Transport(self.url, space=self.name, retries=retries, max_wait=max_wait)
-        self._hub = StreamHub(lambda: self.transport.client, self._data_url)
+        self._hub = hub_for(self.url, lambda: self.transport.client, self._data_url)
         self._schema: SpaceSchema | None = None
         self._schema_lock: asyncio.Lock | None = None
         self._epoch = 0

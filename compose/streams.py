@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 from httpx_sse import EventSource
 
-__all__ = ["DISCONNECTED", "StreamHub"]
+__all__ = ["DISCONNECTED", "StreamHub", "hub_for"]
 
 log = logging.getLogger("compose.streams")
 
@@ -39,6 +39,19 @@ class _Session:
     def idle(self) -> bool:
         """No call waits here, and no message is kept for a call whose join has not answered yet."""
         return not self.subscribed and all(q.empty() for q in self.queues.values())
+
+
+_hubs: dict[str, StreamHub] = {}
+
+
+def hub_for(url: str, client: Callable[[], httpx.AsyncClient], data_url: Callable[[], str]) -> StreamHub:
+    """The process-wide hub of one app: two Space objects for the same URL and user share an upstream session, so
+    they must share its one data stream (two readers would steal each other's messages, and either one leaving
+    makes Gradio drop the other's events)."""
+    hub = _hubs.get(url)
+    if hub is None:
+        hub = _hubs[url] = StreamHub(client, data_url)
+    return hub
 
 
 class StreamHub:
