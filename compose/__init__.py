@@ -29,8 +29,31 @@ from .sessions import set_secret as set_session_secret
 from .space import Space
 from .updates import ProgressUnit, Update
 
+# Names whose modules import gradio or smolagents load on first use, so `import compose` stays light.
+_LAZY = {
+    "Rendered": ".render",
+    "forget_on_unload": ".render",
+    "SpaceTool": ".tools",
+    "ToolRegistry": ".registry",
+    "stream_trace": ".trace",
+    "AgentChat": ".chat",
+    "UserAgents": ".agents",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'compose' has no attribute {name!r}")
+
+
 __all__ = [
     "APIChanged",
+    "AgentChat",
     "AppError",
     "ComposeError",
     "ConfigError",
@@ -42,16 +65,22 @@ __all__ = [
     "Parameter",
     "ProgressUnit",
     "RateLimited",
+    "Rendered",
     "Return",
     "SessionLost",
     "Space",
     "SpaceError",
+    "SpaceTool",
     "SpaceUnavailable",
+    "ToolRegistry",
     "UnsafeInput",
     "Update",
     "UpstreamDisconnected",
     "UpstreamTimeout",
+    "UserAgents",
     "file",
+    "forget_on_unload",
     "identity",
     "set_session_secret",
+    "stream_trace",
 ]

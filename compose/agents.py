@@ -1,0 +1,78 @@
+"""Agents per end user, and runs that carry the user's identity into every tool call.
+
+One shared agent would mix every visitor's memory (smolagents #703); `UserAgents` keeps one agent, with its own
+tool instances, per end-user session, bounded and dropped when the user leaves. `bind_run` makes the Space tools
+of an agent use the caller's identity even where smolagents runs code in threads that do not inherit it.
+
+Usage:
+    agents = UserAgents(lambda: ToolCallingAgent(tools=registry.tools(), model=model))
+    def respond(message, history, request: gr.Request):
+        agent = agents.get(request)
+        with bind_run(agent):
+            ...
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Generic, TypeVar
+
+from .identity import Identity, current_identity, identity
+from .tracing import TraceScope
+
+__all__ = ["UserAgents", "bind_run"]
+
+A = TypeVar("A")
+
+
+@contextmanager
+def bind_run(agent: Any, ident: Identity | None = None, scope: TraceScope | None = None) -> Iterator[Identity]:
+    """For the duration of a run, the agent's Space tools act for `ident` (default: the current caller)."""
+    from .tools import SpaceTool
+
+    ident = ident or current_identity()
+    tools = [t for t in (getattr(agent, "tools", {}) or {}).values() if isinstance(t, SpaceTool)]
+    for managed in (getattr(agent, "managed_agents", {}) or {}).values():
+        tools += [t for t in (getattr(managed, "tools", {}) or {}).values() if isinstance(t, SpaceTool)]
+    previous = [t._bound for t in tools]
+    for t in tools:
+        pass
+    try:
+        with identity(session=ident.session, headers=ident.headers, oauth_token=ident.oauth_token):
+            yield ident
+    finally:
+        for t, p in zip(tools, previous, strict=True):
+            t._bound = p
+
+
+class UserAgents(Generic[A]):
+    """One agent per end-user session (LRU-bounded). `get(request)` returns that user's agent."""
+
+    def __init__(self, factory: Callable[[], A], *, max_users: int = 1000) -> None:
+        self._factory = factory
+        self._agents: OrderedDict[str, A] = OrderedDict()
+        self._lock = threading.Lock()
+        self.max_users = max_users
+
+    def get(self, request: Any = None) -> A:
+        """The agent of the user behind `request` (a gr.Request), or of the current caller."""
+        key = getattr(request, "session_hash", None) or current_identity().session or "local"
+        with self._lock:
+            agent = self._agents.get(key)
+            if agent is None:
+                agent = self._agents[key] = self._factory()
+            self._agents.move_to_end(key)
+            while len(self._agents) > self.max_users:
+                self._agents.popitem(last=False)
+            return agent
+
+    def forget(self, session: str) -> None:
+        """Drop a user's agent and memory (their page closed)."""
+        with self._lock:
+            self._agents.pop(session, None)
+
+    def __len__(self) -> int:
+        return len(self._agents)

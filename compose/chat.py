@@ -1,0 +1,102 @@
+"""A ready agent chat app: `compose.AgentChat(tools=..., model=...)`, built on `stream_trace`.
+
+Each end user gets their own agent and memory, and their identity (x-ip-token, upstream session) in every tool
+call. Tool calls show live in the chat: pending with a spinner, then done with their duration. A stop button
+cancels the agent and the upstream jobs it has running. The header says which model backend answers.
+
+Usage:
+    chat = compose.AgentChat(tools=registry, examples=["what is 12 times 7"])
+    chat.launch()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import gradio as gr
+
+from .agents import UserAgents
+from .trace import stream_trace
+
+__all__ = ["AgentChat"]
+
+
+class AgentChat:
+    """A chat UI over a per-user smolagents agent whose tools are Spaces."""
+
+    def __init__(
+        self,
+        tools: Any,
+        model: Any = None,
+        *,
+        title: str = "Agent chat over Gradio Spaces",
+        examples: Sequence[str] = (),
+        agent_factory: Callable[[list[Any], Any], Any] | None = None,
+        max_steps: int = 6,
+        max_users: int = 1000,
+    ) -> None:
+        if model is None or isinstance(model, str):
+            from .models.select import select_model
+
+            self.model, self.model_label = select_model(model)
+        else:
+            self.model, self.model_label = model, getattr(model, "model_id", None) or type(model).__name__
+        self._tools = tools
+        if agent_factory is None:
+            from .models.select import make_agent
+
+            def agent_factory(t: list[Any], m: Any) -> Any:
+                return make_agent(t, m, max_steps=max_steps)
+
+        factory = agent_factory
+        self.agents: UserAgents[Any] = UserAgents(lambda: factory(self._fresh_tools(), self.model),
+                                                  max_users=max_users)
+        self.title = title
+        self.examples = list(examples)
+        self.demo = self._build()
+
+    def _fresh_tools(self) -> list[Any]:
+        """Each user's agent gets its own tool instances (they carry that user's identity during a run)."""
+        from .registry import ToolRegistry
+
+        if isinstance(self._tools, ToolRegistry):
+            return self._tools.tools()
+        return list(self._tools() if callable(self._tools) else self._tools)
+
+    def respond(self, message: str, history: list[Any], request: gr.Request) -> Iterator[tuple[list[Any], str]]:
+        """Run this user's agent on `message`, yielding the chat as it grows."""
+        history = [*(history or []), gr.ChatMessage(role="user", content=message)]
+        yield history, ""
+        agent = self.agents.get(request)
+        for messages in stream_trace(agent, message, reset=False):
+            yield history + messages, ""
+
+    def _build(self) -> gr.Blocks:
+        with gr.Blocks(title=self.title, fill_height=True) as demo:
+            gr.Markdown(f"## {self.title}\nModel: **{self.model_label}**", elem_id="compose-header")
+            chatbot = gr.Chatbot(label="Agent", elem_id="compose-chat", height=520, layout="panel")
+            with gr.Row():
+                box = gr.Textbox(placeholder="Ask something the tools can do…", show_label=False, scale=8,
+                                 elem_id="compose-input", submit_btn=True)
+                stop = gr.Button("Stop", variant="stop", scale=1, elem_id="compose-stop")
+            if self.examples:
+                gr.Examples(self.examples, inputs=box)
+            run = box.submit(self.respond, [box, chatbot], [chatbot, box], api_name="chat")
+            # The stop button cancels the running event: stream_trace then interrupts the agent and cancels the
+            # upstream jobs of the Space calls in flight.
+            stop.click(None, None, None, cancels=[run])
+
+            def forget(request: gr.Request) -> None:
+                from . import sessions
+
+                if request is not None and request.session_hash:
+                    self.agents.forget(request.session_hash)
+                    sessions.forget(request.session_hash)
+
+            demo.unload(forget)
+        return demo  # type: ignore[no-any-return]
+
+    def launch(self, **kwargs: Any) -> Any:
+        """Launch the chat (queue enabled); kwargs go to `gr.Blocks.launch`."""
+        return self.demo.queue(default_concurrency_limit=None).launch(**kwargs)

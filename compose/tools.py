@@ -1,0 +1,264 @@
+"""Space endpoints as smolagents tools: `ep.tool()` returns a real `smolagents.Tool`.
+
+The tool's inputs are keyed by the remote parameter names, typed from the remote components; choices and ranges
+are in each input's description; a parameter with a default is nullable. Several outputs come back as a dict keyed
+by the output labels; image and audio outputs as smolagents agent types. Model-chosen file arguments pass the
+guard (`compose.guard`), each call has a timeout and a per-endpoint concurrency limit, and the end user's identity
+is the one active where the agent runs (smolagents copies the context into its tool threads).
+
+Usage:
+    tool = space.endpoint("/translate").tool(name="translate")
+    agent = ToolCallingAgent(tools=[tool], model=model)
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import keyword
+import re
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from smolagents import Tool
+from smolagents.agent_types import AgentAudio, AgentImage
+
+from .errors import ComposeError
+from .guard import check_arguments
+from .identity import Identity, current_identity
+from .loop import spawn
+from .schema import Parameter, Return
+from .tracing import ToolEvent, TraceScope, current_scope
+
+if TYPE_CHECKING:
+    from .endpoint import Endpoint
+    from .space import Space
+
+__all__ = ["SpaceTool", "input_spec", "output_type", "tool_name"]
+
+_SIMPLE = {"string": "string", "integer": "integer", "number": "number", "boolean": "boolean", "array": "array",
+           "object": "object"}
+_limits: dict[tuple[str, str, int], threading.BoundedSemaphore] = {}
+_limits_lock = threading.Lock()
+# Every Space a tool was made for, by download folder: where the current user's received files may lie.
+_download_spaces: dict[str, Space] = {}
+
+
+def _identifier(text: str) -> str:
+    name = re.sub(r"\W+", "_", text).strip("_").lower() or "tool"
+    if name[0].isdigit() or keyword.iskeyword(name):
+        name = "t_" + name
+    return name
+
+
+def tool_name(ep: Endpoint) -> str:
+    """A valid identifier from the Space and endpoint, e.g. "translator_translate"."""
+    space = ep.space
+    if "://" in space.name:
+        title = str(space.schema.config.get("title") or "")
+        short = title if title and title.lower() != "gradio" else "space"
+    else:
+        short = space.name.split("/")[-1]
+    return _identifier(f"{short}_{ep.api_name.strip('/')}")
+
+
+def _kind(component: str, schema: dict[str, Any], is_file: bool) -> str:
+    comp = component.lower()
+    if is_file:
+        return "image" if comp in ("image", "imageeditor", "imageslider") else "audio" if comp == "audio" else "string"
+    if "enum" in schema:
+        return "string"
+    kind = schema.get("type")
+    if isinstance(kind, str) and kind in _SIMPLE:
+        return _SIMPLE[kind]
+    return "any"
+
+
+def input_spec(p: Parameter) -> dict[str, Any]:
+    """The smolagents input description for one remote parameter."""
+    # For file parameters gradio's description is its FileData class docstring (the wire format), not the parameter's.
+    bits = [(p.label if p.is_file else p.description or p.label) or p.name]
+    if p.is_file:
+        bits.append("a public http(s) URL of the file, or the path of a file you received")
+    if p.choices:
+        bits.append("one of: " + ", ".join(json.dumps(c) for c in p.choices))
+    lo, hi = p.component_config.get("minimum"), p.component_config.get("maximum")
+    if lo is not None or hi is not None:
+        bits.append(f"from {lo} to {hi}")
+    if not p.required:
+        bits.append(f"default {json.dumps(p.default, default=str)}")
+    spec: dict[str, Any] = {"type": _kind(p.component, p.json_schema, p.is_file), "description": "; ".join(bits)}
+    if not p.required:
+        spec["nullable"] = True
+    return spec
+
+
+def output_type(returns: tuple[Return, ...]) -> str:
+    """One output → its type; several → "object" (a dict keyed by label); none → "null"."""
+    if not returns:
+        return "null"
+    if len(returns) > 1:
+        return "object"
+    r = returns[0]
+    return _kind(r.component, r.json_schema, r.is_file)
+
+
+def _agent_value(r: Return, value: Any) -> Any:
+    if r.is_file and isinstance(value, str):
+        comp = r.component.lower()
+        if comp in ("image", "imageeditor"):
+            return AgentImage(value)
+        if comp == "audio":
+            return AgentAudio(value)
+    return value
+
+
+def _labels(returns: tuple[Return, ...]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for r in returns:
+        label = r.label or "output"
+        seen[label] = seen.get(label, 0) + 1
+        out.append(label if seen[label] == 1 else f"{label} ({seen[label]})")
+    return out
+
+
+class SpaceTool(Tool):  # type: ignore[misc]
+    """A smolagents Tool that calls one Space endpoint through compose (see the module docstring)."""
+
+    skip_forward_signature_validation = True
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        name: str | None = None,
+        description: str | None = None,
+        *,
+        timeout: float = 300.0,
+        max_concurrency: int = 4,
+        max_file_bytes: int = 50 * 2**20,
+        roots: tuple[Path, ...] | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.name = name or tool_name(endpoint)
+        desc = description or endpoint.description or f"Calls {endpoint.api_name}."
+        self.description = f"{desc.strip()} (runs on the Space {endpoint.space.name})"
+        self.inputs = {p.name: input_spec(p) for p in endpoint.parameters}
+        self.output_type = output_type(endpoint.returns)
+        self.timeout = timeout
+        self.max_file_bytes = max_file_bytes
+        self._roots = roots
+        self._bound: tuple[Identity, TraceScope | None] | None = None
+        # The limit is shared by every tool of this endpoint with the same max_concurrency (each user's agent has
+        # its own tool instances); keyed without it, the first tool made for an endpoint fixed the limit for all.
+        key = (endpoint.space.url, endpoint.api_name, 0)
+        with _limits_lock:
+            self._limit = _limits.setdefault(key, threading.BoundedSemaphore(max_concurrency))
+            _download_spaces.setdefault(str(endpoint.space.download_dir), endpoint.space)
+        super().__init__()
+
+    def roots(self, ident: Identity | None = None) -> tuple[Path, ...]:
+        """Where files this user may pass live: what they uploaded to the app, and what compose fetched for them."""
+        if self._roots is not None:
+            return self._roots
+        from .handler import upload_root
+
+        # This user's own download folder of every Space a tool was made for: a file one Space returned may go to
+        # another Space (image → captioner), but never another user's file. (Before: only this Space's whole
+        # download folder, which refused cross-Space chaining and accepted other users' downloads.)
+        user = (ident or current_identity()).session
+        with _limits_lock:
+            spaces = list(_download_spaces.values())
+        return (upload_root(), *(space.user_download_dir(user) for space in spaces))
+
+    def vet(self, arguments: dict[str, Any], ident: Identity | None = None) -> dict[str, Any]:
+        """Check a model's arguments (files, URLs, nested file dicts); raises `UnsafeInput` before any traffic."""
+        return check_arguments(self.endpoint, arguments, roots=self.roots(ident), max_bytes=self.max_file_bytes)
+
+    def shape(self, result: Any) -> Any:
+        """The remote result in tool form: none → None, one → value, several → dict keyed by output labels."""
+        returns = self.endpoint.returns
+        if not returns:
+            return None
+        if len(returns) == 1:
+            return _agent_value(returns[0], result)
+        values = result if isinstance(result, tuple) else (result,)
+        return {label: _agent_value(r, v) for label, r, v in zip(_labels(returns), returns, values, strict=False)}
+
+    def forward(self, **kwargs: Any) -> Any:  # type: ignore[override]
+        ident, scope = current_identity(), current_scope()
+        if self._bound is not None:
+            # smolagents' CodeAgent runs code in a thread of its own without copying the context; the run this
+            # tool belongs to bound its caller here (tools are per agent, agents per user).
+            bound_ident, bound_scope = self._bound
+            scope = scope or bound_scope
+            if ident.session is None and not ident.headers:
+                ident = bound_ident
+        arguments = self.vet({k: v for k, v in kwargs.items() if v is not None}, ident)
+        if scope is not None and scope.stopped.is_set():
+            raise ComposeError(f"{self.name}: stopped")
+        call = scope.new_call() if scope is not None else 0
+        report = scope.sink if scope is not None else None
+        space = self.endpoint.space.name
+        if report:
+            report(ToolEvent("start", call, self.name, space, arguments=kwargs))
+        started = time.perf_counter()
+        with self._limit:
+            future = spawn(self._run(arguments, ident, call, report))
+            if scope is not None:
+                scope.track(future)
+            try:
+                result = future.result(self.timeout)
+            except concurrent.futures.TimeoutError:
+                future.cancel()
+                error: BaseException = ComposeError(
+                    f"{self.name}: no result within {self.timeout:g} s; the call was cancelled")
+            except concurrent.futures.CancelledError:
+                error = ComposeError(f"{self.name}: cancelled")
+            except BaseException as e:
+                error = e
+            else:
+                shaped = self.shape(result)
+                if report:
+                    report(ToolEvent("end", call, self.name, space, duration=time.perf_counter() - started,
+                                     result=shaped))
+                return shaped
+        if report:
+            report(ToolEvent("end", call, self.name, space, duration=time.perf_counter() - started,
+                             error=str(error)))
+        raise error
+
+    async def _run(self, arguments: dict[str, Any], ident: Identity, call: int,
+                   report: Callable[[ToolEvent], None] | None) -> Any:
+        result = None
+        async for update in self.endpoint._stream((), arguments, ident):
+            if update.kind == "output":
+                result = update.value
+            elif report:
+                report(ToolEvent("update", call, self.name, self.endpoint.space.name, update=update))
+        return result
+
+    def to_dict(self) -> dict[str, Any]:
+        """A self-contained tool definition that rebuilds this tool through compose (smolagents' own cannot)."""
+        cls = "".join(part.capitalize() for part in self.name.split("_")) + "Tool"
+        code = (
+            "from typing import Any, Optional\n"
+            "from smolagents import Tool\n\n\n"
+            f"class {cls}(Tool):\n"
+            f"    name = {self.name!r}\n"
+            f"    description = {self.description!r}\n"
+            f"    inputs = {self.inputs!r}\n"
+            f"    output_type = {self.output_type!r}\n"
+            "    skip_forward_signature_validation = True\n\n"
+            "    def __init__(self, *args, **kwargs):\n"
+            "        super().__init__()\n"
+            "        import compose\n\n"
+            f"        self._tool = compose.Space({self.endpoint.space.name!r}).endpoint(\n"
+            f"            {self.endpoint.api_name!r}).tool(name={self.name!r})\n\n"
+            "    def forward(self, **kwargs: Any) -> Any:\n"
+            "        return self._tool.forward(**kwargs)\n"
+        )
+        return {"name": self.name, "code": code, "requirements": ["gradio-compose", "smolagents"]}

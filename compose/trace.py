@@ -1,0 +1,257 @@
+"""An agent run as a live list of `gr.ChatMessage`s: tool calls pending → done with durations, nested progress.
+
+A pure mapping from agent events to chat messages, separate from any UI:
+- a Space tool call appears at once as "🛠️ Used tool <name> (on <space>)" with `status: "pending"` and an `id`,
+  and becomes `status: "done"` with the measured `duration` when it returns;
+- the Space's own progress and queue position show in that message's `log` while it runs;
+- several tool calls in one step each get their own message; calls made inside a CodeAgent's code, or by a
+  managed sub-agent, nest under it through `parent_id`; a planning step is its own message;
+- a failed call reads "💥 Error using tool <name>" with the error;
+- streamed model text grows as it is generated; the final answer is a plain assistant message (a file or image
+  result is shown as a file).
+
+Usage:
+    for messages in compose.stream_trace(agent, "what is 12 times 7"):
+        chatbot_value = messages
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import gradio as gr
+
+from .tracing import ToolEvent, TraceScope, trace_scope
+from .updates import Update
+
+__all__ = ["TraceState", "stream_trace"]
+
+_DONE = object()
+
+
+def _progress_text(update: Update) -> str | None:
+    if update.kind == "progress" and update.progress:
+        unit = update.progress[-1]
+        frac = unit.fraction
+        pct = f"{frac * 100:.0f}%" if frac is not None else ""
+        steps = ""
+        if unit.index is not None and unit.length:
+            steps = f" ({unit.index:g}/{unit.length:g} {unit.unit or ''})".rstrip()
+        return f"{unit.desc or 'Working'}: {pct}{steps}".strip()
+    if update.kind == "status" and update.stage == "queued" and update.rank is not None:
+        return f"Queued on the Space: position {update.rank + 1} of {update.queue_size or '?'}"
+    if update.kind == "status" and update.stage == "started":
+        return "Running on the Space"
+    if update.kind == "log" and update.message:
+        return f"{update.level or 'info'}: {update.message}"
+    return None
+
+
+def _args_text(arguments: Any) -> str:
+    if isinstance(arguments, dict):
+        return "\n".join(f"{k} = {json.dumps(v, default=str, ensure_ascii=False)}" for k, v in arguments.items())
+    return str(arguments)
+
+
+@dataclass
+class TraceState:
+    """The messages so far and the bookkeeping to update them; `apply()` takes one event."""
+
+    messages: list[gr.ChatMessage] = field(default_factory=list)
+    _by_id: dict[str, gr.ChatMessage] = field(default_factory=dict)
+    _started: dict[str, float] = field(default_factory=dict)
+    _agent_calls: dict[str, str] = field(default_factory=dict)  # smolagents tool_call id → message id
+    _space_calls: dict[int, str] = field(default_factory=dict)  # compose call number → message id
+    _container: str | None = None  # a code run or managed agent whose Space calls nest under it
+    _stream_text: gr.ChatMessage | None = None
+    _seq: int = 0
+    space_tools: frozenset[str] = frozenset()
+
+    def _new_id(self, prefix: str) -> str:
+        self._seq += 1
+        return f"{prefix}-{self._seq}"
+
+    def _add(self, content: Any, metadata: dict[str, Any] | None = None) -> gr.ChatMessage:
+        message = gr.ChatMessage(role="assistant", content=content, metadata=metadata or {})  # type: ignore[arg-type]
+        self.messages.append(message)
+        mid = (metadata or {}).get("id")
+        if mid:
+            self._by_id[str(mid)] = message
+            self._started[str(mid)] = time.perf_counter()
+        return message
+
+    def _finish(self, mid: str, *, duration: float | None = None, error: str | None = None,
+                tool: str | None = None) -> None:
+        message = self._by_id.get(mid)
+        if message is None:
+            return
+        meta = dict(message.metadata or {})
+        meta["status"] = "done"
+        meta["duration"] = round(duration if duration is not None else time.perf_counter() - self._started[mid], 3)
+        if error is not None:
+            meta["title"] = f"💥 Error using tool {tool or ''}".rstrip()
+            message.content = f"{message.content}\n\nError: {error}".strip()
+        message.metadata = meta  # type: ignore[assignment]
+
+    # --- events from smolagents -------------------------------------------------------------------------------
+
+    def apply(self, event: Any) -> None:
+        from smolagents.agents import ActionOutput, ToolOutput
+        from smolagents.memory import ActionStep, FinalAnswerStep, PlanningStep, ToolCall
+        from smolagents.models import ChatMessageStreamDelta
+
+        if isinstance(event, ToolEvent):
+            self._apply_tool_event(event)
+        elif isinstance(event, ChatMessageStreamDelta):
+            if event.content:
+                if self._stream_text is None:
+                    self._stream_text = self._add("", {"title": "💭 Thinking", "status": "pending",
+                                                       "id": self._new_id("text")})
+                self._stream_text.content = f"{self._stream_text.content}{event.content}"
+        elif isinstance(event, ToolCall):
+            self._close_stream_text()
+            if event.name == "final_answer":
+                return
+            if event.name == "python_interpreter":
+                mid = self._new_id("code")
+                code = event.arguments if isinstance(event.arguments, str) else _args_text(event.arguments)
+                self._add(f"```python\n{code}\n```", {"title": "💻 Running code", "status": "pending", "id": mid})
+                self._agent_calls[event.id] = mid
+                self._container = mid
+            elif event.name in self.space_tools:
+                # The Space call itself reports start/progress/end (ToolEvent); remember the model's call id.
+                self._agent_calls[event.id] = ""
+            else:
+                mid = self._new_id("tool")
+                self._add(_args_text(event.arguments), {"title": f"🛠️ Used tool {event.name}", "status": "pending",
+                                                        "id": mid})
+                self._agent_calls[event.id] = mid
+                self._container = mid  # a managed agent: its own Space calls nest under it
+        elif isinstance(event, ToolOutput):
+            mid = self._agent_calls.pop(event.id, "")
+            if mid:
+                self._finish(mid)
+                if self._container == mid:
+                    self._container = None
+        elif isinstance(event, ActionOutput):
+            for tid, mid in list(self._agent_calls.items()):
+                if mid.startswith("code-"):
+                    self._finish(mid)
+                    self._agent_calls.pop(tid)
+            self._container = None
+        elif isinstance(event, ActionStep):
+            self._close_stream_text()
+            for tid, mid in list(self._agent_calls.items()):
+                if mid:
+                    self._finish(mid, error=str(event.error) if event.error else None,
+                                 tool=self._by_id[mid].metadata.get("title", "").removeprefix("🛠️ Used tool ")
+                                 if mid in self._by_id else None)
+                self._agent_calls.pop(tid)
+            self._container = None
+            if event.error is not None and not any(m.metadata and m.metadata.get("title", "").startswith("💥")
+                                                   for m in self.messages[-3:]):
+                self._add(str(event.error), {"title": "💥 Error in step", "status": "done"})
+        elif isinstance(event, PlanningStep):
+            self._close_stream_text()
+            self._add(event.plan, {"title": "🧭 Plan", "status": "done", "id": self._new_id("plan"),
+                                   "duration": round(event.timing.duration or 0.0, 3)})
+        elif isinstance(event, FinalAnswerStep):
+            self._close_stream_text()
+            self.messages.append(gr.ChatMessage(role="assistant", content=_final_content(event.output)))
+
+    def _close_stream_text(self) -> None:
+        if self._stream_text is not None:
+            mid = str((self._stream_text.metadata or {}).get("id"))
+            self._finish(mid)
+            self._stream_text = None
+
+    def _apply_tool_event(self, e: ToolEvent) -> None:
+        if e.kind == "start":
+            mid = self._new_id("space")
+            meta: dict[str, Any] = {"title": f"🛠️ Used tool {e.tool} (on {e.space})", "status": "pending", "id": mid,
+                                    "log": "Calling the Space"}
+            if self._container:
+                meta["parent_id"] = self._container
+            self._add(_args_text(e.arguments), meta)
+            self._space_calls[e.call] = mid
+        elif e.kind == "update" and e.update is not None:
+            current = self._space_calls.get(e.call)
+            text = _progress_text(e.update)
+            if current and text and current in self._by_id:
+                message = self._by_id[current]
+                message.metadata = {**(message.metadata or {}), "log": text}  # type: ignore[assignment]
+        elif e.kind == "end":
+            ended = self._space_calls.pop(e.call, "")
+            if ended:
+                message = self._by_id[ended]
+                if e.error is None:
+                    message.metadata = {k: v for k, v in (message.metadata or {}).items()  # type: ignore[assignment]
+                                        if k != "log"}
+                self._finish(ended, duration=e.duration, error=e.error, tool=e.tool)
+
+
+def _final_content(output: Any) -> Any:
+    path = output.to_string() if hasattr(output, "to_string") else None
+    if isinstance(path, str) and type(output).__name__ in ("AgentImage", "AgentAudio"):
+        return gr.Image(path) if type(output).__name__ == "AgentImage" else gr.Audio(path)
+    return output if isinstance(output, str) else str(output)
+
+
+def _snapshot(messages: list[gr.ChatMessage]) -> list[gr.ChatMessage]:
+    return [gr.ChatMessage(role=m.role, content=m.content, metadata=dict(m.metadata or {}),  # type: ignore[arg-type]
+                           options=m.options) for m in messages]
+
+
+def stream_trace(agent: Any, task: str, *, reset: bool = True, scope: TraceScope | None = None,
+                 **run_kwargs: Any) -> Iterator[list[gr.ChatMessage]]:
+    """Run `agent` on `task` and yield the growing list of chat messages after every change.
+
+    Closing the generator (a stop button, the browser going away) interrupts the agent and cancels the upstream
+    jobs of the Space calls in flight.
+    """
+    from .tools import SpaceTool
+
+    events: queue.Queue[Any] = queue.Queue()
+    scope = scope or TraceScope(sink=events.put)
+    scope.sink = events.put
+    tools = getattr(agent, "tools", {}) or {}
+    state = TraceState(space_tools=frozenset(n for n, t in tools.items() if isinstance(t, SpaceTool)))
+    context = contextvars.copy_context()  # the caller's identity travels into the agent's thread
+
+    def run() -> None:
+        from .agents import bind_run
+
+        try:
+            with trace_scope(scope), bind_run(agent, scope=scope):
+                for event in agent.run(task, stream=True, reset=reset, **run_kwargs):
+                    events.put(event)
+        except BaseException as e:  # surfaced as an error message, not a crashed app
+            events.put(e)
+        finally:
+            events.put(_DONE)
+
+    thread = threading.Thread(target=context.run, args=(run,), name="compose-agent", daemon=True)
+    thread.start()
+    try:
+        while True:
+            event = events.get()
+            if event is _DONE:
+                break
+            if isinstance(event, BaseException):
+                state.messages.append(gr.ChatMessage(role="assistant", content=f"The agent stopped: {event}",
+                                                     metadata={"title": "💥 Agent error", "status": "done"}))
+            else:
+                state.apply(event)
+            yield _snapshot(state.messages)
+    finally:
+        if thread.is_alive():
+            scope.stop()
+            if hasattr(agent, "interrupt"):
+                agent.interrupt()

@@ -1,0 +1,94 @@
+"""The agent chat in a real browser: Debian's chromium driven by playwright, against real local Spaces.
+
+The LLM is the one fake: a scripted smolagents Model that asks for the tool calls this test needs.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from outer import serve
+from scripted import ScriptedModel
+from smolagents import ToolCallingAgent
+
+import compose
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (make test does)")
+
+LONG = 3.0  # the job the first message runs: long enough to see the spinner
+STOPPED = 19.5  # the job the second message runs and the stop button cancels
+
+
+@pytest.fixture(scope="module")
+def chat_url(urls: dict[str, str]) -> Iterator[str]:
+    registry = compose.ToolRegistry()
+    registry.add(compose.Space(urls["calculator"]).endpoint("/calculate"))
+    registry.add(compose.Space(urls["streaming"]).endpoint("/long_job"), name="long_job")
+    model = ScriptedModel([
+        [("long_job", {"seconds": LONG})],
+        [("final_answer", {"answer": "The job is done."})],
+        [("long_job", {"seconds": STOPPED})],
+        [("final_answer", {"answer": "not reached"})],
+    ])
+    chat = compose.AgentChat(tools=registry, model=model,
+                             agent_factory=lambda tools, m: ToolCallingAgent(tools=tools, model=m, verbosity_level=0))
+    with serve(chat.demo) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def page(chat_url: str) -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"])
+        page = browser.new_page(viewport={"width": 1100, "height": 800})
+        page.goto(chat_url)
+        yield page
+        browser.close()
+
+
+def _job_state(urls: dict[str, str], seconds: float) -> str | None:
+    log = compose.Space(urls["streaming"]).endpoint("/job_log").predict()
+    states = [j["state"] for j in log if j["seconds"] == seconds]
+    return states[-1] if states else None
+
+
+def test_tool_call_shows_pending_then_done_with_duration_then_answer(page, artifacts: Path) -> None:  # type: ignore[no-untyped-def]
+    box = page.locator("#compose-input textarea")
+    box.fill("run the long job")
+    box.press("Enter")
+    tool = page.locator(".thought-group", has_text="Used tool long_job")
+    tool.first.wait_for(timeout=20_000)
+    spinner = tool.first.locator(".loading-spinner")
+    spinner.wait_for(state="visible", timeout=10_000)  # pending while the Space runs
+    page.screenshot(path=str(artifacts / "chat-pending.png"))
+    page.get_by_text("The job is done.").wait_for(timeout=25_000)
+    assert spinner.count() == 0  # done: no spinner any more
+    duration = tool.first.locator(".duration").inner_text()
+    seconds = float(re.search(r"([\d.]+)\s*s", duration).group(1))  # type: ignore[union-attr]
+    assert seconds >= LONG  # the measured duration covers the upstream's real run time
+    page.screenshot(path=str(artifacts / "chat-done.png"))
+
+
+def test_stop_cancels_the_upstream_job(page, urls: dict[str, str], artifacts: Path) -> None:  # type: ignore[no-untyped-def]
+    box = page.locator("#compose-input textarea")
+    box.fill("run a very long job")
+    box.press("Enter")
+    deadline = time.monotonic() + 20
+    while _job_state(urls, STOPPED) != "running" and time.monotonic() < deadline:
+        pass  # each probe is a real call to the upstream's job log
+    assert _job_state(urls, STOPPED) == "running"
+    page.locator("#compose-stop").click()
+    while _job_state(urls, STOPPED) == "running" and time.monotonic() < deadline:
+        pass
+    page.screenshot(path=str(artifacts / "chat-stopped.png"))
+    assert _job_state(urls, STOPPED) == "cancelled"

@@ -1,0 +1,107 @@
+"""stream_trace as a function: an agent run over real local Spaces mapped to the growing list of chat messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from scripted import ScriptedModel
+from smolagents import CodeAgent, ToolCallingAgent
+
+import compose
+
+
+@pytest.fixture(scope="module")
+def registry(urls: dict[str, str]) -> compose.ToolRegistry:
+    reg = compose.ToolRegistry()
+    reg.add(compose.Space(urls["calculator"]).endpoint("/calculate"), name="calculate")
+    reg.add(compose.Space(urls["translator"]).endpoint("/translate"), name="translate")
+    reg.add(compose.Space(urls["streaming"]).endpoint("/long_job"), name="long_job")
+    return reg
+
+
+def run(agent: Any, task: str = "task") -> list[list[Any]]:
+    return list(compose.stream_trace(agent, task))
+
+
+def titled(messages: list[Any], text: str) -> list[Any]:
+    return [m for m in messages if text in (m.metadata or {}).get("title", "")]
+
+
+def test_a_tool_call_goes_pending_then_done_with_its_measured_duration(registry: compose.ToolRegistry) -> None:
+    model = ScriptedModel([[("long_job", {"seconds": 1.5})], [("final_answer", {"answer": "ok"})]])
+    snapshots = run(ToolCallingAgent(tools=registry.tools(), model=model, verbosity_level=0))
+    states = [[(m.metadata or {}).get("status") for m in titled(s, "Used tool long_job")] for s in snapshots]
+    seen = [s[0] for s in states if s]
+    assert seen[0] == "pending" and seen[-1] == "done"
+    first_pending = next(s for s in snapshots if titled(s, "Used tool long_job"))
+    final = titled(snapshots[-1], "Used tool long_job")[0]
+    # One message kept its id from pending to done; the duration covers the upstream's 1.5 s of work.
+    assert titled(first_pending, "long_job")[0].metadata["id"] == final.metadata["id"]
+    assert final.metadata["duration"] >= 1.5
+    assert "on http://127.0.0.1" in final.metadata["title"]  # says which Space it ran on
+
+
+def test_progress_of_the_space_shows_in_the_log_while_it_runs(registry: compose.ToolRegistry) -> None:
+    model = ScriptedModel([[("long_job", {"seconds": 1.0})], [("final_answer", {"answer": "ok"})]])
+    snapshots = run(ToolCallingAgent(tools=registry.tools(), model=model, verbosity_level=0))
+    logs = [titled(s, "long_job")[0].metadata.get("log", "") for s in snapshots if titled(s, "long_job")]
+    assert any("Working" in log and "steps" in log for log in logs), logs
+    assert any("%" in log for log in logs)
+
+
+def test_two_tool_calls_in_one_step_each_get_their_own_message(registry: compose.ToolRegistry) -> None:
+    model = ScriptedModel([
+        [("calculate", {"a": 12, "operation": "multiply", "b": 7}),
+         ("translate", {"text": "good morning", "target_language": "French"})],
+        [("final_answer", {"answer": "84, bonjour"})],
+    ])
+    final = run(ToolCallingAgent(tools=registry.tools(), model=model, verbosity_level=0))[-1]
+    calc, tr = titled(final, "Used tool calculate"), titled(final, "Used tool translate")
+    assert len(calc) == 1 and len(tr) == 1
+    assert calc[0].metadata["id"] != tr[0].metadata["id"]
+    assert all(m.metadata["status"] == "done" for m in calc + tr)
+    assert final[-1].content == "84, bonjour" and not final[-1].metadata  # the answer: a plain message
+
+
+def test_calls_inside_code_nest_under_the_code_step(registry: compose.ToolRegistry) -> None:
+    code = ("<code>\nx = calculate(a=6, operation='multiply', b=7)\n"
+            "y = translate(text='thank you', target_language='German')\nfinal_answer(f'{x} {y}')\n</code>")
+    model = ScriptedModel(["Thought: use both tools.\n" + code])
+    final = run(CodeAgent(tools=registry.tools(), model=model, verbosity_level=0))[-1]
+    code_step = titled(final, "Running code")[0]
+    children = titled(final, "Used tool")
+    assert {c.metadata["parent_id"] for c in children} == {code_step.metadata["id"]}
+    assert len(children) == 2
+    value, word = final[-1].content.split()
+    assert float(value) == 42 and word == "danke"
+
+
+def test_a_failing_tool_reads_error_using_tool(registry: compose.ToolRegistry) -> None:
+    model = ScriptedModel([[("calculate", {"a": 1, "operation": "divide", "b": 0})],
+                           [("final_answer", {"answer": "cannot"})]])
+    final = run(ToolCallingAgent(tools=registry.tools(), model=model, verbosity_level=0))[-1]
+    failed = titled(final, "💥 Error using tool calculate")
+    assert len(failed) == 1
+    assert "Cannot divide by zero." in failed[0].content
+    assert failed[0].metadata["status"] == "done"
+    assert final[-1].content == "cannot"
+
+
+def test_closing_the_trace_stops_the_agent_and_cancels_the_upstream_job(registry: compose.ToolRegistry,
+                                                                        urls: dict[str, str]) -> None:
+    marker = 12.75
+    model = ScriptedModel([[("long_job", {"seconds": marker})], [("final_answer", {"answer": "late"})]])
+    trace = compose.stream_trace(ToolCallingAgent(tools=registry.tools(), model=model, verbosity_level=0), "go")
+    job_log = compose.Space(urls["streaming"]).endpoint("/job_log")
+    for messages in trace:
+        if titled(messages, "long_job") and any(j["seconds"] == marker and j["state"] == "running"
+                                                 for j in job_log.predict()):
+            break
+    trace.close()
+    states: list[str] = []
+    for _ in range(200):  # bounded: each probe is a real call to the upstream's log
+        states = [j["state"] for j in job_log.predict() if j["seconds"] == marker]
+        if states and states[-1] != "running":
+            break
+    assert states[-1] == "cancelled"
