@@ -55,6 +55,11 @@ class AgentChat:
         self.title = title
         self.examples = list(examples)
         self.demo = self._build()
+        if callable(getattr(self.model, "load", None)):
+            # Warm the embedded model while the page loads, so the first message does not pay for it.
+            import threading
+
+            threading.Thread(target=self.model.load, name="compose-model-load", daemon=True).start()
 
     def _fresh_tools(self) -> list[Any]:
         """Each user's agent gets its own tool instances (they carry that user's identity during a run)."""
