@@ -39,7 +39,7 @@ def bind_run(agent: Any, ident: Identity | None = None, scope: TraceScope | None
         tools += [t for t in (getattr(managed, "tools", {}) or {}).values() if isinstance(t, SpaceTool)]
     previous = [t._bound for t in tools]
     for t in tools:
-        pass
+        t._bound = (ident, scope)
     try:
         with identity(session=ident.session, headers=ident.headers, oauth_token=ident.oauth_token):
             yield ident

@@ -154,7 +154,7 @@ class SpaceTool(Tool):  # type: ignore[misc]
         self._bound: tuple[Identity, TraceScope | None] | None = None
         # The limit is shared by every tool of this endpoint with the same max_concurrency (each user's agent has
         # its own tool instances); keyed without it, the first tool made for an endpoint fixed the limit for all.
-        key = (endpoint.space.url, endpoint.api_name, 0)
+        key = (endpoint.space.url, endpoint.api_name, max_concurrency)
         with _limits_lock:
             self._limit = _limits.setdefault(key, threading.BoundedSemaphore(max_concurrency))
             _download_spaces.setdefault(str(endpoint.space.download_dir), endpoint.space)

@@ -1,0 +1,53 @@
+"""The registry as an MCP server: gradio's MCP endpoint over registry.mcp_blocks(), driven by the `mcp` SDK client."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+
+import compose
+
+
+@pytest.fixture(scope="module")
+def registry(urls: dict[str, str]) -> compose.ToolRegistry:
+    registry = compose.ToolRegistry()
+    registry.add(compose.Space(urls["calculator"]))
+    registry.add(compose.Space(urls["translator"]).endpoint("/translate"), name="translate")
+    return registry
+
+
+@pytest.fixture(scope="module")
+def mcp_url(registry: compose.ToolRegistry) -> Iterator[str]:
+    demo = registry.mcp_blocks()
+    demo.queue(default_concurrency_limit=None).launch(mcp_server=True, prevent_thread_lock=True,
+                                                      server_name="127.0.0.1", quiet=True)
+    try:
+        # gradio reports a server it could not start here instead of raising (e.g. an `mcp` SDK it cannot use).
+        assert demo.mcp_server, f"gradio's MCP server did not start: {getattr(demo, 'mcp_error', None)}"
+        yield demo.local_url.rstrip("/") + "/gradio_api/mcp/"
+    finally:
+        demo.close()
+
+
+async def test_mcp_client_lists_and_calls_registry_tools(registry: compose.ToolRegistry, mcp_url: str) -> None:
+    async with streamable_http_client(mcp_url) as (read, write, *_), ClientSession(read, write) as session:
+        await session.initialize()
+        listed = await session.list_tools()
+        assert sorted(t.name for t in listed.tools) == sorted(registry.names())
+        calculate = next(t for t in listed.tools if t.name == "calculator_calculate")
+        assert set(calculate.inputSchema["properties"]) == {"a", "operation", "b"}
+
+        result = await session.call_tool("calculator_calculate", {"a": 12, "operation": "multiply", "b": 7})
+        assert not result.isError
+        assert [c.text for c in result.content if c.type == "text"] == ["84"]
+
+        result = await session.call_tool("translate", {"text": "good morning", "target_language": "Spanish"})
+        assert [c.text for c in result.content if c.type == "text"] == ["buenos días"]
+
+        # A remote gr.Error reaches the MCP client as a tool error with the remote's message.
+        result = await session.call_tool("calculator_calculate", {"a": 1, "operation": "divide", "b": 0})
+        assert result.isError
+        assert "Cannot divide by zero." in " ".join(c.text for c in result.content if c.type == "text")
