@@ -85,7 +85,8 @@ def safe_name(remote_name: str | None) -> str:
     """A file name safe to create in a download folder: no directories, no `..`, nothing hidden, not empty."""
     base = (remote_name or "").replace("\\", "/").rsplit("/", 1)[-1]
     base = gc_utils.strip_invalid_filename_characters(_UNSAFE.sub("_", base), max_bytes=120)
-    base = base.lstrip(".").strip()
+    # Strip dots and spaces together: lstrip(".") then strip() turned " .bashrc" into the hidden ".bashrc".
+    base = base.lstrip(". ").strip()
     return base or "file"
 
 

@@ -82,7 +82,7 @@ def start_space(
     return process, temp_dir, port
 
 
-def wait_ready(name: str, process: subprocess.Popen[str], temp_dir: Path, timeout: float = 90.0) -> LocalSpace:
+def wait_ready(name: str, process: subprocess.Popen[str], temp_dir: Path, timeout: float = 180.0) -> LocalSpace:
     """Read the app's output until it prints its URL (or dies, or the deadline passes)."""
     assert process.stdout is not None
     lines: list[str] = []

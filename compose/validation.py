@@ -77,11 +77,21 @@ def check_value(p: Parameter, value: Any, fail: Any) -> Any:
     if isinstance(kind, str) and kind in _JSON_TYPES:
         ok = isinstance(value, _JSON_TYPES[kind]) and not (kind in ("integer", "number") and isinstance(value, bool))
         if kind == "integer" and isinstance(value, float) and value.is_integer():
-            return int(value)
+            value, ok = int(value), True  # and still checked against the bounds below
         if not ok:
             raise fail(f"parameter {p.name!r} expects {p.type_name}, got {type(value).__name__} {value!r:.60}",
                        p.name)
+        if kind in ("integer", "number"):
+            _check_bounds(p, value, fail)
     return value
+
+
+def _check_bounds(p: Parameter, value: float, fail: Any) -> None:
+    # A Slider (or a bounded Number) refuses out-of-range values upstream with a gr.Error; check here, so the call is
+    # refused before anything is sent, as the other argument errors are.
+    low, high = p.component_config.get("minimum"), p.component_config.get("maximum")
+    if (isinstance(low, (int, float)) and value < low) or (isinstance(high, (int, float)) and value > high):
+        raise fail(f"parameter {p.name!r} must be between {low} and {high}, got {value!r}", p.name)
 
 
 def _dataframe(value: Any, p: Parameter) -> Any:

@@ -12,7 +12,7 @@ import pytest
 # Schemas and downloads go to a throwaway folder, never the developer's cache.
 os.environ.setdefault("COMPOSE_CACHE_DIR", tempfile.mkdtemp(prefix="compose-test-cache-"))
 
-from compose.local import LocalSpace, launch_spaces  # noqa: E402
+from compose.local import LocalSpace, launch_spaces
 
 SPACES = ["translator", "calculator", "diagnostics", "streaming", "media"]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"

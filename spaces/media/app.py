@@ -1,6 +1,5 @@
 """Media: image and file in and out, a Dataframe, a DateTime and a Chatbot with message metadata."""
 
-import datetime as dt
 
 import gradio as gr
 import pandas as pd
@@ -61,7 +60,8 @@ def chat(history: list[dict]) -> list[dict]:
     last = history[-1]["content"] if history else ""
     if isinstance(last, list):
         last = " ".join(part.get("text", "") for part in last if isinstance(part, dict))
-    return history + [
+    return [
+        *history,
         {"role": "assistant", "content": f"Counted {len(str(last))} characters.",
          "metadata": {"title": "Thinking", "status": "done", "duration": 0.1}},
         {"role": "assistant", "content": f"You said: {last}"},

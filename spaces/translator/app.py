@@ -4,11 +4,14 @@ import gradio as gr
 
 PHRASES = {
     "French": {"good morning": "bonjour", "good night": "bonne nuit", "thank you": "merci", "hello": "bonjour",
-               "goodbye": "au revoir", "cat": "chat", "dog": "chien", "friend": "ami", "water": "eau"},
+               "goodbye": "au revoir", "cat": "chat", "dog": "chien", "friend": "ami", "water": "eau",
+               "the": "la", "answer": "réponse", "is": "est"},
     "Spanish": {"good morning": "buenos días", "good night": "buenas noches", "thank you": "gracias",
-                "hello": "hola", "goodbye": "adiós", "cat": "gato", "dog": "perro", "friend": "amigo", "water": "agua"},
+                "hello": "hola", "goodbye": "adiós", "cat": "gato", "dog": "perro", "friend": "amigo", "water": "agua",
+                "the": "la", "answer": "respuesta", "is": "es"},
     "German": {"good morning": "guten Morgen", "good night": "gute Nacht", "thank you": "danke", "hello": "hallo",
-               "goodbye": "auf Wiedersehen", "cat": "Katze", "dog": "Hund", "friend": "Freund", "water": "Wasser"},
+               "goodbye": "auf Wiedersehen", "cat": "Katze", "dog": "Hund", "friend": "Freund", "water": "Wasser",
+               "the": "die", "answer": "Antwort", "is": "ist"},
 }
 
 
