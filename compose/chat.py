@@ -11,13 +11,15 @@ Usage:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import asyncio
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import gradio as gr
 
 from .agents import UserAgents
 from .trace import stream_trace
+from .tracing import TraceScope
 
 __all__ = ["AgentChat"]
 
@@ -69,13 +71,29 @@ class AgentChat:
             return self._tools.tools()
         return list(self._tools() if callable(self._tools) else self._tools)
 
-    def respond(self, message: str, history: list[Any], request: gr.Request) -> Iterator[tuple[list[Any], str]]:
-        """Run this user's agent on `message`, yielding the chat as it grows."""
+    async def respond(self, message: str, history: list[Any], request: gr.Request
+                      ) -> AsyncIterator[tuple[list[Any], str]]:
+        """Run this user's agent on `message`, yielding the chat as it grows.
+
+        Async on purpose: when the event is cancelled (the stop button, the browser going away) gradio cancels this
+        task, and the `finally` below stops the agent and its upstream jobs. A sync generator blocked in a worker
+        thread cannot be closed, so it would run on.
+        """
         history = [*(history or []), gr.ChatMessage(role="user", content=message)]
         yield history, ""
         agent = self.agents.get(request)
-        for messages in stream_trace(agent, message, reset=False):
-            yield history + messages, ""
+        scope = TraceScope(sink=lambda event: None)
+        trace = stream_trace(agent, message, reset=False, scope=scope)
+        try:
+            while True:
+                messages = await asyncio.to_thread(next, trace, None)
+                if messages is None:
+                    break
+                yield [*history, *messages], ""
+        finally:
+            scope.stop()
+            if hasattr(agent, "interrupt"):
+                agent.interrupt()
 
     def _build(self) -> gr.Blocks:
         with gr.Blocks(title=self.title, fill_height=True) as demo:
