@@ -1,0 +1,264 @@
+"""Files: explicit uploads, the plain-string guard, allowed_paths, downloads under safe names, the size cap."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+import compose
+from compose.files import new_download_path, safe_name, under_roots
+from compose.local import LocalSpace
+
+
+@pytest.fixture(scope="module")
+def media(urls: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> compose.Space:
+    return compose.Space(urls["media"], download_dir=tmp_path_factory.mktemp("downloads"))
+
+
+@pytest.fixture
+def upstream_uploads(local_spaces: dict[str, LocalSpace]) -> Path:
+    """The media app's own upload folder (its GRADIO_TEMP_DIR)."""
+    return local_spaces["media"].temp_dir
+
+
+def secret_file(folder: Path, name: str = "secret.txt") -> tuple[Path, bytes]:
+    content = f"private-{uuid.uuid4().hex}".encode()
+    path = folder / name
+    path.write_bytes(content)
+    return path, content
+
+
+def upstream_has(folder: Path, content: bytes) -> bool:
+    """True if any file the upstream app holds contains `content`."""
+    for p in folder.rglob("*"):
+        try:
+            if p.is_file() and content in p.read_bytes():
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def red_png(path: Path, size: tuple[int, int] = (3, 2)) -> Path:
+    image = pytest.importorskip("PIL.Image")
+    image.new("RGB", size, (255, 0, 0)).save(path)
+    return path
+
+
+# --- uploads ---------------------------------------------------------------------------------------------------------
+
+
+def test_explicit_file_is_uploaded_and_the_result_file_downloaded(media: compose.Space, tmp_path: Path,
+                                                                   upstream_uploads: Path) -> None:
+    path, content = secret_file(tmp_path, "notes.txt")
+    report, summary = media.endpoint("/file_info").predict(compose.file(path))
+    assert summary == f"notes.txt: {len(content)} bytes"
+    # The file really went up: the upstream holds its bytes now.
+    assert upstream_has(upstream_uploads, content)
+    # The report file the app wrote came back as a local file, inside this Space's download folder.
+    local = Path(report)
+    assert local.is_file()
+    assert media.download_dir.resolve() in local.resolve().parents
+    assert local.read_text() == summary + "\n"
+
+
+def test_file_accepts_pathlike_and_keyword(media: compose.Space, tmp_path: Path) -> None:
+    path, content = secret_file(tmp_path, "data.bin")
+    _, summary = media.endpoint("/file_info").predict(file=compose.file(Path(path)))
+    assert summary == f"data.bin: {len(content)} bytes"
+
+
+async def test_async_upload(media: compose.Space, tmp_path: Path) -> None:
+    path, content = secret_file(tmp_path, "async.txt")
+    _, summary = await media.endpoint("/file_info").call(compose.file(str(path)))
+    assert summary == f"async.txt: {len(content)} bytes"
+
+
+def test_image_in_and_out(media: compose.Space, tmp_path: Path) -> None:
+    image = pytest.importorskip("PIL.Image")
+    inverted, size = media.endpoint("/invert").predict(compose.file(red_png(tmp_path / "red.png", (5, 4))))
+    assert size == "5x4"
+    out = image.open(inverted).convert("RGB")
+    assert out.size == (5, 4)
+    r, g, b = out.getpixel((2, 2))
+    # Red inverted is cyan (lossy formats may be off by a little).
+    assert r < 20 and g > 235 and b > 235
+
+
+def test_missing_or_non_regular_files_are_refused(media: compose.Space, tmp_path: Path) -> None:
+    ep = media.endpoint("/file_info")
+    with pytest.raises(compose.UnsafeInput):
+        ep.predict(compose.file(tmp_path / "does-not-exist.txt"))
+    with pytest.raises(compose.UnsafeInput):
+        ep.predict(compose.file(tmp_path))  # a directory
+
+
+def test_upload_size_cap(urls: dict[str, str], tmp_path: Path, upstream_uploads: Path) -> None:
+    space = compose.Space(urls["media"], max_upload_bytes=16)
+    path, content = secret_file(tmp_path, "big.txt")  # 40 bytes
+    with pytest.raises(compose.UnsafeInput, match="limit"):
+        space.endpoint("/file_info").predict(compose.file(path))
+    assert not upstream_has(upstream_uploads, content)
+
+
+def test_wrong_kind_of_value_for_a_file_parameter(media: compose.Space) -> None:
+    with pytest.raises(compose.InvalidArguments) as e:
+        media.endpoint("/file_info").predict(42)
+    assert e.value.parameter == "file"
+
+
+# --- the guard: a plain string is not permission to upload --------------------------------------------------------
+
+
+def test_plain_string_path_is_refused_and_nothing_uploaded(media: compose.Space, tmp_path: Path,
+                                                           upstream_uploads: Path) -> None:
+    path, content = secret_file(tmp_path)
+    with pytest.raises(compose.UnsafeInput) as e:
+        media.endpoint("/file_info").predict(str(path))
+    assert "compose.file" in str(e.value)
+    with pytest.raises(compose.UnsafeInput):
+        media.endpoint("/file_info").predict(file=os.fspath(path))
+    with pytest.raises(compose.UnsafeInput):
+        media.endpoint("/invert").predict(str(red_png(tmp_path / "plain.png")))
+    assert not upstream_has(upstream_uploads, content)
+    # The check above can see an upload when there is one: the same bytes, sent explicitly, do show up.
+    media.endpoint("/file_info").predict(compose.file(path))
+    assert upstream_has(upstream_uploads, content)
+
+
+def test_well_known_local_paths_are_refused(media: compose.Space) -> None:
+    for path in ("/etc/passwd", "~/.ssh/id_rsa", "../../etc/hostname"):
+        with pytest.raises(compose.UnsafeInput):
+            media.endpoint("/file_info").predict(path)
+
+
+async def test_plain_string_refused_in_async_and_stream(media: compose.Space, tmp_path: Path,
+                                                        upstream_uploads: Path) -> None:
+    path, content = secret_file(tmp_path)
+    with pytest.raises(compose.UnsafeInput):
+        await media.endpoint("/file_info").call(str(path))
+    with pytest.raises(compose.UnsafeInput):
+        async for _ in media.endpoint("/file_info").stream(str(path)):
+            pass
+    job = media.endpoint("/file_info").submit(str(path))
+    with pytest.raises(compose.UnsafeInput):
+        job.result(timeout=10)
+    assert not upstream_has(upstream_uploads, content)
+
+
+def test_allowed_paths_permit_plain_strings_inside_only(urls: dict[str, str], tmp_path: Path,
+                                                        upstream_uploads: Path) -> None:
+    allowed, outside = tmp_path / "allowed", tmp_path / "outside"
+    allowed.mkdir()
+    outside.mkdir()
+    inside_file, inside_content = secret_file(allowed, "inside.txt")
+    outside_file, outside_content = secret_file(outside, "outside.txt")
+    space = compose.Space(urls["media"], allowed_paths=[allowed])
+    ep = space.endpoint("/file_info")
+
+    # Inside the allowed folder, a plain string is enough.
+    assert ep.predict(str(inside_file))[1] == f"inside.txt: {len(inside_content)} bytes"
+    assert upstream_has(upstream_uploads, inside_content)
+
+    # Outside it, no; nor through a symlink inside that points out, nor through `..`.
+    link = allowed / "link.txt"
+    link.symlink_to(outside_file)
+    for sneaky in (str(outside_file), str(link), str(allowed / ".." / "outside" / "outside.txt")):
+        with pytest.raises(compose.UnsafeInput):
+            ep.predict(sneaky)
+    # A folder whose name merely starts with the allowed one's is not inside it.
+    sibling = tmp_path / "allowed-not"
+    sibling.mkdir()
+    sibling_file, sibling_content = secret_file(sibling)
+    with pytest.raises(compose.UnsafeInput):
+        ep.predict(str(sibling_file))
+    assert not upstream_has(upstream_uploads, outside_content)
+    assert not upstream_has(upstream_uploads, sibling_content)
+
+
+def test_under_roots(tmp_path: Path) -> None:
+    root = (tmp_path / "root").resolve()
+    root.mkdir()
+    (root / "a").mkdir()
+    assert under_roots(root / "a" / "f.txt", (root,))
+    assert under_roots(root, (root,))
+    assert not under_roots(root / ".." / "f.txt", (root,))
+    assert not under_roots(tmp_path / "rootx" / "f.txt", (root,))
+    assert not under_roots(root / "f.txt", ())
+    (root / "escape").symlink_to(tmp_path)
+    assert not under_roots(root / "escape" / "f.txt", (root,))
+
+
+# --- downloads -------------------------------------------------------------------------------------------------------
+
+
+def test_downloaded_files_get_a_safe_name_in_their_own_folder(media: compose.Space, tmp_path: Path) -> None:
+    path, _ = secret_file(tmp_path, "we ird;name$(x).txt")
+    first, _ = media.endpoint("/file_info").predict(compose.file(path))
+    second, _ = media.endpoint("/file_info").predict(compose.file(path))
+    for local in (Path(first), Path(second)):
+        assert local.parent.parent == media.user_download_dir(None)  # this caller's own folder
+        assert local.name.endswith(".report.txt")
+        assert not set(local.name) & set(";$/\\")
+    # The same remote name twice does not overwrite the first download.
+    assert first != second and Path(first).is_file() and Path(second).is_file()
+
+
+def test_download_size_cap_keeps_nothing(urls: dict[str, str], tmp_path: Path) -> None:
+    downloads = tmp_path / "capped"
+    space = compose.Space(urls["media"], download_dir=downloads, max_download_bytes=10)
+    path, _ = secret_file(tmp_path)
+    with pytest.raises(compose.SpaceError, match="10 bytes") as e:
+        space.endpoint("/file_info").predict(compose.file(path))
+    assert e.value.api_name == "/file_info"
+    assert [p for p in downloads.rglob("*") if p.is_file()] == []
+    # The same call under a roomier cap keeps the file.
+    roomy = compose.Space(urls["media"], download_dir=downloads, max_download_bytes=1000)
+    report, _ = roomy.endpoint("/file_info").predict(compose.file(path))
+    assert Path(report).is_file()
+
+
+def test_download_files_false_returns_the_remote_file_data(urls: dict[str, str], tmp_path: Path) -> None:
+    downloads = tmp_path / "never"
+    space = compose.Space(urls["media"], download_files=False, download_dir=downloads)
+    path, content = secret_file(tmp_path, "raw.txt")
+    report, summary = space.endpoint("/file_info").predict(compose.file(path))
+    assert summary == f"raw.txt: {len(content)} bytes"
+    assert isinstance(report, dict) and report["orig_name"] == "raw.txt.report.txt"
+    assert report["url"].startswith(urls["media"])
+    assert not downloads.exists() or not any(downloads.rglob("*"))
+
+
+@pytest.mark.parametrize(
+    "remote",
+    ["../../etc/passwd", "/abs/x", "..", ".", "", None, "..\\..\\windows\\win.ini", ".bashrc", "a/b/../c",
+     "x" * 500 + ".txt", "nul\x00byte", "line\nbreak", "~", "../", "/", "semi;colon|pipe>.txt", "ü n i.txt",
+     " .bashrc", ". .profile", ". ..", " "],
+)
+def test_safe_name_never_escapes(remote: str | None, tmp_path: Path) -> None:
+    name = safe_name(remote)
+    assert name and name not in (".", "..")
+    assert "/" not in name and "\\" not in name and "\x00" not in name and "\n" not in name
+    assert not name.startswith(".")
+    assert len(name.encode()) <= 255
+    root = tmp_path.resolve()
+    assert (root / name).resolve().parent == root
+    # A real file can be made under that name, inside the folder.
+    (root / name).write_text("ok")
+    assert (root / name).is_file()
+
+
+def test_safe_name_keeps_ordinary_names() -> None:
+    assert safe_name("report.txt") == "report.txt"
+    assert safe_name("/tmp/gradio/abc123/image.webp") == "image.webp"
+    assert safe_name("../../etc/passwd") == "passwd"
+    assert safe_name("C:\\Users\\me\\photo.png") == "photo.png"
+
+
+def test_new_download_path_never_collides(tmp_path: Path) -> None:
+    paths = {new_download_path(tmp_path, "../same.txt") for _ in range(20)}
+    assert len(paths) == 20
+    assert all(p.name == "same.txt" and p.parent.parent == tmp_path for p in paths)
