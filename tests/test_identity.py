@@ -102,7 +102,7 @@ async def test_concurrent_calls_of_one_user_all_complete(diagnostics: compose.Sp
         async with compose.identity(session=f"{run_id}-pair{i}", headers={"x-ip-token": f"p{i}"}):
             for r in range(5):
                 try:
-                    (token, _), count = await asyncio.wait_for(asyncio.gather(who.call(), inc.call()), 10)
+                    (token, _), count = await asyncio.wait_for(asyncio.gather(who.call(), inc.call()), 20)
                 except asyncio.TimeoutError:  # the builtin only from Python 3.11
                     hung.append((i, r))
                     return counts
