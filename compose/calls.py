@@ -92,10 +92,16 @@ async def run_call(space: Space, schema: EndpointSchema, values: list[Any], iden
         if event.startswith("connection.connect_tcp.complete"):
             new_connection = True
 
-    response = await space.transport.send(
+    join = asyncio.ensure_future(space.transport.send(
         "POST", f"{sch.api_prefix}/queue/join", headers=headers, json=body, retry=True, api_name=name,
         extensions={"trace": trace} if schema.stateful else {},
-    )
+    ))
+    try:
+        response = await asyncio.shield(join)
+    except asyncio.CancelledError:
+        # Cancelled while the join was in flight: the job may start anyway, so cancel it once its id is known.
+        join.add_done_callback(lambda done: _cancel_joined(space, sch, schema, session_hash, done))
+        raise
     if response.status_code != 200:
         raise _join_error(space, schema, response)
     try:
@@ -119,6 +125,17 @@ async def run_call(space: Space, schema: EndpointSchema, values: list[Any], iden
         raise
     finally:
         space._hub.release(session_hash, event_id)
+
+
+def _cancel_joined(space: Space, sch: SpaceSchema, schema: EndpointSchema, session_hash: str,
+                   join: asyncio.Future[httpx.Response]) -> None:
+    if join.cancelled() or join.exception() is not None:
+        return
+    try:
+        event_id = str(join.result().json()["event_id"])
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return
+    _cancel_upstream(space, sch, schema, session_hash, event_id, space._headers_for(None))
 
 
 def _cancel_upstream(
@@ -231,7 +248,9 @@ async def _prepare(space: Space, sch: SpaceSchema, schema: EndpointSchema, param
         if isinstance(v, FileArg):
             return await _upload_or_link(space, sch, schema, v.source, explicit=True)
         if gc_utils.is_file_obj_with_meta(v):
-            return await _upload_or_link(space, sch, schema, v["path"], explicit=True, extra=v)
+            # A file-shaped dict is data anyone can write (a model's JSON, a remote's output), not permission:
+            # its local path is sent only under allowed_paths; wrap it in compose.file() to send it anyway.
+            return await _upload_or_link(space, sch, schema, v["path"], explicit=False, extra=v)
         if isinstance(v, dict):
             return {k: await walk(x) for k, x in v.items()}
         if isinstance(v, (list, tuple)):

@@ -35,6 +35,7 @@ class _Session:
     finished: set[str] = field(default_factory=set)  # events with nothing more to come (completed, or cut off)
     released: set[str] = field(default_factory=set)  # events whose call left before their completion came
     task: asyncio.Task[None] | None = None
+    answered: bool = False  # the current stream request got a response (so a failure now is mid-stream)
 
     def idle(self) -> bool:
         """No call waits here, and no message is kept for a call whose join has not answered yet."""
@@ -92,9 +93,19 @@ class StreamHub:
 
     async def _read(self, session_hash: str, s: _Session, headers: dict[str, str]) -> None:
         broke = False
+        retries = 2
         try:
             while True:
-                closed_by_server = await self._read_once(session_hash, s, headers)
+                try:
+                    closed_by_server = await self._read_once(session_hash, s, headers)
+                except (httpx.ConnectError, httpx.RemoteProtocolError):
+                    # The stream request itself failed before anything arrived (a pooled connection the server had
+                    # just closed): asking again is harmless, a GET starts nothing. A stream that broke after it
+                    # had started is a real disconnection: Gradio has dropped the session's events by then.
+                    if retries == 0 or s.answered:
+                        raise
+                    retries -= 1
+                    continue
                 # The server closes the stream once no event of the session is pending. A call that joined just
                 # after that close still needs a stream, so reopen while anyone is waiting on an unfinished event.
                 if not (closed_by_server and s.subscribed):
@@ -122,7 +133,9 @@ class StreamHub:
             headers={**headers, "accept": "text/event-stream"},
             timeout=httpx.Timeout(10.0, read=None),
         )
+        s.answered = False
         response = await self._client().send(request, stream=True)
+        s.answered = True
         closed = False
         try:
             if response.status_code != 200:

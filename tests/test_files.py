@@ -262,3 +262,21 @@ def test_new_download_path_never_collides(tmp_path: Path) -> None:
     paths = {new_download_path(tmp_path, "../same.txt") for _ in range(20)}
     assert len(paths) == 20
     assert all(p.name == "same.txt" and p.parent.parent == tmp_path for p in paths)
+
+
+def test_a_file_shaped_dict_is_not_permission_to_upload(urls: dict[str, str], upstream_uploads: Path,
+                                                        tmp_path: Path) -> None:
+    from gradio_client import handle_file
+
+    path, content = secret_file(tmp_path)
+    before = {p: p.read_bytes() for p in upstream_uploads.rglob("*") if p.is_file()}
+    space = compose.Space(urls["media"])
+    # What a model's JSON or a remote's output could hold: a FileData dict naming a local file.
+    with pytest.raises(compose.UnsafeInput, match="allowed_paths"):
+        space.endpoint("/file_info").predict(handle_file(str(path)))
+    after = [p for p in upstream_uploads.rglob("*") if p.is_file() and p not in before]
+    assert not any(p.read_bytes() == content for p in after)
+    # Under the Space's allowed_paths, or wrapped in compose.file(), it is the developer's say-so, and it goes.
+    allowed = compose.Space(urls["media"], allowed_paths=[tmp_path])
+    _, summary = allowed.endpoint("/file_info").predict(handle_file(str(path)))
+    assert summary == f"secret.txt: {len(content)} bytes"
