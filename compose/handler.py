@@ -13,6 +13,7 @@ Usage:
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import shutil
 import tempfile
@@ -26,6 +27,7 @@ from gradio.utils import get_upload_folder
 from .errors import AppError, ComposeError, SpaceError
 from .files import FileArg, under_roots
 from .identity import Identity, _from_request
+from .loop import run_async
 from .updates import Update
 
 if TYPE_CHECKING:
@@ -186,13 +188,16 @@ def make_handler(ep: Endpoint) -> Callable[..., Any]:
 
         async def call_handler(*args: Any, **kwargs: Any) -> Any:
             values, request, progress, oauth = bind(args, kwargs)
-            result = None
+            loop = asyncio.get_running_loop()
+
+            def emit(update: Update) -> None:
+                # Runs on compose's I/O loop: hand progress to this event's loop, where gr.Progress lives.
+                if update.kind != "output" and progress is not None:
+                    loop.call_soon_threadsafe(forward_progress, progress, update)
+
             try:
-                async for update in ep._stream(tuple(values), {}, ident_for(request, oauth)):
-                    if update.kind == "output":
-                        result = update.value
-                    else:
-                        forward_progress(progress, update)
+                # One call, no per-update queue: a non-streaming endpoint only needs its result and its progress.
+                result = await run_async(ep._run(tuple(values), {}, ident_for(request, oauth), emit))
             except ComposeError as e:
                 raise to_gradio_error(e) from e
             return _from_wire(ep, result)
