@@ -146,6 +146,9 @@ def _cancel_upstream(
             await space.transport.send(
                 "POST", f"{sch.api_prefix}/cancel", headers=headers,
                 json={"session_hash": session_hash, "fn_index": schema.fn_index, "event_id": event_id},
+                # A cancel may safely be sent twice; losing it to a pooled connection the server just closed
+                # would leave the job running for no one.
+                retry=True, idempotent=True,
             )
         except Exception as e:  # the upstream may be gone; nothing left to stop then
             log.debug("cancel of %s %s failed: %r", space.name, schema.api_name, e)

@@ -81,11 +81,13 @@ class Transport:
         retry: bool = False,
         api_name: str | None = None,
         follow: int = 3,
+        idempotent: bool = False,
         **kwargs: Any,
     ) -> httpx.Response:
         """Send one request; with `retry`, back off on 429/5xx and connection failures (honouring Retry-After).
 
-        Only requests that start nothing upstream (or whose start failed) are retried, so a job never runs twice.
+        Only requests that start nothing upstream (or whose start failed) are retried, so a job never runs twice;
+        `idempotent` marks a POST that may safely arrive twice (a cancel).
         Redirects are followed only within the same origin, so headers and tokens never reach another host.
         """
         url = self.url(path)
@@ -99,7 +101,7 @@ class Transport:
                 # timeout) may have reached the app: a join may have started its job. Only a request that never
                 # left, or one that starts nothing (GET), is tried again, so a job that has started never runs twice.
                 # (Before, a cut-off join was re-sent, and other httpx errors escaped as bare httpx exceptions.)
-                resendable = isinstance(e, _NOT_SENT) or method in _SAFE_METHODS
+                resendable = isinstance(e, _NOT_SENT) or method in _SAFE_METHODS or idempotent
                 if resendable and retry and attempt < self.retries and time.monotonic() < deadline:
                     await asyncio.sleep(self._backoff(attempt, None, deadline))
                     attempt += 1
