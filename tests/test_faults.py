@@ -272,6 +272,25 @@ async def test_cancelling_the_caller_cancels_the_upstream_job(server, make_space
     assert [c["event_id"] for c in server.cancels] == server.events
 
 
+async def test_cancelling_while_the_join_is_in_flight_still_cancels_the_job(server, make_space):
+    # The job starts when the join arrives, but its id only comes with the join's answer: a caller that leaves in
+    # between must still stop it.
+    server.stream_mode = "silent"
+    answer = threading.Event()
+    server.join_answer_gates = [answer]
+    space = make_space(server.url, idle_timeout=60)
+    call = asyncio.ensure_future(space.endpoint("/echo").call("hi"))
+    assert await asyncio.to_thread(server.wait_joins, 1)
+
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    answer.set()  # only now does compose learn the event id
+
+    assert await wait_for(server.cancelled), "the job whose join was in flight was not cancelled upstream"
+    assert [c["event_id"] for c in server.cancels] == server.events
+
+
 # --- redirects and tokens ---------------------------------------------------------------------------------------------
 
 
