@@ -203,6 +203,38 @@ class Space:
                               f"{', '.join(endpoints) or 'none'}")
         return endpoints[api_name]
 
+    @classmethod
+    def duplicate(
+        cls,
+        from_id: str,
+        *,
+        token: str | None = None,
+        to_id: str | None = None,
+        private: bool = True,
+        hardware: str | None = None,
+        **options: Any,
+    ) -> Space:
+        """Duplicate a Space into the token owner's account (re-using an existing duplicate) and return it.
+
+        Usage: `space = compose.Space.duplicate("owner/name", token=hf_token, hardware="t4-small")`.
+        """
+        if not token:
+            raise ConfigError(f"duplicating {from_id} needs a Hugging Face token (token=...)")
+        if not _SPACE_ID.match(from_id):
+            raise ConfigError(f"{from_id!r} is not a Space id ('owner/name')")
+        from huggingface_hub import HfApi
+        from huggingface_hub.errors import HfHubHTTPError
+
+        api = HfApi(token=token)
+        target = to_id or f"{api.whoami()['name']}/{from_id.split('/')[1]}"
+        try:
+            api.duplicate_repo(from_id, target, repo_type="space", private=private, exist_ok=True,
+                               space_hardware=hardware)  # type: ignore[arg-type]
+        except HfHubHTTPError as e:
+            # The message names the Space; the token is never part of it.
+            raise SpaceUnavailable(f"could not duplicate into {target}: {e}", space=from_id) from None
+        return cls(target, token=token, **options)
+
     def render(self) -> Any:
         """Inside `gr.Blocks`: the whole remote app, every event through compose (per-user sessions, streaming)."""
         from .render import render_space

@@ -238,3 +238,10 @@ async def test_aload_from_async_code(urls: dict[str, str]) -> None:
     space = compose.Space(urls["calculator"])
     assert await space.aload() is space
     assert set(space.endpoints) == {"/calculate", "/stats"}
+
+
+def test_duplicate_needs_a_token_and_a_space_id_before_any_network() -> None:
+    with pytest.raises(compose.ConfigError, match="token"):
+        compose.Space.duplicate("owner/name")
+    with pytest.raises(compose.ConfigError, match="Space id"):
+        compose.Space.duplicate("http://127.0.0.1:1", token="hf_x")
