@@ -76,7 +76,7 @@ async def run_call(space: Space, schema: EndpointSchema, values: list[Any], iden
     headers = space._headers_for(ident)
     name = schema.api_name
     if raw:
-        data = [None if slot is None else await _prepare_raw(space, sch, schema, v)
+        data = [None if slot is None else await _prepare(space, sch, schema, None, v)
                 for slot, v in zip(schema.input_slots, values, strict=False)]
     else:
         payload = [await _prepare(space, sch, schema, p, v) for p, v in zip(schema.parameters, values, strict=True)]
@@ -104,12 +104,11 @@ async def run_call(space: Space, schema: EndpointSchema, values: list[Any], iden
         raise
     if response.status_code != 200:
         raise _join_error(space, schema, response)
-    try:
-        event_id = str(response.json()["event_id"])
-    except (ValueError, KeyError, TypeError, AttributeError):
+    event_id = _event_id(response)
+    if event_id is None:
         # A 200 that is not Gradio's answer (a proxy's page, another app): say so instead of a bare KeyError.
         raise SpaceUnavailable(f"join answered 200 without an event id: {response.text[:200]!r}",
-                               space=space.name, api_name=name) from None
+                               space=space.name, api_name=name)
     # The data stream carries no user's headers: it may serve several calls of a shared session, and starts nothing.
     queue = space._hub.subscribe(session_hash, event_id, space._headers_for(None))
     try:
@@ -127,15 +126,21 @@ async def run_call(space: Space, schema: EndpointSchema, values: list[Any], iden
         space._hub.release(session_hash, event_id)
 
 
+def _event_id(response: httpx.Response) -> str | None:
+    """The event id of a join's answer, or None if the answer is not Gradio's."""
+    try:
+        return str(response.json()["event_id"])
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
 def _cancel_joined(space: Space, sch: SpaceSchema, schema: EndpointSchema, session_hash: str,
                    join: asyncio.Future[httpx.Response]) -> None:
     if join.cancelled() or join.exception() is not None:
         return
-    try:
-        event_id = str(join.result().json()["event_id"])
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return
-    _cancel_upstream(space, sch, schema, session_hash, event_id, space._headers_for(None))
+    event_id = _event_id(join.result())
+    if event_id is not None:
+        _cancel_upstream(space, sch, schema, session_hash, event_id, space._headers_for(None))
 
 
 def _cancel_upstream(
@@ -176,7 +181,6 @@ async def _read(space: Space, schema: EndpointSchema, queue: asyncio.Queue[dict[
                                   space=space.name, api_name=name) from None
         kind = msg.get("msg")
         if msg is DISCONNECTED:
-            space._suspect_restart()
             raise UpstreamDisconnected("the connection to the Space closed before the job finished",
                                        space=space.name, api_name=name)
         if kind == "estimation":
@@ -213,10 +217,8 @@ async def _read(space: Space, schema: EndpointSchema, queue: asyncio.Queue[dict[
             return result
         elif kind == "unexpected_error":
             if msg.get("session_not_found"):
-                space._suspect_restart()
                 raise SessionLost(f"the Space no longer knows this session ({msg.get('message')})",
                                   space=space.name, api_name=name)
-            space._suspect_restart()
             raise UpstreamDisconnected(msg.get("message") or "unexpected error upstream",
                                        space=space.name, api_name=name)
 
@@ -237,43 +239,36 @@ def _join_error(space: Space, schema: EndpointSchema, response: httpx.Response) 
     if response.status_code == 422:
         return AppError(str(detail), space=space.name, api_name=schema.api_name)
     if response.status_code in (400, 404):
-        space._suspect_api_change()
         return APIChanged(f"the Space refused the call ({response.status_code}: {detail}); its API may have changed, "
                           "refresh() re-reads it", space=space.name, api_name=schema.api_name)
     return SpaceUnavailable(f"join answered {response.status_code}: {detail}", space=space.name,
                             api_name=schema.api_name)
 
 
-async def _prepare(space: Space, sch: SpaceSchema, schema: EndpointSchema, param: Parameter, value: Any) -> Any:
-    """Turn file arguments into FileData the remote can read, uploading only what the developer allowed."""
+async def _prepare(space: Space, sch: SpaceSchema, schema: EndpointSchema, param: Parameter | None, value: Any,
+                   ) -> Any:
+    """Turn file arguments into FileData the remote can read, uploading only what the developer allowed.
+
+    `param` is None for a raw payload (`space.render()`), whose FileData the caller has already vetted as the end
+    user's own upload; elsewhere a file-shaped dict is data anyone can write (a model's JSON, a remote's output),
+    not permission: its local path is sent only under allowed_paths (wrap it in compose.file() to send it anyway).
+    """
+    vetted = param is None
 
     async def walk(v: Any) -> Any:
         if isinstance(v, FileArg):
             return await _upload_or_link(space, sch, schema, v.source, explicit=True)
         if gc_utils.is_file_obj_with_meta(v):
-            # A file-shaped dict is data anyone can write (a model's JSON, a remote's output), not permission:
-            # its local path is sent only under allowed_paths; wrap it in compose.file() to send it anyway.
-            return await _upload_or_link(space, sch, schema, v["path"], explicit=False, extra=v)
+            return await _upload_or_link(space, sch, schema, v["path"], explicit=vetted, extra=v)
         if isinstance(v, dict):
             return {k: await walk(x) for k, x in v.items()}
         if isinstance(v, (list, tuple)):
             return [await walk(x) for x in v]
         return v
 
-    if isinstance(value, str) and param.is_file and value:
+    if isinstance(value, str) and param is not None and param.is_file and value:
         return await _upload_or_link(space, sch, schema, value, explicit=False)
     return await walk(value)
-
-
-async def _prepare_raw(space: Space, sch: SpaceSchema, schema: EndpointSchema, value: Any) -> Any:
-    """A raw payload: FileData in it is a file the caller vetted (render checks it is the user's own upload)."""
-    if gc_utils.is_file_obj_with_meta(value):
-        return await _upload_or_link(space, sch, schema, value["path"], explicit=True, extra=value)
-    if isinstance(value, dict):
-        return {k: await _prepare_raw(space, sch, schema, x) for k, x in value.items()}
-    if isinstance(value, list):
-        return [await _prepare_raw(space, sch, schema, x) for x in value]
-    return value
 
 
 async def _upload_or_link(

@@ -11,7 +11,7 @@ Usage:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from .calls import run_call
@@ -25,7 +25,7 @@ from .validation import bind
 if TYPE_CHECKING:
     from .space import Space
 
-__all__ = ["Endpoint"]
+__all__ = ["Endpoint", "stream_updates"]
 
 
 def _ignore(update: Update) -> None:
@@ -117,41 +117,45 @@ class Endpoint:
         async for update in self._stream(args, kwargs, current_identity()):
             yield update
 
-    async def _stream(self, args: tuple[Any, ...], kwargs: dict[str, Any], ident: Identity,
-                      run: Callable[..., Any] | None = None) -> AsyncIterator[Update]:
+    def _stream(self, args: tuple[Any, ...], kwargs: dict[str, Any], ident: Identity) -> AsyncIterator[Update]:
         """`stream()` for an identity resolved by the caller (handlers resolve it once, up front)."""
-        caller = asyncio.get_running_loop()
-        queue: asyncio.Queue[Update | BaseException | None] = asyncio.Queue()
-        same_loop = caller is io_loop()
+        return stream_updates(lambda emit: self._run(args, kwargs, ident, emit))
 
-        def emit(update: Update) -> None:
-            if same_loop:
-                queue.put_nowait(update)
-            else:
-                caller.call_soon_threadsafe(queue.put_nowait, update)
 
-        async def produce(ident: Identity) -> None:
-            end: BaseException | None = None
-            try:
-                await (run or self._run)(args, kwargs, ident, emit)
-            except asyncio.CancelledError:
-                raise
-            except BaseException as e:  # handed to the consumer, which re-raises it in its own task
-                end = e
-            if same_loop:
-                queue.put_nowait(end)
-            else:
-                caller.call_soon_threadsafe(queue.put_nowait, end)
+async def stream_updates(run: Callable[[Callable[[Update], None]], Awaitable[Any]]) -> AsyncIterator[Update]:
+    """Run `run(emit)` on compose's I/O loop and yield what it emits, live, in the caller's loop.
 
-        future = spawn(produce(ident))
+    Leaving early (break, an exception, cancellation) cancels the run, and so the upstream job.
+    """
+    caller = asyncio.get_running_loop()
+    queue: asyncio.Queue[Update | BaseException | None] = asyncio.Queue()
+    same_loop = caller is io_loop()
+
+    def put(item: Update | BaseException | None) -> None:
+        if same_loop:
+            queue.put_nowait(item)
+        else:
+            caller.call_soon_threadsafe(queue.put_nowait, item)
+
+    async def produce() -> None:
+        end: BaseException | None = None
         try:
-            while True:
-                item = await queue.get()
-                if item is None:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-        finally:
-            if not future.done():
-                future.cancel()
+            await run(put)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as e:  # handed to the consumer, which re-raises it in its own task
+            end = e
+        put(end)
+
+    future = spawn(produce())
+    try:
+        while True:
+            item = await queue.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        if not future.done():
+            future.cancel()

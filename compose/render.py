@@ -26,6 +26,7 @@ from gradio_client import utils as gc_utils
 
 from . import sessions
 from .calls import run_call
+from .endpoint import stream_updates
 from .errors import ComposeError, UnsafeInput
 from .files import under_roots
 from .handler import serve_locally, to_gradio_error, upload_root
@@ -147,12 +148,12 @@ def _check_payload_files(payload: Any, space: Space) -> None:
 
 
 def _serve_payload(value: Any) -> Any:
-    def serve(v: dict[str, Any]) -> dict[str, Any]:
-        local = serve_locally(v["path"])
-        return {"path": local, "orig_name": v.get("orig_name") or Path(local).name,
-                "meta": {"_type": "gradio.FileData"}, "mime_type": v.get("mime_type")}
+    """Raw results carry FileData for local downloads; move each file where the outer app serves it."""
+    return gc_utils.traverse(value, lambda v: {**v, "path": serve_locally(v["path"])}, gc_utils.is_file_obj_with_meta)
 
-    return gc_utils.traverse(value, serve, gc_utils.is_file_obj_with_meta)
+
+def _ignore(update: Update) -> None:
+    pass
 
 
 def _raw_fn(space: Space, schema: EndpointSchema) -> Callable[..., Any]:
@@ -173,22 +174,14 @@ def _raw_fn(space: Space, schema: EndpointSchema) -> Callable[..., Any]:
             return None
         return out[0] if len(out) == 1 else tuple(out)
 
-    async def run(values: list[Any], emit: Callable[[Update], None]) -> Any:
-        return await run_async(run_call(space, schema, values, current_identity(), emit, raw=True))
-
     if schema.streams:
 
         async def stream_fn(*payloads: Any) -> AsyncIterator[Any]:
             ident = current_identity()
             try:
                 values = prepare(payloads)
-
-                async def runner(args: tuple[Any, ...], kwargs: dict[str, Any], _i: Any, emit: Any) -> Any:
-                    return await run_call(space, schema, list(args), ident, emit, raw=True)
-
-                from .endpoint import Endpoint
-
-                async for update in Endpoint(space, schema.api_name)._stream(tuple(values), {}, ident, run=runner):
+                async for update in stream_updates(lambda emit: run_call(space, schema, values, ident, emit,
+                                                                         raw=True)):
                     if update.kind == "output" and not update.final:
                         yield present(update.value)
             except ComposeError as e:
@@ -198,7 +191,8 @@ def _raw_fn(space: Space, schema: EndpointSchema) -> Callable[..., Any]:
 
     async def call_fn(*payloads: Any) -> Any:
         try:
-            data = await run(prepare(payloads), lambda u: None)
+            data = await run_async(run_call(space, schema, prepare(payloads), current_identity(), _ignore,
+                                            raw=True))
         except ComposeError as e:
             raise to_gradio_error(e) from e
         return present(data)

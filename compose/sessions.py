@@ -18,9 +18,10 @@ import os
 import secrets
 import threading
 from collections import OrderedDict
+from pathlib import Path
 from typing import Literal
 
-__all__ = ["SessionMode", "derive", "forget", "reset", "set_secret"]
+__all__ = ["SessionMode", "bucket", "derive", "forget", "reset", "set_secret", "user_folder"]
 
 SessionMode = Literal["user", "shared", "call"]
 
@@ -55,6 +56,11 @@ def derive(mode: SessionMode, *, space_key: str, user: str | None, epoch: int = 
 def bucket(user: str | None) -> str:
     """A stable, unguessable folder name for one user's files (derived like their sessions)."""
     return _mac("files", user if user is not None else _NO_USER)[:16]
+
+
+def user_folder(root: Path, user: str | None) -> Path:
+    """This user's own folder under `root` (where compose downloads files for them)."""
+    return root / bucket(user)
 
 
 def reset(*, space_key: str, user: str | None) -> None:

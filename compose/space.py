@@ -108,7 +108,6 @@ class Space:
         self._schema_lock: asyncio.Lock | None = None
         self._epoch = 0
         self._live_app_id: str | None = None
-        self._suspect = False
 
     def __repr__(self) -> str:
         return f"<Space {self.name}>"
@@ -264,12 +263,6 @@ class Space:
 
     # --- faults -------------------------------------------------------------------------------------------------
 
-    def _suspect_restart(self) -> None:
-        self._suspect = True
-
-    def _suspect_api_change(self) -> None:
-        self._suspect = True
-
     async def _upstream_restarted(self) -> bool:
         """Called when a stateful call went out on a fresh connection: did the app restart since we last saw it?"""
         if self._live_app_id is None:
@@ -291,7 +284,7 @@ class Space:
 
     def user_download_dir(self, user: str | None) -> Path:
         """Where files downloaded for this end user land (the guard lets a user's agent pass these back)."""
-        return self.download_dir / sessions.bucket(user)
+        return sessions.user_folder(self.download_dir, user)
 
     async def _download(self, remote: dict[str, Any], api_name: str, ident: Identity) -> str:
         route, target = download_target(self, remote, ident)

@@ -31,11 +31,11 @@ from .guard import check_arguments
 from .identity import Identity, current_identity
 from .loop import spawn
 from .schema import Parameter, Return
+from .sessions import user_folder
 from .tracing import ToolEvent, TraceScope, current_scope
 
 if TYPE_CHECKING:
     from .endpoint import Endpoint
-    from .space import Space
 
 __all__ = ["SpaceTool", "input_spec", "output_type", "tool_name"]
 
@@ -43,8 +43,8 @@ _SIMPLE = {"string": "string", "integer": "integer", "number": "number", "boolea
            "object": "object"}
 _limits: dict[tuple[str, str, int], threading.BoundedSemaphore] = {}
 _limits_lock = threading.Lock()
-# Every Space a tool was made for, by download folder: where the current user's received files may lie.
-_download_spaces: dict[str, Space] = {}
+# The download folders of every Space a tool was made for (paths only: no Space is kept alive for this).
+_download_roots: set[Path] = set()
 
 
 def _identifier(text: str) -> str:
@@ -157,7 +157,7 @@ class SpaceTool(Tool):  # type: ignore[misc]
         key = (endpoint.space.url, endpoint.api_name, max_concurrency)
         with _limits_lock:
             self._limit = _limits.setdefault(key, threading.BoundedSemaphore(max_concurrency))
-            _download_spaces.setdefault(str(endpoint.space.download_dir), endpoint.space)
+            _download_roots.add(endpoint.space.download_dir)
         super().__init__()
 
     def roots(self, ident: Identity | None = None) -> tuple[Path, ...]:
@@ -171,8 +171,8 @@ class SpaceTool(Tool):  # type: ignore[misc]
         # download folder, which refused cross-Space chaining and accepted other users' downloads.)
         user = (ident or current_identity()).session
         with _limits_lock:
-            spaces = list(_download_spaces.values())
-        return (upload_root(), *(space.user_download_dir(user) for space in spaces))
+            roots = list(_download_roots)
+        return (upload_root(), *(user_folder(root, user) for root in roots))
 
     def vet(self, arguments: dict[str, Any], ident: Identity | None = None) -> dict[str, Any]:
         """Check a model's arguments (files, URLs, nested file dicts); raises `UnsafeInput` before any traffic."""

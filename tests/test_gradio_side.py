@@ -7,6 +7,7 @@ users simulated with gradio_client (or a raw queue client where a test needs eac
 from __future__ import annotations
 
 import concurrent.futures
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -144,7 +145,7 @@ def test_rendered_components_match_the_remote(outer: str, urls: dict[str, str], 
                     assert c["props"].get(key) == r["props"][key], (side, r["type"], key)
 
 
-def test_files_go_through_the_hop_and_are_served_by_the_outer_app(outer: str, urls: dict[str, str],
+def test_files_go_through_the_hop_and_are_served_by_the_outer_app(outer: str, local_spaces: dict[str, Any],
                                                                     tmp_path: Path) -> None:
     from PIL import Image
 
@@ -158,6 +159,10 @@ def test_files_go_through_the_hop_and_are_served_by_the_outer_app(outer: str, ur
     events = raw_events(outer, "/file_info", [forged])
     done = [m for _, m in events if m.get("msg") == "process_completed"][-1]
     assert done["success"] is False
+    # What the user is told (gradio's own check of raw inputs speaks first; compose's is the second line).
+    assert re.search(r"not (a file this user )?uploaded", done["output"]["error"])
+    leaked = [p for p in local_spaces["media"].temp_dir.rglob("*") if p.is_file() and p.name == "hostname"]
+    assert leaked == []  # and nothing of the outer's disk reached the upstream
 
 
 def test_file_result_urls_point_at_the_outer_app_only(outer: str, urls: dict[str, str], tmp_path: Path) -> None:
