@@ -569,7 +569,10 @@ def space_tools(urls: dict[str, str]) -> list[Tool]:
 ])
 def test_local_model_calls_the_right_space_tool(local_model: LocalModel, space_tools: list[Tool], task: str,
                                                 tool: str, answer: str) -> None:
-    agent = make_agent(space_tools, local_model, verbosity_level=0)
+    # The agent the chat app gives a user: AgentChat's own factory over its model.
+    chat = compose.AgentChat(tools=lambda: space_tools, model=local_model)
+    agent = chat.agents.get(None)
+    agent.logger.level = 0
     started = time.perf_counter()
     result = agent.run(task)
     elapsed = time.perf_counter() - started
