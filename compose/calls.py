@@ -41,6 +41,7 @@ from .files import (
 )
 from .headers import is_hf_origin
 from .identity import Identity
+from .loop import deadline
 from .schema import EndpointSchema, Parameter, SpaceSchema
 from .streams import DISCONNECTED
 from .updates import ProgressUnit, Update
@@ -174,11 +175,15 @@ async def _read(space: Space, schema: EndpointSchema, queue: asyncio.Queue[dict[
 
     latest: list[Any] | None = None
     while True:
-        try:
-            msg = await asyncio.wait_for(queue.get(), timeout=space.idle_timeout)
-        except asyncio.TimeoutError:  # not the builtin: on Python 3.10 (supported) wait_for raises this alias
-            raise UpstreamTimeout(f"no progress for {space.idle_timeout:g} s; the upstream job was cancelled",
-                                  space=space.name, api_name=name) from None
+        if queue.empty():
+            try:
+                async with deadline(space.idle_timeout):
+                    msg = await queue.get()
+            except TimeoutError:
+                raise UpstreamTimeout(f"no progress for {space.idle_timeout:g} s; the upstream job was cancelled",
+                                      space=space.name, api_name=name) from None
+        else:  # often several messages came in one read: no timer for those
+            msg = queue.get_nowait()
         kind = msg.get("msg")
         if msg is DISCONNECTED:
             raise UpstreamDisconnected("the connection to the Space closed before the job finished",

@@ -11,16 +11,17 @@ Usage (inside compose's I/O loop): `q = hub.subscribe(session, event_id, headers
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import httpx
-from httpx_sse import EventSource
+import orjson
 
-__all__ = ["DISCONNECTED", "StreamHub", "hub_for"]
+__all__ = ["DISCONNECTED", "EventParser", "StreamHub", "hub_for"]
 
 log = logging.getLogger("compose.streams")
 
@@ -45,21 +46,25 @@ class _Session:
 _hubs: dict[str, StreamHub] = {}
 
 
-def hub_for(url: str, client: Callable[[], httpx.AsyncClient], data_url: Callable[[], str]) -> StreamHub:
+Opener = Callable[[str, dict[str, str]], AbstractAsyncContextManager[tuple[int, AsyncIterator[bytes]]]]
+
+
+def hub_for(url: str, opener: Opener, data_path: Callable[[], str]) -> StreamHub:
     """The process-wide hub of one app: two Space objects for the same URL and user share an upstream session, so
     they must share its one data stream (two readers would steal each other's messages, and either one leaving
     makes Gradio drop the other's events)."""
     hub = _hubs.get(url)
     if hub is None:
-        hub = _hubs[url] = StreamHub(client, data_url)
+        hub = _hubs[url] = StreamHub(opener, data_path)
     return hub
 
 
 class StreamHub:
     """The open data streams of one Space, keyed by upstream session hash (transient: only while calls run)."""
 
-    def __init__(self, client: Callable[[], httpx.AsyncClient], url: Callable[[], str]) -> None:
-        self._client, self._url = client, url
+    def __init__(self, opener: Opener, path: Callable[[], str]) -> None:
+        """`opener(path, headers)` GETs a path and yields (status, body chunks); `path()` is the data route."""
+        self._open, self._path = opener, path
         self._sessions: dict[str, _Session] = {}
 
     def subscribe(self, session_hash: str, event_id: str, headers: dict[str, str]) -> asyncio.Queue[dict[str, Any]]:
@@ -128,54 +133,86 @@ class StreamHub:
 
     async def _read_once(self, session_hash: str, s: _Session, headers: dict[str, str]) -> bool:
         """Read one stream until it ends; True if the server closed it cleanly (close_stream)."""
-        request = self._client().build_request(
-            "GET", self._url(), params={"session_hash": session_hash},
-            headers={**headers, "accept": "text/event-stream"},
-            timeout=httpx.Timeout(10.0, read=None),
-        )
         s.answered = False
-        response = await self._client().send(request, stream=True)
-        s.answered = True
-        closed = False
-        try:
-            if response.status_code != 200:
-                await response.aread()
-                msg = {"msg": "unexpected_error", "message": f"data stream answered {response.status_code}",
-                       "session_not_found": response.status_code == 404}
+        path = f"{self._path()}?session_hash={quote(session_hash, safe='')}"
+        async with self._open(path, {**headers, "accept": "text/event-stream"}) as (status, chunks):
+            s.answered = True
+            if status != 200:
+                msg = {"msg": "unexpected_error", "message": f"data stream answered {status}",
+                       "session_not_found": status == 404}
                 for q in s.queues.values():
                     q.put_nowait(msg)
                 return False
-            async for sse in EventSource(response).aiter_sse():
-                if not sse.data:
-                    continue
-                msg = json.loads(sse.data)
-                kind = msg.get("msg")
-                if kind == "close_stream":
-                    # Read on to the end of the body (the server ends it right after), so the connection goes
-                    # back to the pool instead of being closed: 0 new connections per warm call.
-                    closed = True
-                    continue
-                if kind == "heartbeat":
-                    continue
-                event_id = msg.get("event_id")
-                if event_id in s.released:
-                    # Its call has gone (e.g. the completion Gradio sends after a cancel): drop it, not keep it.
-                    if kind == "process_completed":
-                        s.released.discard(event_id)
-                    continue
-                if event_id is None:
-                    # Session-wide news (the server stopping): everyone on this stream hears it.
-                    for q in s.queues.values():
-                        q.put_nowait(msg)
-                    continue
-                # Messages can arrive before the joining call has subscribed; keep them for it.
-                s.queues.setdefault(event_id, asyncio.Queue()).put_nowait(msg)
-                if kind == "process_completed":
-                    # Done upstream: the stream must not be reopened for it. Its call may not have released it
-                    # yet when close_stream follows in the same read; counting it still made `_read` reopen a
-                    # stream the server had no reason to close again, and it stayed open after the call ended.
-                    s.subscribed.discard(event_id)
-                    s.finished.add(event_id)
+            closed = False
+            events = EventParser()
+            # Read on to the end of the body (the server ends it right after close_stream), so the connection goes
+            # back to the pool instead of being closed: 0 new connections per warm call.
+            async for chunk in chunks:
+                for data in events.feed(chunk):
+                    closed = self._route(s, orjson.loads(data)) or closed
             return closed
-        finally:
-            await response.aclose()
+
+    def _route(self, s: _Session, msg: dict[str, Any]) -> bool:
+        """Hand one message to its event's queue; True for close_stream."""
+        kind = msg.get("msg")
+        if kind == "close_stream":
+            return True
+        if kind == "heartbeat":
+            return False
+        event_id = msg.get("event_id")
+        if event_id in s.released:
+            # Its call has gone (e.g. the completion Gradio sends after a cancel): drop it, not keep it.
+            if kind == "process_completed":
+                s.released.discard(event_id)
+            return False
+        if event_id is None:
+            # Session-wide news (the server stopping): everyone on this stream hears it.
+            for q in s.queues.values():
+                q.put_nowait(msg)
+            return False
+        # Messages can arrive before the joining call has subscribed; keep them for it.
+        s.queues.setdefault(event_id, asyncio.Queue()).put_nowait(msg)
+        if kind == "process_completed":
+            # Done upstream: the stream must not be reopened for it. Its call may not have released it yet when
+            # close_stream follows in the same read; counting it still made `_read` reopen a stream the server
+            # had no reason to close again, and it stayed open after the call ended.
+            s.subscribed.discard(event_id)
+            s.finished.add(event_id)
+        return False
+
+
+class EventParser:
+    """Server-sent events from body chunks: yields each event's data (its `data:` lines joined).
+
+    Gradio's data stream uses only `data:` fields; others (`event:`, `id:`, comments) are skipped. Lines may end
+    in CRLF, LF or CR, as the SSE spec allows, and may be split anywhere between chunks.
+
+    Usage: `for data in parser.feed(chunk): handle(json.loads(data))`.
+    """
+
+    def __init__(self) -> None:
+        self._tail = b""
+        self._data: list[bytes] = []
+        self._after_cr = False  # the last chunk ended in CR: an LF starting the next one belongs to it
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        if self._after_cr and chunk:
+            self._after_cr = False
+            if chunk.startswith(b"\n"):
+                chunk = chunk[1:]
+        text = self._tail + chunk
+        lines = text.splitlines(keepends=True)
+        self._tail = lines.pop() if lines and not lines[-1].endswith((b"\n", b"\r")) else b""
+        if not self._tail and text.endswith(b"\r"):
+            self._after_cr = True
+        out: list[bytes] = []
+        for line in lines:
+            line = line.rstrip(b"\r\n")
+            if not line:
+                if self._data:
+                    out.append(b"\n".join(self._data))
+                    self._data = []
+            elif line.startswith(b"data:"):
+                value = line[5:]
+                self._data.append(value[1:] if value.startswith(b" ") else value)
+        return out

@@ -9,15 +9,21 @@ Usage: `r = await transport.send("POST", "/gradio_api/queue/join", headers=h, js
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import random
 import time
+import urllib.request
+from collections.abc import AsyncIterator
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import httpx
+import orjson
 
 from .errors import RateLimited, SpaceUnavailable, UpstreamDisconnected, UpstreamTimeout
+from .wire import WireTransport
 
 __all__ = ["Transport"]
 
@@ -52,20 +58,29 @@ class Transport:
         self.space = space
         self.retries, self.max_wait = retries, max_wait
         self._client: httpx.AsyncClient | None = None
+        self._wire: WireTransport | None = None
+        parts = urlsplit(self.root)
+        self._key = (parts.scheme, parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+        self._path = parts.path
+        # Headers of every hot-path request; httpx's URL gives the Host value (IDNA, IPv6 brackets, port).
+        self._head = [(b"host", httpx.URL(self.root).netloc), (b"accept", b"*/*"), (b"user-agent", b"gradio-compose")]
 
     @property
     def client(self) -> httpx.AsyncClient:
         """The pooled client, made on first use inside the I/O loop."""
         if self._client is None:
+            # Direct origins get the lean HTTP/1.1 pool; one behind an environment proxy keeps httpx's own.
+            self._wire = None if _proxied(self.root) else WireTransport(keepalive_expiry=4.0)
             self._client = httpx.AsyncClient(
+                transport=self._wire,
                 follow_redirects=False,
+                # A shared client must not keep one user's cookies and send them with another user's request.
+                cookies=CookieJar(DefaultCookiePolicy(allowed_domains=[])),
                 timeout=httpx.Timeout(60.0, connect=10.0),
-                # Every running call holds its session's data stream open; don't let the pool cap concurrency.
-                # Idle connections expire after 4 s: uvicorn (Gradio's server) drops them after 5, and reusing one
-                # it is closing could break a join, which is never re-sent.
+                # For httpx's own transport (proxied origins): every running call holds its session's data stream
+                # open, so the pool must not cap concurrency; idle connections expire after 4 s, before uvicorn
+                # (Gradio's server) drops them at 5, since a join sent on a connection being closed is lost.
                 limits=httpx.Limits(max_connections=None, max_keepalive_connections=128, keepalive_expiry=4),
-                # 4 s: uvicorn (Gradio's server) drops idle connections after 5 s; reusing one it is closing
-                # would break a join we may not re-send.
             )
         return self._client
 
@@ -95,7 +110,7 @@ class Transport:
         attempt = 0
         while True:
             try:
-                response = await self.client.request(method, url, headers=headers, **kwargs)
+                response = await self._request(method, url, headers, kwargs)
             except httpx.TransportError as e:
                 # A connection that broke after the request went out (RemoteProtocolError, ReadError, a read
                 # timeout) may have reached the app: a join may have started its job. Only a request that never
@@ -136,6 +151,55 @@ class Transport:
             await asyncio.sleep(self._backoff(attempt, _retry_after(response), deadline))
             attempt += 1
 
+    async def _request(self, method: str, url: str, headers: dict[str, str], kwargs: dict[str, Any]
+                       ) -> httpx.Response:
+        client = self.client
+        wire = self._wire
+        if wire is None or not url.startswith(self.root + "/") or not kwargs.keys() <= {"json", "extensions"}:
+            return await client.request(method, url, headers=headers, **kwargs)
+        # The hot path (a join, a cancel): straight to the pool, without building httpx's request and URL objects
+        # or running its cookie jar, which cost more CPU than the exchange itself.
+        body = orjson.dumps(kwargs["json"]) if "json" in kwargs else b""
+        raw = self._head + [(k.encode("ascii"), v.encode("utf-8")) for k, v in headers.items()]
+        if "json" in kwargs:
+            raw += [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+        elif method not in _SAFE_METHODS:
+            raw.append((b"content-length", b"0"))
+        trace = kwargs.get("extensions", {}).get("trace")
+
+        async def connected() -> None:
+            await trace("connection.connect_tcp.complete", {})
+
+        head, stream = await wire.exchange(
+            self._key, method.encode(), (self._path + url[len(self.root):]).encode(), raw, body,
+            connect_timeout=10.0, read_timeout=60.0, on_connect=connected if trace is not None else None)
+        return httpx.Response(head.status_code, headers=head.headers, content=await stream.aread())
+
+    @contextlib.asynccontextmanager
+    async def stream(self, path: str, headers: dict[str, str]) -> AsyncIterator[tuple[int, AsyncIterator[bytes]]]:
+        """GET `path` (with its query) and yield (status, body chunks) as they arrive, with no read deadline.
+
+        Usage: `async with transport.stream(path, h) as (status, chunks): async for b in chunks: ...`
+        """
+        client = self.client
+        wire = self._wire
+        if wire is None:
+            request = client.build_request("GET", self.url(path), headers=headers,
+                                           timeout=httpx.Timeout(10.0, read=None))
+            response = await client.send(request, stream=True)
+            try:
+                yield response.status_code, response.aiter_raw()
+            finally:
+                await response.aclose()
+            return
+        raw = self._head + [(k.encode("ascii"), v.encode("utf-8")) for k, v in headers.items()]
+        head, body = await wire.exchange(self._key, b"GET", (self._path + path).encode(), raw,
+                                         connect_timeout=10.0)
+        try:
+            yield head.status_code, body.__aiter__()
+        finally:
+            await body.aclose()
+
     def _backoff(self, attempt: int, retry_after: float | None, deadline: float) -> float:
         wait = retry_after if retry_after is not None else min(8.0, 0.25 * 2**attempt) * (0.5 + random.random())
         return max(0.0, min(wait, deadline - time.monotonic()))
@@ -149,6 +213,15 @@ class Transport:
     def origin(self) -> str:
         parts = urlsplit(self.root)
         return f"{parts.scheme}://{parts.netloc}"
+
+
+def _proxied(url: str) -> bool:
+    """Whether the environment routes `url` through a proxy (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY)."""
+    parts = urlsplit(url)
+    proxies = urllib.request.getproxies()
+    if not (proxies.get(parts.scheme) or proxies.get("all")):
+        return False
+    return not urllib.request.proxy_bypass(parts.hostname or "")
 
 
 def _detail(response: httpx.Response) -> str:

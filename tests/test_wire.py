@@ -1,0 +1,182 @@
+"""compose's HTTP/1.1 pool (compose.wire) and the data-stream parser, against small misbehaving servers.
+
+The servers are plain blocking sockets in a thread: they answer exactly as scripted, so a test can make a
+server drop an idle keep-alive connection, or play a proxy, at a known moment. No HTTP is mocked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+
+from compose.streams import EventParser
+from compose.transport import Transport
+
+WAIT = 10.0
+
+
+@dataclass
+class RawServer:
+    """Answers each request `200 {"n": <request number>}` on a kept-alive connection, recording what it read.
+
+    With `drop_after_answer`, it closes each connection once the test sets `drop` (as uvicorn does with an idle
+    keep-alive connection) and sets `dropped` when the socket is gone.
+    """
+
+    drop_after_answer: bool = False
+    extra_headers: bytes = b""
+    requests: list[bytes] = field(default_factory=list)
+    connections: int = 0
+    drop: threading.Event = field(default_factory=threading.Event)
+    dropped: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._connection, args=(conn,), daemon=True).start()
+
+    def _connection(self, conn: socket.socket) -> None:
+        conn.settimeout(WAIT)
+        buffer = b""
+        with conn:
+            while True:
+                while b"\r\n\r\n" not in buffer:
+                    try:
+                        chunk = conn.recv(65536)
+                    except OSError:
+                        return
+                    if not chunk:
+                        return
+                    buffer += chunk
+                head, _, buffer = buffer.partition(b"\r\n\r\n")
+                length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                               if line.lower().startswith(b"content-length:")), 0)
+                while len(buffer) < length:
+                    buffer += conn.recv(65536)
+                self.requests.append(head + b"\r\n\r\n" + buffer[:length])
+                buffer = buffer[length:]
+                body = json.dumps({"n": len(self.requests)}).encode()
+                conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n%s\r\n%s"
+                             % (len(body), self.extra_headers, body))
+                if self.drop_after_answer:
+                    self.drop.wait(WAIT)
+                    conn.shutdown(socket.SHUT_RDWR)
+                    conn.close()
+                    self.dropped.set()
+                    return
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def raw_server() -> Iterator[RawServer]:
+    server = RawServer(drop_after_answer=True)
+    yield server
+    server.drop.set()
+    server.close()
+
+
+async def test_a_keep_alive_connection_the_server_dropped_is_not_reused(raw_server: RawServer) -> None:
+    """A join is never sent twice, so it must not go out on a connection the server has closed while it idled:
+    the next call opens a new connection and succeeds instead of failing with "server disconnected"."""
+
+    transport = Transport(raw_server.url, space="raw")
+    try:
+        first = await transport.send("POST", "/gradio_api/queue/join", headers={}, json={"a": 1})
+        assert first.json() == {"n": 1}
+        raw_server.drop.set()
+        assert await asyncio.to_thread(raw_server.dropped.wait, WAIT)
+        second = await transport.send("POST", "/gradio_api/queue/join", headers={"x-ip-token": "t"}, json={"a": 2})
+        assert second.json() == {"n": 2}
+        assert raw_server.connections == 2
+        assert b"x-ip-token: t" in raw_server.requests[1]
+        assert raw_server.requests[1].endswith(b'{"a":2}')
+    finally:
+        await transport.aclose()
+
+
+async def test_warm_calls_reuse_one_connection() -> None:
+    server = RawServer()
+    transport = Transport(server.url, space="raw")
+    try:
+        for i in range(1, 6):
+            response = await transport.send("POST", "/gradio_api/queue/join", headers={}, json={"i": i})
+            assert response.json() == {"n": i}
+        got = await transport.send("GET", "/config", headers={})  # httpx's own path, on the same pool
+        assert got.json() == {"n": 6}
+        assert server.connections == 1
+    finally:
+        await transport.aclose()
+        server.close()
+
+
+async def test_a_cookie_one_answer_sets_is_never_sent_on_later_requests() -> None:
+    """The pool is shared by every end user: a cookie the Space set during one user's request must not ride along
+    with the next user's."""
+    server = RawServer(extra_headers=b"set-cookie: session=alice; Path=/\r\n")
+    transport = Transport(server.url, space="raw")
+    try:
+        # With params= a request takes httpx's full path (the one uploads and downloads take), cookie jar and all.
+        await transport.send("GET", "/config", headers={}, params={"user": "alice"})
+        await transport.send("GET", "/gradio_api/info", headers={}, params={"user": "bob"})
+        await transport.send("POST", "/gradio_api/queue/join", headers={}, json={})
+        assert len(server.requests) == 3
+        assert not any(b"cookie" in r.lower().replace(b"set-cookie", b"") for r in server.requests)
+    finally:
+        await transport.aclose()
+        server.close()
+
+
+async def test_an_environment_proxy_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Behind HTTP_PROXY, requests go to the proxy (in absolute form), as httpx would send them."""
+    proxy = RawServer()
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    transport = Transport("http://gradio.invalid:7860", space="proxied")
+    try:
+        response = await transport.send("POST", "/gradio_api/queue/join", headers={}, json={"x": 1})
+        assert response.json() == {"n": 1}
+        assert proxy.requests[0].startswith(b"POST http://gradio.invalid:7860/gradio_api/queue/join HTTP/1.1")
+    finally:
+        await transport.aclose()
+        proxy.close()
+
+
+MESSAGES = [{"msg": "estimation", "rank": 0}, {"msg": "process_generating", "output": {"data": ["a\nb"]}},
+            {"msg": "process_completed", "success": True}, {"msg": "close_stream"}]
+
+
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n", b"\r"])
+def test_stream_messages_survive_any_chunking_and_line_ending(newline: bytes) -> None:
+    """Every message arrives once and whole, however the server's bytes are split between reads."""
+    body = b"".join(b"data: " + json.dumps(m).encode() + newline * 2 for m in MESSAGES)
+    body = b": a comment" + newline + b"event: heartbeat" + newline + b"data: {}" + newline * 2 + body
+    expected = [{}, *MESSAGES]
+    for size in (1, 2, 3, 7, len(body)):
+        parser = EventParser()
+        got = [json.loads(d) for i in range(0, len(body), size) for d in parser.feed(body[i:i + size])]
+        assert got == expected, (size, newline)
+
+
+def test_a_multi_line_event_joins_its_data_lines() -> None:
+    parser = EventParser()
+    assert parser.feed(b"data: {\"a\":\ndata: 1}\n") == []
+    assert parser.feed(b"\n") == [b'{"a":\n1}']
