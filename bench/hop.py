@@ -35,7 +35,7 @@ import psutil
 import compose
 from compose.local import LocalSpace
 
-from .core import Floor, Section, fmt_ms, launch, summarize, table
+from .core import Floor, Section, fmt_ms, launch, paused, summarize, table
 
 __all__ = ["run"]
 
@@ -188,6 +188,7 @@ def run(quick: bool = False) -> list[Section]:
         upstream = up["sleep50"]
         outers = stack.enter_context(launch({m: ("outer", APPS, {**ENV, "OUTER_MODE": m, "UPSTREAM_URL": upstream.url})
                                              for m in modes}))
+        apps = {"sleep50": upstream, **outers}  # only the measured path's apps run at a time (see `paused`)
         up_proc = psutil.Process(upstream.process.pid)
         for t in targets:
             t.app = outers[t.mode] if t.mode else upstream
@@ -204,13 +205,14 @@ def run(quick: bool = False) -> list[Section]:
             for _ in range(rounds):
                 for t in targets:
                     proc, floor = procs[t.label], floors[t.label]
-                    cpu0, up0 = _cpu(proc), _cpu(up_proc)
-                    for _ in range(n_seq):
-                        t0 = time.perf_counter()
-                        floor.call("/sleep", ["hi"], "seq")
-                        t.seq.append(time.perf_counter() - t0)
-                    t.seq_server_cpu += _cpu(proc) - cpu0
-                    t.seq_upstream_cpu += _cpu(up_proc) - up0
+                    with paused(apps, {"sleep50", t.mode or "sleep50"}):
+                        cpu0, up0 = _cpu(proc), _cpu(up_proc)
+                        for _ in range(n_seq):
+                            t0 = time.perf_counter()
+                            floor.call("/sleep", ["hi"], "seq")
+                            t.seq.append(time.perf_counter() - t0)
+                        t.seq_server_cpu += _cpu(proc) - cpu0
+                        t.seq_upstream_cpu += _cpu(up_proc) - up0
         finally:
             for f in floors.values():
                 f.close()
@@ -219,7 +221,8 @@ def run(quick: bool = False) -> list[Section]:
             for round_ in range(rounds):  # interleaved, so a burst of noise does not land on one path only
                 for t in targets:
                     print(f"hop: {users} users → {t.label} (round {round_ + 1}/{rounds}) …", flush=True)
-                    load = _load(t.url, users, duration, procs[t.label])
+                    with paused(apps, {"sleep50", t.mode or "sleep50"}):
+                        load = _load(t.url, users, duration, procs[t.label])
                     if load.failures and t.app is not None:
                         load.app_error = _last_exception(t.app.log)
                     t.loads[users] = t.loads[users].merge(load) if users in t.loads else load
