@@ -22,7 +22,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 import orjson
 
-from .errors import RateLimited, SpaceUnavailable, UpstreamDisconnected, UpstreamTimeout
+from .errors import ConfigError, RateLimited, SpaceUnavailable, UpstreamDisconnected, UpstreamTimeout
 from .wire import WireTransport
 
 __all__ = ["Transport"]
@@ -111,6 +111,11 @@ class Transport:
         while True:
             try:
                 response = await self._request(method, url, headers, kwargs)
+            except httpx.LocalProtocolError as e:
+                # Nothing was sent: a header value with a line break (from headers=, identity(headers=...)) would
+                # otherwise have been a second, forged header.
+                raise ConfigError(f"{self.space} {api_name or path}: refused to send a request with an invalid "
+                                  f"header ({e})") from e
             except httpx.TransportError as e:
                 # A connection that broke after the request went out (RemoteProtocolError, ReadError, a read
                 # timeout) may have reached the app: a join may have started its job. Only a request that never
@@ -170,10 +175,10 @@ class Transport:
         async def connected() -> None:
             await trace("connection.connect_tcp.complete", {})
 
-        head, stream = await wire.exchange(
+        status, answer_headers, stream = await wire.exchange(
             self._key, method.encode(), (self._path + url[len(self.root):]).encode(), raw, body,
             connect_timeout=10.0, read_timeout=60.0, on_connect=connected if trace is not None else None)
-        return httpx.Response(head.status_code, headers=head.headers, content=await stream.aread())
+        return httpx.Response(status, headers=answer_headers, content=await stream.aread())
 
     @contextlib.asynccontextmanager
     async def stream(self, path: str, headers: dict[str, str]) -> AsyncIterator[tuple[int, AsyncIterator[bytes]]]:
@@ -193,10 +198,10 @@ class Transport:
                 await response.aclose()
             return
         raw = self._head + [(k.encode("ascii"), v.encode("utf-8")) for k, v in headers.items()]
-        head, body = await wire.exchange(self._key, b"GET", (self._path + path).encode(), raw,
-                                         connect_timeout=10.0)
+        status, _, body = await wire.exchange(self._key, b"GET", (self._path + path).encode(), raw,
+                                              connect_timeout=10.0)
         try:
-            yield head.status_code, body.__aiter__()
+            yield status, body.__aiter__()
         finally:
             await body.aclose()
 

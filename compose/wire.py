@@ -1,12 +1,15 @@
-"""A lean HTTP/1.1 keep-alive pool for httpx: asyncio streams and h11, without httpcore's and anyio's layers.
+"""A lean HTTP/1.1 keep-alive pool for httpx: an asyncio protocol and httptools, without httpcore's and anyio's
+layers.
 
 Why: a Gradio call is two small requests (queue/join, then the session's SSE stream). Through httpx's default
 stack each one costs about a millisecond of CPU in httpcore's pool bookkeeping, anyio's cancel scopes and sniffio
-look-ups, which is most of a call's client CPU. This transport keeps httpx's API (the Space still has one
-`httpx.AsyncClient`, with its timeouts, redirects policy and exceptions) and swaps only the part that moves bytes.
+look-ups, which was most of a call's client CPU; h11 in pure Python was still half of what remained. This transport
+keeps httpx's API (the Space still has one `httpx.AsyncClient`, with its timeouts, redirect policy and exceptions)
+and swaps only the part that moves bytes.
 
-h11 parses and frames HTTP/1.1 (a well-kept library, already under httpx); this module owns only the pool:
-idle connections per origin, reused last-in first-out, dropped when the server has closed them or after
+httptools (llhttp, the parser under uvicorn) parses responses; requests are written here, and every header is
+checked so a value can never smuggle a line break. This module owns the pool: idle connections per origin,
+reused last-in first-out, dropped when the server has closed them, has sent anything unasked, or has idled
 `keepalive_expiry` seconds (Gradio's server, uvicorn, drops idle connections after 5 s).
 
 Usage: `httpx.AsyncClient(transport=WireTransport())` (proxied origins keep httpx's own transport; see
@@ -16,101 +19,232 @@ Usage: `httpx.AsyncClient(transport=WireTransport())` (proxied origins keep http
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import collections
+import re
 import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import h11
+import httptools
 import httpx
 
 from .loop import deadline
 
 __all__ = ["Body", "WireTransport"]
 
-_READ_SIZE = 64 * 1024
+Key = tuple[str, str, int]  # scheme, host, port
+Headers = list[tuple[bytes, bytes]]
 
-class _Connection:
-    """One TCP (or TLS) connection and its h11 state machine."""
+_HIGH, _LOW = 256 * 1024, 64 * 1024  # stop reading a socket past _HIGH unread body bytes, go on below _LOW
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_VALUE = re.compile(rb"[^\r\n\x00]*")
+_TARGET = re.compile(rb"[!-~]+")  # visible ASCII: no space, no control character
 
-    __slots__ = ("h11", "idle_since", "reader", "writer")
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-        self.h11 = h11.Connection(h11.CLIENT)
+def encode_head(method: bytes, target: bytes, headers: Headers) -> bytes:
+    """The request line and header block, refusing anything that would break HTTP framing."""
+    if not _TOKEN.fullmatch(method) or not _TARGET.fullmatch(target):
+        raise httpx.LocalProtocolError(f"invalid request line: {method!r} {target!r}")
+    lines = [method, b" ", target, b" HTTP/1.1\r\n"]
+    for name, value in headers:
+        if not _TOKEN.fullmatch(name) or not _VALUE.fullmatch(value):
+            raise httpx.LocalProtocolError(f"invalid header {name!r}: a name must be a token and a value may "
+                                           "not contain CR, LF or NUL")
+        lines += [name, b": ", value.strip(b" \t"), b"\r\n"]
+    lines.append(b"\r\n")
+    return b"".join(lines)
+
+
+class _Connection(asyncio.Protocol):
+    """One TCP (or TLS) connection; it parses whatever the server sends for the request in flight."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.transport: asyncio.Transport | None = None
         self.idle_since = 0.0
+        self.busy = False
+        self.lost = False  # EOF or connection lost: nothing more will arrive
+        self._waiter: asyncio.Future[None] | None = None
+        self._drain: asyncio.Future[None] | None = None
+        self._start()
 
-    def reusable(self, now: float, expiry: float) -> bool:
-        # A server that closed the connection while it sat idle has sent EOF by now; reusing it would lose a
-        # request that can't always be re-sent (a join).
-        return (now - self.idle_since < expiry and not self.reader.at_eof() and not self.writer.is_closing()
-                and self.h11.our_state is h11.IDLE and self.h11.their_state is h11.IDLE)
+    def _start(self) -> None:
+        """Fresh state for one response."""
+        self.parser = httptools.HttpResponseParser(self)
+        self.status = 0
+        self.headers: Headers = []
+        self.chunks: collections.deque[bytes] = collections.deque()
+        self.buffered = 0
+        self.head_done = self.complete = self.reusable = False
+        self.error: Exception | None = None
+        self.paused = False
 
-    async def next_event(self, timeout: float | None) -> Any:
-        while True:
-            event = self.h11.next_event()
-            if event is not h11.NEED_DATA:
-                return event
-            try:
-                async with deadline(timeout):
-                    data = await self.reader.read(_READ_SIZE)
-            except TimeoutError as e:
-                raise httpx.ReadTimeout("no data from the server in time") from e
-            except OSError as e:
-                raise httpx.ReadError(repr(e)) from e
-            if not data and self.h11.their_state is h11.SEND_RESPONSE:
-                raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
-            self.h11.receive_data(data)
+    # --- asyncio.Protocol ---
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        if not self.busy or self.complete:
+            # Bytes nobody asked for (a 408 before an idle close, say): the connection is no longer in a known
+            # state, so it must not carry another request.
+            self.lost = True
+            self.close()
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as e:
+            self.error = httpx.RemoteProtocolError(f"malformed response: {e}")
+            self.close()
+        if self.buffered > _HIGH and not self.paused and self.transport is not None:
+            self.paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self.lost = True
+        self._wake()
+        return False  # close our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        self._wake()
+        if self._drain is not None and not self._drain.done():
+            self._drain.set_exception(httpx.WriteError(f"connection lost: {exc!r}"))
+
+    def pause_writing(self) -> None:
+        self._drain = self.loop.create_future()
+
+    def resume_writing(self) -> None:
+        if self._drain is not None and not self._drain.done():
+            self._drain.set_result(None)
+        self._drain = None
+
+    # --- httptools callbacks ---
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        status = self.parser.get_status_code()
+        if status < 200:  # 100 Continue and the like: the real answer follows
+            self.headers = []
+            return
+        self.status, self.head_done = status, True
+
+    def on_body(self, body: bytes) -> None:
+        self.chunks.append(body)
+        self.buffered += len(body)
+
+    def on_message_complete(self) -> None:
+        if self.head_done:
+            self.complete = True
+            self.reusable = self.parser.should_keep_alive()
+
+    # --- used by the pool ---
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def wait(self, timeout: float | None) -> None:
+        """Until something arrives (or the connection ends), at most `timeout` seconds."""
+        self._waiter = self.loop.create_future()
+        try:
+            if timeout is None:  # a data stream: it may idle for minutes, and a timer per read costs CPU
+                await self._waiter
+                return
+            async with deadline(timeout):
+                await self._waiter
+        except TimeoutError as e:
+            raise httpx.ReadTimeout("no data from the server in time") from e
+        finally:
+            self._waiter = None
+
+    async def write(self, data: bytes) -> None:
+        if self.transport is None or self.transport.is_closing():
+            raise httpx.WriteError("the connection is closed")
+        self.transport.write(data)
+        if self._drain is not None:
+            await self._drain
+
+    def take(self) -> bytes | None:
+        """The next unread body bytes, if any have arrived."""
+        if not self.chunks:
+            return None
+        chunk = self.chunks.popleft()
+        self.buffered -= len(chunk)
+        if self.paused and self.buffered < _LOW and self.transport is not None:
+            self.paused = False
+            self.transport.resume_reading()
+        return chunk
+
+    def close_delimited(self) -> bool:
+        """A body with neither length nor chunking: it ends when the server closes the connection."""
+        names = {name.lower() for name, _ in self.headers}
+        return b"content-length" not in names and b"transfer-encoding" not in names
+
+    def usable(self, now: float, expiry: float) -> bool:
+        return (not self.lost and now - self.idle_since < expiry and self.transport is not None
+                and not self.transport.is_closing())
 
     def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.writer.close()
+        if self.transport is not None:
+            self.transport.close()
 
 
 class Body(httpx.AsyncByteStream):
     """A response body read off its connection; the connection returns to the pool once the body is complete."""
 
-    def __init__(self, pool: WireTransport, key: tuple[str, str, int], conn: _Connection, timeout: float | None
-                 ) -> None:
+    def __init__(self, pool: WireTransport, key: Key, conn: _Connection, timeout: float | None) -> None:
         self._pool, self._key, self._conn, self._timeout = pool, key, conn, timeout
         self._done = False
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         conn = self._conn
-        try:
-            while True:
-                event = await conn.next_event(self._timeout)
-                if type(event) is h11.Data:
-                    yield bytes(event.data)
-                elif type(event) is h11.EndOfMessage:
-                    self._done = True
-                    self._pool._release(self._key, conn)
-                    return
-                elif isinstance(event, h11.ConnectionClosed):
-                    raise httpx.RemoteProtocolError("the server closed the connection mid-body")
-        except h11.RemoteProtocolError as e:
-            raise httpx.RemoteProtocolError(str(e)) from e
+        while True:
+            chunk = conn.take()
+            if chunk is not None:
+                yield chunk
+                continue
+            if conn.complete:
+                self._done = True
+                self._pool._release(self._key, conn)
+                return
+            if conn.error is not None:
+                self._abandon()
+                raise conn.error
+            if conn.lost:
+                self._abandon()
+                if conn.close_delimited():
+                    return  # its natural end
+                raise httpx.RemoteProtocolError("the server closed the connection mid-body")
+            await conn.wait(self._timeout)
 
     async def aread(self) -> bytes:
         """The whole body (the connection then goes back to the pool)."""
         return b"".join([chunk async for chunk in self])
 
+    def _abandon(self) -> None:
+        self._done = True
+        self._conn.close()
+
     async def aclose(self) -> None:
         if not self._done:
             # Left before its end (a stream the caller stopped reading): the connection can't be reused.
-            self._done = True
-            self._conn.close()
+            self._abandon()
 
 
 class WireTransport(httpx.AsyncBaseTransport):
-    """httpx transport: HTTP/1.1 over asyncio streams with a keep-alive pool per origin. See the module docstring."""
+    """httpx transport: HTTP/1.1 with a keep-alive pool per origin. See the module docstring."""
 
     def __init__(self, *, verify: ssl.SSLContext | bool = True, max_keepalive: int = 128,
                  keepalive_expiry: float = 4.0) -> None:
         self._verify = verify
         self._ssl: ssl.SSLContext | None = None
-        self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
+        self._idle: dict[Key, list[_Connection]] = {}
         self._max_keepalive, self._expiry = max_keepalive, keepalive_expiry
         self._closed = False
 
@@ -121,75 +255,89 @@ class WireTransport(httpx.AsyncBaseTransport):
             self._ssl.set_alpn_protocols(["http/1.1"])
         return self._ssl
 
-    async def _connect(self, key: tuple[str, str, int], timeout: float | None) -> _Connection:
+    async def _connect(self, key: Key, timeout: float | None) -> _Connection:
         scheme, host, port = key
+        loop = asyncio.get_running_loop()
+        tls = self._ssl_context() if scheme == "https" else None
         try:
             async with deadline(timeout):
-                if scheme == "https":
-                    reader, writer = await asyncio.open_connection(host, port, ssl=self._ssl_context(),
-                                                                   server_hostname=host)
-                else:
-                    reader, writer = await asyncio.open_connection(host, port)
+                _, conn = await loop.create_connection(lambda: _Connection(loop), host, port, ssl=tls,
+                                                       server_hostname=host if tls else None)
         except TimeoutError as e:
             raise httpx.ConnectTimeout(f"connecting to {host}:{port} timed out") from e
         except OSError as e:  # refused, unreachable, DNS, TLS handshake (ssl.SSLError is an OSError)
             raise httpx.ConnectError(f"cannot connect to {host}:{port}: {e}") from e
-        return _Connection(reader, writer)
+        return conn
 
-    def _checkout(self, key: tuple[str, str, int]) -> _Connection | None:
+    def _checkout(self, key: Key) -> _Connection | None:
         idle = self._idle.get(key)
         now = time.monotonic()
         while idle:
             conn = idle.pop()
-            if conn.reusable(now, self._expiry):
+            # A server that closed the connection while it sat idle has sent EOF by now; reusing it would lose a
+            # request that can't always be re-sent (a join).
+            if conn.usable(now, self._expiry):
                 return conn
             conn.close()
         return None
 
-    def _release(self, key: tuple[str, str, int], conn: _Connection) -> None:
-        state = conn.h11
-        if self._closed or state.our_state is not h11.DONE or state.their_state is not h11.DONE:
-            conn.close()
-            return
-        state.start_next_cycle()
+    def _release(self, key: Key, conn: _Connection) -> None:
+        conn.busy = False
         idle = self._idle.setdefault(key, [])
-        if len(idle) >= self._max_keepalive:
+        if self._closed or not conn.reusable or conn.lost or len(idle) >= self._max_keepalive:
             conn.close()
             return
         conn.idle_since = time.monotonic()
         idle.append(conn)
 
     async def exchange(
-        self, key: tuple[str, str, int], method: bytes, target: bytes, headers: list[tuple[bytes, bytes]],
-        body: AsyncIterator[bytes] | bytes = b"", *, connect_timeout: float | None = None,
-        read_timeout: float | None = None, on_connect: Callable[[], Awaitable[None]] | None = None,
-    ) -> tuple[h11.Response, Body]:
-        """Send one request on a pooled (or new) connection of `key` = (scheme, host, port); return the response
-        head and its body, which hands the connection back to the pool once read to its end.
+        self, key: Key, method: bytes, target: bytes, headers: Headers, body: AsyncIterator[bytes] | bytes = b"",
+        *, connect_timeout: float | None = None, read_timeout: float | None = None,
+        on_connect: Callable[[], Awaitable[None]] | None = None,
+    ) -> tuple[int, Headers, Body]:
+        """Send one request on a pooled (or new) connection of `key`; return the response status, headers and
+        body, which hands the connection back to the pool once read to its end.
 
-        `headers` must include `host` (and the body's framing, `content-length` or `transfer-encoding`).
-        Raises httpx's exceptions (ConnectError before anything was sent, then WriteError, ReadError,
-        RemoteProtocolError, ReadTimeout), so callers can tell a request that never left from one that did.
+        `headers` must include `host` and the body's framing (`content-length`, or `transfer-encoding: chunked`
+        for an iterator). Raises httpx's exceptions (ConnectError before anything was sent, then WriteError,
+        ReadError, RemoteProtocolError, ReadTimeout), so callers can tell a request that never left from one that
+        did.
         """
+        head = encode_head(method, target, headers)  # before any connection: a bad header sends nothing
         conn = self._checkout(key)
         if conn is None:
             conn = await self._connect(key, connect_timeout)
             if on_connect is not None:
                 await on_connect()
+        conn._start()
+        conn.busy = True
         try:
-            await self._send(conn, method, target, headers, body)
-            response = await conn.next_event(read_timeout)
-            while type(response) is h11.InformationalResponse:  # 100 Continue and the like
-                response = await conn.next_event(read_timeout)
-            if not isinstance(response, h11.Response):
-                raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
-        except h11.ProtocolError as e:
-            conn.close()
-            raise httpx.RemoteProtocolError(str(e)) from e
+            if isinstance(body, bytes):
+                await conn.write(head + body)
+            else:
+                await self._send_stream(conn, head, headers, body)
+            while not conn.head_done:
+                if conn.error is not None:
+                    raise conn.error
+                if conn.lost:
+                    raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+                await conn.wait(read_timeout)
+            if method == b"HEAD":  # no body follows, whatever the headers say
+                conn.complete, conn.reusable = True, False
         except BaseException:
             conn.close()
             raise
-        return response, Body(self, key, conn, read_timeout)
+        return conn.status, conn.headers, Body(self, key, conn, read_timeout)
+
+    async def _send_stream(self, conn: _Connection, head: bytes, headers: Headers, body: AsyncIterator[bytes]
+                           ) -> None:
+        chunked = any(n.lower() == b"transfer-encoding" and b"chunked" in v.lower() for n, v in headers)
+        await conn.write(head)
+        async for chunk in body:
+            if chunk:
+                await conn.write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
+        if chunked:
+            await conn.write(b"0\r\n\r\n")
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         url = request.url
@@ -202,37 +350,13 @@ class WireTransport(httpx.AsyncBaseTransport):
         async def traced() -> None:  # httpcore's trace event name, which callers already listen for
             await trace("connection.connect_tcp.complete", {})
 
-        response, body = await self.exchange(
+        status, headers, body = await self.exchange(
             (scheme, url.host, url.port or (443 if scheme == "https" else 80)), request.method.encode(),
             url.raw_path, request.headers.raw, request.stream.__aiter__(),  # type: ignore[union-attr]
             connect_timeout=timeouts.get("connect"), read_timeout=timeouts.get("read"),
             on_connect=traced if trace is not None else None,
         )
-        return httpx.Response(response.status_code, headers=response.headers, stream=body,
-                              extensions={"http_version": b"HTTP/1.1", "reason_phrase": response.reason})
-
-    async def _send(self, conn: _Connection, method: bytes, target: bytes, headers: list[tuple[bytes, bytes]],
-                    body: AsyncIterator[bytes] | bytes) -> None:
-        state = conn.h11
-        writer = conn.writer
-        try:
-            out = state.send(h11.Request(method=method, target=target, headers=headers))
-            if isinstance(body, bytes):
-                if body:
-                    out += state.send(h11.Data(data=body))  # type: ignore[operator]
-            else:
-                writer.write(out)  # type: ignore[arg-type]
-                out = b""
-                async for chunk in body:
-                    if chunk:
-                        writer.write(state.send(h11.Data(data=chunk)))  # type: ignore[arg-type]
-                        if writer.transport.get_write_buffer_size() > _READ_SIZE:
-                            await writer.drain()
-            writer.write(out + state.send(h11.EndOfMessage()))  # type: ignore[operator]
-        except h11.LocalProtocolError as e:
-            raise httpx.LocalProtocolError(str(e)) from e
-        except OSError as e:
-            raise httpx.WriteError(repr(e)) from e
+        return httpx.Response(status, headers=headers, stream=body, extensions={"http_version": b"HTTP/1.1"})
 
     async def aclose(self) -> None:
         self._closed = True

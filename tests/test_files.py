@@ -88,6 +88,25 @@ def test_image_in_and_out(media: compose.Space, tmp_path: Path) -> None:
     assert r < 20 and g > 235 and b > 235
 
 
+def test_a_large_image_goes_up_and_comes_back_whole(media: compose.Space, tmp_path: Path) -> None:
+    """Megabyte-sized bodies both ways (past the pool's read and write buffers) arrive complete."""
+    image = pytest.importorskip("PIL.Image")
+    stat = pytest.importorskip("PIL.ImageStat")
+    noise = image.frombytes("RGB", (900, 900), os.urandom(900 * 900 * 3))  # incompressible: ~2.4 MB as PNG
+    path = tmp_path / "noise.png"
+    noise.save(path)
+    assert path.stat().st_size > 2_000_000
+    inverted, size = media.endpoint("/invert").predict(compose.file(path))
+    assert size == "900x900"
+    assert Path(inverted).stat().st_size > 300_000  # the answer is large too (noise does not compress)
+    out = image.open(inverted).convert("RGB")
+    out.load()  # a truncated file would fail to decode here
+    assert out.size == (900, 900)
+    # Inverted: each channel's mean is 255 minus the input's (lossy formats may be off by a little).
+    for before, after in zip(stat.Stat(noise).mean, stat.Stat(out).mean, strict=True):
+        assert abs(before + after - 255) < 4
+
+
 def test_missing_or_non_regular_files_are_refused(media: compose.Space, tmp_path: Path) -> None:
     ep = media.endpoint("/file_info")
     with pytest.raises(compose.UnsafeInput):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from compose.errors import ConfigError
 from compose.streams import EventParser
 from compose.transport import Transport
 
@@ -122,6 +123,20 @@ async def test_warm_calls_reuse_one_connection() -> None:
         got = await transport.send("GET", "/config", headers={})  # httpx's own path, on the same pool
         assert got.json() == {"n": 6}
         assert server.connections == 1
+    finally:
+        await transport.aclose()
+        server.close()
+
+
+@pytest.mark.parametrize("value", ["t\r\nx-admin: 1", "t\nx-admin: 1", "t\x00"])
+async def test_a_header_value_with_a_line_break_is_refused_and_nothing_is_sent(value: str) -> None:
+    """A forwarded value can never smuggle a second header: the request is refused before any connection."""
+    server = RawServer()
+    transport = Transport(server.url, space="raw")
+    try:
+        with pytest.raises(ConfigError, match="invalid header"):
+            await transport.send("POST", "/gradio_api/queue/join", headers={"x-ip-token": value}, json={})
+        assert server.connections == 0
     finally:
         await transport.aclose()
         server.close()
