@@ -125,6 +125,9 @@ def launch(apps: dict[str, tuple[str, Path | None, dict[str, str]]], timeout: fl
                 process.wait(5)
 
 
+SETTLE = 6.0  # seconds: past uvicorn's 5 s keep-alive timeout
+
+
 @contextlib.contextmanager
 def paused(running: dict[str, LocalSpace], keep: set[str]) -> Iterator[None]:
     """Stop (SIGSTOP) every launched app but `keep` while a measurement runs; resume them after.
@@ -575,13 +578,15 @@ class Core:
 
         def measured(prefix: str, count: int, distinct: bool) -> tuple[dict[str, float], dict[str, float], float,
                                                                         int]:
-            time.sleep(1.0)
+            # Snapshots after SETTLE s idle: by then the server has closed every idle keep-alive connection, so
+            # the pool's size (which follows the concurrency, not the number of users) is out of the figures.
+            time.sleep(SETTLE)
             before = snapshot()
             t0 = time.perf_counter()
             run(calls(prefix, count, distinct))
             elapsed = time.perf_counter() - t0
             open_now = self.translator._hub.open_streams
-            time.sleep(1.0)
+            time.sleep(SETTLE)
             return before, snapshot(), elapsed, open_now
 
         run(calls("warm", 32))  # the pool at its working size, lazy imports done
@@ -632,8 +637,10 @@ class Core:
         md = table(["1,000 user sessions", "threads", "TCP sockets", "fds", "RSS MiB", "Python objects", "time"], rows)
         md += (f"\n\nBefore the compose run: {before['threads']:.0f} threads, {before['sockets']:.0f} TCP sockets, "
                f"RSS {before['rss'] / MiB:.0f} MiB (after a warm-up of 32 calls and the control run). Right after "
-               f"the last call {open_streams_now} session data streams were still open; 1 s later compose held "
-               f"{held} session entries. Deltas are after − before, measured 1 s after the last call.")
+               f"the last call {open_streams_now} session data streams were still open; {SETTLE:g} s later compose "
+               f"held {held} session entries. Deltas are after − before, each snapshot taken {SETTLE:g} s after the "
+               "last call, once the server (uvicorn, 5 s keep-alive) has closed the idle pooled connections, whose "
+               "number follows the concurrency, not the number of users.")
         d_threads, d_sockets = delta(before, after, "threads", cscale), delta(before, after, "sockets", cscale)
         d_rss = delta(before, after, "rss", cscale) / MiB
         verdicts = [
