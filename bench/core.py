@@ -44,7 +44,6 @@ from typing import Any
 import httpx
 import psutil
 from gradio_client import Client, handle_file
-from httpcore import _synchronization as hsync
 
 import compose
 from compose.local import LocalSpace, start_space, wait_ready
@@ -672,33 +671,10 @@ class Core:
         md = "Keep-alive experiment (httpx.AsyncClient floor, translator /translate):\n\n"
         md += table(["how the SSE response is left", "median ms", "new TCP conns/call"], rows)
 
-        # 2. httpcore asks "which async library?" on every request; without sniffio installed that is a failed
-        #    import, which searches sys.path each time.
-        sniffio = _has_module("sniffio")
-        counter = {"n": 0}
-        original = hsync.current_async_library
+        # 2. Which loop compose's I/O thread runs (uvloop where installed).
+        from compose.loop import io_loop
 
-        def counted() -> str:
-            counter["n"] += 1
-            return original()
-
-        async def cost_of_probe(k: int) -> float:
-            t0 = time.thread_time()
-            for _ in range(k):
-                original()
-            return (time.thread_time() - t0) / k
-
-        hsync.current_async_library = counted  # type: ignore[assignment]
-        try:
-            for _ in range(20):
-                ep.predict("hello", "French")
-        finally:
-            hsync.current_async_library = original  # type: ignore[assignment]
-        probes = counter["n"] / 20
-        per_probe = run(cost_of_probe(2000))
-        md += (f"\n\nhttpcore's `current_async_library()` runs {probes:.0f}× per compose call; sniffio is "
-               f"{'installed' if sniffio else 'NOT installed, so each run is a failed `import sniffio`'}: "
-               f"{per_probe * 1e6:.0f} µs each → {probes * per_probe * 1000:.2f} ms CPU per call.")
+        md += f"\n\ncompose's I/O loop: `{type(io_loop()).__module__}.{type(io_loop()).__name__}`."
 
         # 3. Where compose's I/O thread spends its CPU (thread CPU time, so waiting is not counted).
         profile = cProfile.Profile(time.thread_time)
@@ -725,12 +701,6 @@ class Core:
                f"profiling inflates the totals): {total * 1000:.2f} ms/call in all. Top functions by own time:\n\n")
         md += table(["function", "calls/call", "own ms/call", "cumulative ms/call"], prow)
         return Section("Diagnostics", md)
-
-
-def _has_module(name: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(name) is not None
 
 
 def _short(filename: str) -> str:

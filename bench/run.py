@@ -64,7 +64,7 @@ def machine(load_before: float, load_after: float) -> str:
         ["Python", platform.python_version()],
         ["gradio / gradio_client", f"{_version('gradio')} / {_version('gradio_client')}"],
         ["httpx / httpcore / anyio", f"{_version('httpx')} / {_version('httpcore')} / {_version('anyio')}"],
-        ["sniffio", "installed" if importlib.util.find_spec("sniffio") else "not installed"],
+        ["httptools / uvloop", f"{_version('httptools')} / {_version('uvloop')}"],
         ["gradio-compose", f"{_version('gradio-compose')} (git {_git()})"],
         ["load average (1 min) at start / end", f"{load_before:.2f} / {load_after:.2f}"],
     ]
