@@ -195,7 +195,10 @@ def _parse_endpoint(
                 required=not has_default,
                 component=p.get("component") or comp.get("type", ""),
                 component_config=_config_of(comp),
-                description=(p.get("python_type") or {}).get("description") or p.get("description") or "",
+                # The parameter's own docstring line when the app publishes it (see Space._add_parameter_descriptions),
+                # else gradio's note on the type, except for files, where that note documents the wire format.
+                description=p.get("description") or ("" if is_file else (p.get("python_type") or {}).get("description"))
+                or "",
                 is_file=is_file,
             )
         )

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from . import sessions
 from .calls import download_target
 from .endpoint import Endpoint
-from .errors import APIChanged, ConfigError, SpaceUnavailable
+from .errors import APIChanged, ConfigError, SpaceError, SpaceUnavailable
 from .headers import is_hf_origin, merge_headers
 from .identity import Identity, current_identity
 from .loop import run_sync
@@ -159,7 +159,35 @@ class Space:
             info = r.json()
         except ValueError:  # as for the config above: a clear error rather than a bare ValueError
             raise ConfigError(f"{self.name}: {self.url}{prefix}/info is not a Gradio app's API info") from None
+        if config.get("mcp_server"):
+            await self._add_parameter_descriptions(prefix, h, info)
         return config, info
+
+    async def _add_parameter_descriptions(self, prefix: str, headers: dict[str, str], info: dict[str, Any]) -> None:
+        """Copy each parameter's docstring line ("Args:") into `info`, from the app's MCP schema.
+
+        /info publishes only an endpoint's summary; an app that serves MCP (`mcp_server=True`, as many Spaces do)
+        also publishes what each parameter means, which agents and the API page need. It is optional: any
+        failure leaves the descriptions empty.
+        """
+        try:
+            r = await self.transport.send("GET", f"{prefix}/mcp/schema", headers=headers)
+            tools = r.json() if r.status_code == 200 else []
+        except (SpaceError, ValueError):
+            return
+        endpoints = info.get("named_endpoints") or {}
+        for tool in tools if isinstance(tools, list) else []:
+            if not isinstance(tool, dict):
+                continue
+            name = str((tool.get("meta") or {}).get("endpoint_name") or "")
+            endpoint = endpoints.get(name if name.startswith("/") else f"/{name}")
+            properties = (tool.get("inputSchema") or {}).get("properties") or {}
+            if not isinstance(endpoint, dict) or not isinstance(properties, dict):
+                continue
+            for p in endpoint.get("parameters") or []:
+                described = properties.get(p.get("parameter_name"))
+                if not p.get("description") and isinstance(described, dict) and described.get("description"):
+                    p["description"] = str(described["description"])
 
     def load(self) -> Space:
         """Fetch the schema now (it is otherwise fetched on first need). Returns the Space."""

@@ -79,8 +79,7 @@ def _kind(component: str, schema: dict[str, Any], is_file: bool) -> str:
 
 def input_spec(p: Parameter) -> dict[str, Any]:
     """The smolagents input description for one remote parameter."""
-    # For file parameters gradio's description is its FileData class docstring (the wire format), not the parameter's.
-    bits = [(p.label if p.is_file else p.description or p.label) or p.name]
+    bits = [p.description or p.label or p.name]
     if p.is_file:
         bits.append("a public http(s) URL of the file, or the path of a file you received")
     if p.choices:

@@ -8,6 +8,7 @@ import typing
 import pytest
 
 import compose
+from compose.local import start_space, wait_ready
 from compose.schema import _cache_path, load_cached, store_cached
 from compose.space import resolve_src
 
@@ -98,6 +99,24 @@ def test_unknown_endpoint_lists_available_ones(urls: dict[str, str]) -> None:
 def test_endpoint_description_comes_from_the_remote_docstring(urls: dict[str, str]) -> None:
     ep = compose.Space(urls["calculator"]).endpoint("/calculate")
     assert ep.description == "Apply an arithmetic operation to two numbers."
+
+
+@pytest.fixture(scope="module")
+def mcp_translator() -> typing.Iterator[str]:
+    """The translator launched as an MCP server too (GRADIO_MCP_SERVER), as many Spaces are."""
+    process, temp_dir, _ = start_space("translator", env={"GRADIO_MCP_SERVER": "True"})
+    running = wait_ready("translator", process, temp_dir, timeout=120)
+    yield running.url
+    running.stop()
+
+
+def test_parameter_descriptions_come_from_the_remote_docstring(mcp_translator: str) -> None:
+    """Each parameter's "Args:" line reaches Parameter.description (and so an agent's tool inputs)."""
+    params = {p.name: p for p in compose.Space(mcp_translator).endpoint("/translate").parameters}
+    assert params["text"].description == "the English text to translate."
+    assert params["target_language"].description == "the language to translate into."
+    tool = compose.Space(mcp_translator).endpoint("/translate").tool()
+    assert tool.inputs["text"]["description"].startswith("the English text to translate.")
 
 
 def test_parameters_names_annotations_defaults_and_radio_choices(urls: dict[str, str]) -> None:
