@@ -36,8 +36,9 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +74,7 @@ class Section:
 
     title: str
     markdown: str
-    verdicts: list[tuple[str, str, bool | None]] = field(default_factory=list)
+    verdicts: Sequence[tuple[str, str, bool | None]] = field(default_factory=list)
 
 
 def summarize(samples: list[float]) -> dict[str, float]:
@@ -160,8 +161,8 @@ def install_connect_counter() -> None:
                 _connects[int(address[1])] += 1
         return original(self, address)
 
-    connect._bench_counter = True
-    socket.socket.connect = connect  # type: ignore[method-assign]
+    connect._bench_counter = True  # type: ignore[attr-defined]
+    socket.socket.connect = connect  # type: ignore[method-assign,assignment]
 
 
 def connects_to(port: int) -> int:
@@ -665,7 +666,7 @@ class Core:
         for label, client in (("read to the end of the stream", self.afloor),
                               ("stop at close_stream (compose's way)", stop_early)):
             run(client.call("/translate", ["hello", "French"]))
-            lat, _, conns = run(_atimed(lambda c=client: c.call("/translate", ["hello", "French"]), n // 2, port))
+            lat, _, conns = run(_atimed(partial(client.call, "/translate", ["hello", "French"]), n // 2, port))
             rows.append([label, fmt_ms(statistics.median(lat)), f"{conns / len(lat):.2f}"])
         run(stop_early.aclose())
         md = "Keep-alive experiment (httpx.AsyncClient floor, translator /translate):\n\n"
@@ -690,13 +691,14 @@ class Core:
             ep.predict("hello", "French")
         run_sync(disable())
         stats = pstats.Stats(profile)
-        entries = sorted(stats.stats.items(), key=lambda kv: kv[1][2], reverse=True)[:12]
+        raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]  # pstats keeps it untyped
+        entries = sorted(raw.items(), key=lambda kv: kv[1][2], reverse=True)[:12]
         prow = []
         for (filename, line, func), (_, ncalls, tottime, cumtime, _) in entries:
             where = _short(filename)
             prow.append([f"`{where}:{line}({func})`", f"{ncalls / n:.1f}", f"{tottime / n * 1000:.3f}",
                          f"{cumtime / n * 1000:.3f}"])
-        total = sum(v[2] for v in stats.stats.values()) / n
+        total = sum(v[2] for v in raw.values()) / n
         md += (f"\n\nCPU profile of compose's I/O thread over {n} `ep.predict` calls (cProfile with thread CPU time; "
                f"profiling inflates the totals): {total * 1000:.2f} ms/call in all. Top functions by own time:\n\n")
         md += table(["function", "calls/call", "own ms/call", "cumulative ms/call"], prow)

@@ -241,10 +241,10 @@ def _report(targets: list[Target], handler: bool, levels: tuple[int, ...], durat
     for t in targets:
         st = summarize(t.seq)
         hop = t.mode not in (None, "local")
-        added = f"{(st['median'] - base) * 1000:+.1f}" if hop else "—"
+        added_ms = f"{(st['median'] - base) * 1000:+.1f}" if hop else "—"
         outer = f"{outer_share * 1000:+.1f}" if hop else "—"
         client = f"{(st['median'] - base - outer_share) * 1000:+.1f}" if hop else "—"
-        rows.append([t.label, st["n"], fmt_ms(st["median"], 1), fmt_ms(st["p99"], 1), added, outer, client,
+        rows.append([t.label, st["n"], fmt_ms(st["median"], 1), fmt_ms(st["p99"], 1), added_ms, outer, client,
                      f"{t.seq_server_cpu / st['n'] * 1000:.2f}", f"{t.seq_upstream_cpu / st['n'] * 1000:.2f}"])
     if not handler:
         rows.insert(2, ["compose handler()", SKIPPED, "", "", "", "", "", "", ""])
@@ -286,13 +286,13 @@ def _report(targets: list[Target], handler: bool, levels: tuple[int, ...], durat
 
     gc16 = by_mode["gc_shared"].loads[16].throughput
     for mode, note in (("compose_handler", ""), ("compose_call", " [proxy: ep.call in a handler]")):
-        t = by_mode.get(mode)
-        if t is None:
+        hop_target = by_mode.get(mode)
+        if hop_target is None:
             verdicts += [(f"≤ +10 ms per hop (compose handler()){note}", SKIPPED, None),
                          (f"≥ 2× the shared-Client handler's throughput at 16 users{note}", SKIPPED, None),
                          (f"0 failures at 64 users{note}", SKIPPED, None)]
             continue
-        a, thr, fails = added(t), t.loads[16].throughput, t.loads[64].failures
+        a, thr, fails = added(hop_target), hop_target.loads[16].throughput, hop_target.loads[64].failures
         verdicts += [
             (f"≤ +10 ms per hop{note}", f"{a * 1000:+.1f} ms (of which the outer Gradio app {outer_share * 1000:+.1f}, "
              f"the client {(a - outer_share) * 1000:+.1f})", a <= 0.010),

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from . import core, hop
 from .core import Section, table
@@ -58,7 +59,7 @@ def _git() -> str:
 
 
 def machine(load_before: float, load_after: float) -> str:
-    rows = [
+    rows: list[list[Any]] = [
         ["cores (nproc)", os.cpu_count()],
         ["CPU", _cpu_model()],
         ["Python", platform.python_version()],

@@ -23,8 +23,10 @@ def build() -> gr.Blocks:
     if MODE == "gr_load":
         from gradio.external import from_spaces_blocks
 
-        return from_spaces_blocks(UPSTREAM, None)
-    with gr.Blocks(title=f"Outer ({MODE})") as demo:
+        loaded: gr.Blocks = from_spaces_blocks(UPSTREAM, None)
+        return loaded
+    demo = gr.Blocks(title=f"Outer ({MODE})")
+    with demo:
         text_in, text_out = gr.Textbox(label="Text", value="hi"), gr.Textbox(label="Echo")
         button = gr.Button("Sleep")
         if MODE in ("compose_handler", "compose_call"):
@@ -36,7 +38,7 @@ def build() -> gr.Blocks:
             else:
 
                 async def hop(text: str) -> str:
-                    return await ep.call(text)
+                    return str(await ep.call(text))
 
                 button.click(hop, text_in, text_out, api_name="sleep")
         elif MODE == "gc_shared":
@@ -45,7 +47,7 @@ def build() -> gr.Blocks:
             client = Client(UPSTREAM, verbose=False)
 
             def hop_sync(text: str) -> str:
-                return client.predict(text, api_name="/sleep")
+                return str(client.predict(text, api_name="/sleep"))
 
             button.click(hop_sync, text_in, text_out, api_name="sleep")
         elif MODE == "local":
