@@ -293,12 +293,15 @@ class Space:
 
     async def _upstream_restarted(self) -> bool:
         """Called when a stateful call went out on a fresh connection: did the app restart since we last saw it?"""
-        if self._live_app_id is None:
-            return False
         try:
             r = await self.transport.send("GET", "/config", headers=self._headers_for(None))
             app_id = str(r.json().get("app_id", "")) if r.status_code == 200 else None
         except Exception:
+            return False
+        if self._live_app_id is None:
+            # The schema came from the disk cache, so this process has not seen the app yet: this is the baseline
+            # the next restart is measured against (a cached app_id may be hours old).
+            self._live_app_id = app_id
             return False
         if not app_id or app_id == self._live_app_id:
             return False

@@ -354,10 +354,13 @@ def _start_diagnostics(port: int) -> LocalSpace:
     return wait_ready("diagnostics", process, temp_dir, timeout=25)
 
 
-async def test_restart_that_lost_the_session_raises_session_lost_then_starts_over(make_space):
+@pytest.mark.parametrize("schema_from", ["the app", "the disk cache"])
+async def test_restart_that_lost_the_session_raises_session_lost_then_starts_over(make_space, schema_from):
     port = free_port()
     app = _start_diagnostics(port)
     try:
+        if schema_from == "the disk cache":
+            await make_space(app.url).aload()  # another process's visit, in effect: it left the schema on disk
         space = make_space(app.url)
         increment = space.endpoint("/increment")
         with compose.identity(session="alice"):
