@@ -16,6 +16,7 @@ import json
 import math
 import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -558,6 +559,10 @@ def deploy(
                                                    "your login).", show_default=False)] = None,
     private: Annotated[bool | None, typer.Option("--private/--public", help="Visibility of a newly created Space.",
                                                  show_default=False)] = None,
+    vendor: Annotated[bool | None, typer.Option(
+        "--vendor/--no-vendor", show_default=False,
+        help="Upload compose itself inside the Space, its dependencies in requirements.txt (default: when the app "
+             "imports compose and does not carry it already; --no-vendor relies on requirements.txt).")] = None,
 ) -> None:
     """Validate a spaces/ folder (front matter, requirements, the app imports), then upload it."""
     from . import deploy as dep
@@ -572,9 +577,23 @@ def deploy(
         if not token:
             _fail("no Hugging Face token: pass --token, set HF_TOKEN or run `hf auth login` "
                   "(or use --dry-run to validate without uploading); nothing was uploaded")
+    if vendor is None:
+        vendor = dep.imports_compose(folder) and not (folder / "compose").exists()
+    vendor = vendor and folder.is_dir()  # a missing folder is reported by the checks below
+    with tempfile.TemporaryDirectory(prefix="compose-deploy-") as staging:
+        target = dep.stage_with_compose(folder, Path(staging) / folder.name) if vendor else folder
+        _deploy(folder, target, space_id, dry_run=dry_run, token=token, private=private, vendored=vendor)
+
+
+def _deploy(folder: Path, target: Path, space_id: str, *, dry_run: bool, token: str | None, private: bool | None,
+            vendored: bool) -> None:
+    """Validate `target` (the folder as it will be uploaded) and upload it; messages name `folder`."""
+    from . import deploy as dep
+
     out = _out()
-    out.print(Text.assemble("Checking ", (str(folder), "bold"), f" for {space_id}"))
-    report = dep.validate_folder(folder)
+    out.print(Text.assemble("Checking ", (str(folder), "bold"), f" for {space_id}",
+                            " (with compose vendored into it)" if vendored else ""))
+    report = dep.validate_folder(target)
     for check in report.checks:
         mark = Text("  ✓ ", style="green") if check.ok else Text("  ✗ ", style="bold red")
         first, *rest = check.detail.splitlines() or [""]
@@ -590,7 +609,7 @@ def deploy(
         return
     assert token is not None
     try:
-        url = dep.upload_folder(folder, space_id, token=token, private=private)
+        url = dep.upload_folder(target, space_id, token=token, private=private)
     except Exception as e:  # the hub's errors: say what failed, never the token
         message = _one_line(str(e)).replace(token, "***")
         _fail(f"upload to {space_id} failed: {type(e).__name__}: {message}")

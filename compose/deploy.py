@@ -29,6 +29,7 @@ __all__ = [
     "check_space_id",
     "front_matter",
     "installed_gradio_version",
+    "stage_with_compose",
     "upload_folder",
     "validate_folder",
 ]
@@ -172,11 +173,12 @@ def _check_requirements(report: ValidationReport, folder: Path, uses_compose: bo
     if bad:
         report.add("requirements.txt", False, "cannot parse " + "; ".join(bad))
         return
-    compose_lines = [ln for ln in lines if ln.name == "gradio-compose"
-                     or (ln.name is None and "compose" in ln.text.lower())]
+    compose_lines = [ln for ln in lines if _is_compose_line(ln)]
     urls = [ln for ln in lines if ln.name is None]
     gradio_lines = [ln for ln in lines if ln.name == "gradio"]
-    if uses_compose:
+    if uses_compose and (folder / "compose" / "__init__.py").is_file():
+        detail = "the folder carries compose itself (./compose)"
+    elif uses_compose:
         found = compose_lines or urls
         if not found:
             report.add("requirements.txt", False, "the app imports compose but requirements.txt does not list "
@@ -284,6 +286,49 @@ def validate_folder(folder: str | os.PathLike[str], *, check_app_import: bool = 
             ok, detail = check_import(path, app_file)
             report.add("app imports", ok, detail)
     return report
+
+
+def _is_compose_line(line: _Line) -> bool:
+    return line.name == "gradio-compose" or (line.name is None and "compose" in line.text.lower())
+
+
+def stage_with_compose(folder: str | os.PathLike[str], dest: str | os.PathLike[str]) -> Path:
+    """Copy `folder` to `dest` with the installed compose package inside it, ready to upload.
+
+    A Space installs only what requirements.txt names, and gradio-compose may not be on PyPI (or not at the
+    version the app was written against). The staged folder carries compose itself (`compose/`, found first on the
+    app's path) and a requirements.txt whose gradio-compose line is replaced by compose's own dependencies.
+
+    Usage: `upload_folder(stage_with_compose("spaces/agent-chat", tmp), "owner/chat", token=t)`.
+    """
+    import shutil
+
+    source, target = Path(folder), Path(dest)
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc", ".venv", ".git", ".gradio", "flagged", ".DS_Store")
+    shutil.copytree(source, target, ignore=skip)
+    package = Path(__file__).resolve().parent
+    shutil.rmtree(target / "compose", ignore_errors=True)
+    shutil.copytree(package, target / "compose", ignore=skip)
+    requirements = target / "requirements.txt"
+    kept: list[str] = []
+    named: set[str] = set()
+    if requirements.is_file():
+        lines, _ = _requirements(requirements.read_text(encoding="utf-8"))
+        parsed = {ln.number: ln for ln in lines}
+        for number, text in enumerate(requirements.read_text(encoding="utf-8").splitlines(), start=1):
+            line = parsed.get(number)
+            if line is not None and _is_compose_line(line):
+                continue
+            if line is not None and line.name:
+                named.add(line.name)
+            kept.append(text)
+    own = [r for r in importlib.metadata.requires("gradio-compose") or [] if "extra ==" not in r]
+    from packaging.requirements import Requirement
+
+    extra = [r for r in own if _normalise(Requirement(r).name) not in named]
+    kept += ["# gradio-compose travels in ./compose (compose deploy); these are its dependencies", *extra]
+    requirements.write_text("\n".join(kept) + "\n", encoding="utf-8")
+    return target
 
 
 def upload_folder(folder: str | os.PathLike[str], space_id: str, *, token: str, private: bool | None = None) -> str:

@@ -220,7 +220,8 @@ def test_deploy_checks_requirements_against_what_the_app_imports(tmp_path: Path,
     folder = _broken_copy(tmp_path)
     app_py = folder / "app.py"
     app_py.write_text("import compose\nimport not_a_module_anyone_has\n" + app_py.read_text())
-    result = run("deploy", str(folder), "--space-id", "someone/calculator", "--dry-run")
+    # --no-vendor: the Space is to install compose from requirements.txt, so that file must name it.
+    result = run("deploy", str(folder), "--space-id", "someone/calculator", "--dry-run", "--no-vendor")
     assert result.exit_code == 1
     assert "✗ requirements.txt:" in result.stdout and "gradio-compose" in result.stderr
     assert "✗ app imports:" in result.stdout and "not_a_module_anyone_has" in result.stdout
@@ -229,7 +230,7 @@ def test_deploy_checks_requirements_against_what_the_app_imports(tmp_path: Path,
     app_py.write_text(app_py.read_text().replace("import not_a_module_anyone_has\n", ""))
     (folder / "requirements.txt").write_text(
         f"gradio=={GRADIO}\ngradio-compose @ git+https://github.com/example/gradio-compose\n")
-    result = run("deploy", str(folder), "--space-id", "someone/calculator", "--dry-run")
+    result = run("deploy", str(folder), "--space-id", "someone/calculator", "--dry-run", "--no-vendor")
     assert result.exit_code == 0, result.output
     assert no_network == []
 
@@ -268,6 +269,37 @@ def test_deploy_uploads_with_the_token_and_never_prints_it(monkeypatch: pytest.M
                                                                                str(folder))
     assert "https://huggingface.co/spaces/someone/translator" in result.stdout
     assert secret not in result.output
+
+
+def test_an_app_that_imports_compose_is_deployed_with_compose_inside(monkeypatch: pytest.MonkeyPatch) -> None:
+    """gradio-compose need not be on PyPI for a composed app to build: the upload carries compose itself and
+    requirements.txt lists compose's own dependencies instead of it."""
+    uploaded: dict[str, Any] = {}
+
+    def upload(self: huggingface_hub.HfApi, *args: Any, folder_path: str, **kwargs: Any) -> None:
+        root = Path(folder_path)  # a staging copy, gone after the command: look at it now
+        uploaded.update(files=sorted(p.name for p in root.iterdir()),
+                        package=(root / "compose" / "__init__.py").is_file(),
+                        requirements=(root / "requirements.txt").read_text())
+
+    monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", lambda self, *a, **k: None)
+    monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", upload)
+    folder = SPACES_DIR / "agent-chat"
+    before = (folder / "requirements.txt").read_text()
+    result = run("deploy", str(folder), "--space-id", "someone/chat", "--token", "hf_x")
+    assert result.exit_code == 0, result.output
+    assert "compose vendored" in result.stdout
+    assert uploaded["package"] and {"app.py", "README.md", "requirements.txt", "compose"} <= set(uploaded["files"])
+    requirements = uploaded["requirements"].splitlines()
+    assert not any(line.startswith("gradio-compose") for line in requirements)
+    assert "gradio==6.31.0" in requirements and any(line.startswith("httptools") for line in requirements)
+    assert (folder / "requirements.txt").read_text() == before  # the developer's folder is left as it was
+    assert not (folder / "compose").exists()
+
+    uploaded.clear()
+    result = run("deploy", str(folder), "--space-id", "someone/chat", "--token", "hf_x", "--no-vendor")
+    assert result.exit_code == 0, result.output
+    assert not uploaded["package"] and uploaded["requirements"] == before
 
 
 def test_a_failed_upload_is_reported_without_the_token(monkeypatch: pytest.MonkeyPatch) -> None:
