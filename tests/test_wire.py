@@ -9,13 +9,15 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
-from compose.errors import ConfigError
+from compose.errors import ConfigError, SpaceUnavailable
 from compose.streams import EventParser
 from compose.transport import Transport
 
@@ -32,6 +34,7 @@ class RawServer:
 
     drop_after_answer: bool = False
     extra_headers: bytes = b""
+    tls: ssl.SSLContext | None = None  # serve HTTPS with this server-side context
     requests: list[bytes] = field(default_factory=list)
     connections: int = 0
     drop: threading.Event = field(default_factory=threading.Event)
@@ -54,6 +57,12 @@ class RawServer:
 
     def _connection(self, conn: socket.socket) -> None:
         conn.settimeout(WAIT)
+        if self.tls is not None:
+            try:
+                conn = self.tls.wrap_socket(conn, server_side=True)
+            except (ssl.SSLError, OSError):  # the client refused our certificate
+                conn.close()
+                return
         buffer = b""
         with conn:
             while True:
@@ -173,6 +182,35 @@ async def test_an_environment_proxy_is_honoured(monkeypatch: pytest.MonkeyPatch)
     finally:
         await transport.aclose()
         proxy.close()
+
+
+async def test_https_is_verified_and_works_once_the_certificate_is_trusted(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """compose's own pool speaks TLS with verification on: an untrusted certificate is refused before anything is
+    sent; a CA trusted through SSL_CERT_FILE (as a company proxy's would be) works."""
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    served = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(served)
+    server = RawServer(tls=served)
+    url = server.url.replace("http://", "https://")
+    untrusted = Transport(url, space="tls")
+    trusted = Transport(url, space="tls")
+    try:
+        with pytest.raises(SpaceUnavailable, match="CERTIFICATE_VERIFY_FAILED"):
+            await untrusted.send("POST", "/gradio_api/queue/join", headers={}, json={"a": 1})
+        assert server.requests == []
+        ca_file = tmp_path / "ca.pem"
+        ca.cert_pem.write_to_path(str(ca_file))
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+        first = await trusted.send("POST", "/gradio_api/queue/join", headers={}, json={"a": 1})
+        second = await trusted.send("GET", "/config", headers={})
+        assert (first.json(), second.json()) == ({"n": 1}, {"n": 2})
+        assert server.requests[0].startswith(b"POST /gradio_api/queue/join HTTP/1.1")
+    finally:
+        await untrusted.aclose()
+        await trusted.aclose()
+        server.close()
 
 
 MESSAGES = [{"msg": "estimation", "rank": 0}, {"msg": "process_generating", "output": {"data": ["a\nb"]}},
