@@ -73,7 +73,8 @@ async def run_call(space: Space, schema: EndpointSchema, values: list[Any], iden
     full output list, files as FileData pointing at local copies: what `space.render()` passes straight through.
     """
     sch = space._schema_now()
-    session_hash = sessions.derive(space.session_mode, space_key=space.key, user=ident.session, epoch=space._epoch)
+    epoch = space._epoch
+    session_hash = sessions.derive(space.session_mode, space_key=space.key, user=ident.session, epoch=epoch)
     headers = space._headers_for(ident)
     name = schema.api_name
     if raw:
@@ -113,7 +114,7 @@ async def run_call(space: Space, schema: EndpointSchema, values: list[Any], iden
     # The data stream carries no user's headers: it may serve several calls of a shared session, and starts nothing.
     queue = space._hub.subscribe(session_hash, event_id, space._headers_for(None))
     try:
-        if new_connection and await space._upstream_restarted():
+        if new_connection and await space._upstream_restarted(epoch):
             raise SessionLost(
                 "the Space restarted and this user's upstream session (its gr.State) was lost; it has been reset, "
                 "call again to start over", space=space.name, api_name=name)

@@ -291,20 +291,23 @@ class Space:
 
     # --- faults -------------------------------------------------------------------------------------------------
 
-    async def _upstream_restarted(self) -> bool:
-        """Called when a stateful call went out on a fresh connection: did the app restart since we last saw it?"""
+    async def _upstream_restarted(self, epoch: int) -> bool:
+        """Called when a stateful call joined on a fresh connection, with sessions derived at `epoch`: did the app
+        restart (and lose that call's session) since we last saw it?"""
         try:
             r = await self.transport.send("GET", "/config", headers=self._headers_for(None))
             app_id = str(r.json().get("app_id", "")) if r.status_code == 200 else None
         except Exception:
-            return False
+            return epoch != self._epoch
         if self._live_app_id is None:
             # The schema came from the disk cache, so this process has not seen the app yet: this is the baseline
             # the next restart is measured against (a cached app_id may be hours old).
             self._live_app_id = app_id
             return False
         if not app_id or app_id == self._live_app_id:
-            return False
+            # Another call may have found the restart first: a call that joined under the old sessions lost its
+            # state all the same (before, only the first call to look was told).
+            return epoch != self._epoch
         self._live_app_id = app_id
         self._epoch += 1  # every derived session changes: all users start over, as they must after a restart
         old = self._schema

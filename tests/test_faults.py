@@ -363,17 +363,24 @@ async def test_restart_that_lost_the_session_raises_session_lost_then_starts_ove
             await make_space(app.url).aload()  # another process's visit, in effect: it left the schema on disk
         space = make_space(app.url)
         increment = space.endpoint("/increment")
-        with compose.identity(session="alice"):
-            assert [await increment.call() for _ in range(3)] == [1, 2, 3]
 
-            app.stop()
-            app = _start_diagnostics(port)
+        async def count(user: str) -> Any:
+            with compose.identity(session=user):
+                return await asyncio.wait_for(increment.call(), HANG)
 
-            with pytest.raises(compose.SessionLost) as info:
-                await asyncio.wait_for(increment.call(), HANG)
-            assert info.value.api_name == "/increment"
-            # The user's session was reset: the next call works, with a fresh counter.
-            assert await asyncio.wait_for(increment.call(), HANG) == 1
+        users = ["alice", "bob", "carol"]
+        for expected in (1, 2, 3):
+            assert [await count(u) for u in users] == [expected] * 3
+
+        app.stop()
+        app = _start_diagnostics(port)
+
+        # Every user whose state was lost hears it, also when they call at the same moment.
+        lost = await asyncio.gather(*(count(u) for u in users), return_exceptions=True)
+        assert all(isinstance(e, compose.SessionLost) for e in lost), lost
+        assert {e.api_name for e in lost} == {"/increment"}
+        # Their sessions were reset: the next calls work, each with a fresh counter.
+        assert [await count(u) for u in users] == [1, 1, 1]
     finally:
         app.stop()
 
