@@ -100,7 +100,9 @@ class AgentChat:
             gr.Markdown(f"## {self.title}\nModel: **{self.model_label}**", elem_id="compose-header")
             chatbot = gr.Chatbot(label="Agent", elem_id="compose-chat", height=520, layout="panel")
             with gr.Row():
-                box = gr.Textbox(placeholder="Ask something the tools can do…", show_label=False, scale=8,
+                # Labelled though the label is hidden: it names the parameter on the app's API page.
+                box = gr.Textbox(label="Message", placeholder="Ask something the tools can do…", show_label=False,
+                                 scale=8,
                                  elem_id="compose-input", submit_btn=True)
                 stop = gr.Button("Stop", variant="stop", scale=1, elem_id="compose-stop")
             if self.examples:
