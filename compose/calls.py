@@ -112,7 +112,8 @@ async def run_call(space: Space, schema: EndpointSchema, values: list[Any], iden
         raise SpaceUnavailable(f"join answered 200 without an event id: {response.text[:200]!r}",
                                space=space.name, api_name=name)
     # The data stream carries no user's headers: it may serve several calls of a shared session, and starts nothing.
-    queue = space._hub.subscribe(session_hash, event_id, space._headers_for(None))
+    queue = space._hub.subscribe(session_hash, event_id, space._headers_for(None), opener=space.transport.stream,
+                                 path=f"{sch.api_prefix}/queue/data")
     try:
         if new_connection and await space._upstream_restarted(epoch):
             raise SessionLost(

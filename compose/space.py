@@ -103,7 +103,7 @@ class Space:
             download_dir = Path(base) / "downloads" / re.sub(r"[^\w.-]+", "_", self.name)[:80]
         self.download_dir = Path(download_dir)
         self.transport = Transport(self.url, space=self.name, retries=retries, max_wait=max_wait)
-        self._hub = hub_for(self.url, self.transport.stream, self._data_path)
+        self._hub = hub_for(self.url)
         self._schema: SpaceSchema | None = None
         self._schema_lock: asyncio.Lock | None = None
         self._epoch = 0
@@ -113,9 +113,6 @@ class Space:
         return f"<Space {self.name}>"
 
     # --- schema -------------------------------------------------------------------------------------------------
-
-    def _data_path(self) -> str:
-        return f"{self._schema_now().api_prefix}/queue/data"
 
     def _schema_now(self) -> SpaceSchema:
         if self._schema is None:

@@ -5,7 +5,8 @@ disconnects from it makes the server drop every pending event of that session. S
 must share one stream: each call subscribes its event id, the stream routes each message to its event's queue,
 and the stream is left to the server to close (it does, after the session's last event completes).
 
-Usage (inside compose's I/O loop): `q = hub.subscribe(session, event_id, headers); msg = await q.get()`.
+Usage (inside compose's I/O loop):
+    `q = hub.subscribe(session, event_id, headers, opener=transport.stream, path=data_route); msg = await q.get()`
 """
 
 from __future__ import annotations
@@ -49,33 +50,36 @@ _hubs: dict[str, StreamHub] = {}
 Opener = Callable[[str, dict[str, str]], AbstractAsyncContextManager[tuple[int, AsyncIterator[bytes]]]]
 
 
-def hub_for(url: str, opener: Opener, data_path: Callable[[], str]) -> StreamHub:
+def hub_for(url: str) -> StreamHub:
     """The process-wide hub of one app: two Space objects for the same URL and user share an upstream session, so
     they must share its one data stream (two readers would steal each other's messages, and either one leaving
     makes Gradio drop the other's events)."""
     hub = _hubs.get(url)
     if hub is None:
-        hub = _hubs[url] = StreamHub(opener, data_path)
+        hub = _hubs[url] = StreamHub()
     return hub
 
 
 class StreamHub:
     """The open data streams of one Space, keyed by upstream session hash (transient: only while calls run)."""
 
-    def __init__(self, opener: Opener, path: Callable[[], str]) -> None:
-        """`opener(path, headers)` GETs a path and yields (status, body chunks); `path()` is the data route."""
-        self._open, self._path = opener, path
+    def __init__(self) -> None:
         self._sessions: dict[str, _Session] = {}
 
-    def subscribe(self, session_hash: str, event_id: str, headers: dict[str, str]) -> asyncio.Queue[dict[str, Any]]:
-        """The message queue of `event_id`, opening the session's stream if none is open."""
+    def subscribe(self, session_hash: str, event_id: str, headers: dict[str, str], *, opener: Opener, path: str
+                  ) -> asyncio.Queue[dict[str, Any]]:
+        """The message queue of `event_id`, opening the session's stream if none is open.
+
+        A stream is opened with `opener(path, headers)` (the calling Space's pool: it GETs `path`, the app's data
+        route, and yields the status and the body's chunks).
+        """
         s = self._sessions.setdefault(session_hash, _Session())
         q = s.queues.setdefault(event_id, asyncio.Queue())
         if event_id in s.finished:
             return q  # everything for it came in before its join answered: no stream to read for it
         s.subscribed.add(event_id)
         if s.task is None or s.task.done():
-            s.task = asyncio.get_running_loop().create_task(self._read(session_hash, s, headers))
+            s.task = asyncio.get_running_loop().create_task(self._read(session_hash, s, headers, opener, path))
         return q
 
     def release(self, session_hash: str, event_id: str) -> None:
@@ -96,13 +100,14 @@ class StreamHub:
         """How many data streams are open now (for tests and benchmarks)."""
         return sum(1 for s in self._sessions.values() if s.task is not None and not s.task.done())
 
-    async def _read(self, session_hash: str, s: _Session, headers: dict[str, str]) -> None:
+    async def _read(self, session_hash: str, s: _Session, headers: dict[str, str], opener: Opener, path: str
+                    ) -> None:
         broke = False
         retries = 2
         try:
             while True:
                 try:
-                    closed_by_server = await self._read_once(session_hash, s, headers)
+                    closed_by_server = await self._read_once(session_hash, s, headers, opener, path)
                 except (httpx.ConnectError, httpx.RemoteProtocolError):
                     # The stream request itself failed before anything arrived (a pooled connection the server had
                     # just closed): asking again is harmless, a GET starts nothing. A stream that broke after it
@@ -131,11 +136,12 @@ class StreamHub:
             if s.idle():
                 self._sessions.pop(session_hash, None)
 
-    async def _read_once(self, session_hash: str, s: _Session, headers: dict[str, str]) -> bool:
+    async def _read_once(self, session_hash: str, s: _Session, headers: dict[str, str], opener: Opener, path: str
+                         ) -> bool:
         """Read one stream until it ends; True if the server closed it cleanly (close_stream)."""
         s.answered = False
-        path = f"{self._path()}?session_hash={quote(session_hash, safe='')}"
-        async with self._open(path, {**headers, "accept": "text/event-stream"}) as (status, chunks):
+        target = f"{path}?session_hash={quote(session_hash, safe='')}"
+        async with opener(target, {**headers, "accept": "text/event-stream"}) as (status, chunks):
             s.answered = True
             if status != 200:
                 msg = {"msg": "unexpected_error", "message": f"data stream answered {status}",
