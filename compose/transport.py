@@ -160,7 +160,11 @@ class Transport:
                        ) -> httpx.Response:
         client = self.client
         wire = self._wire
-        if wire is None or not url.startswith(self.root + "/") or not kwargs.keys() <= {"json", "extensions"}:
+        timeout = kwargs.get("timeout", 60.0)  # a float: the read deadline (connecting has its own 10 s)
+        if (wire is None or not url.startswith(self.root + "/")
+                or not kwargs.keys() <= {"json", "extensions", "timeout"} or not isinstance(timeout, (int, float))):
+            if isinstance(timeout, (int, float)) and "timeout" in kwargs:
+                kwargs = {**kwargs, "timeout": httpx.Timeout(60.0, connect=10.0, read=timeout)}
             return await client.request(method, url, headers=headers, **kwargs)
         # The hot path (a join, a cancel): straight to the pool, without building httpx's request and URL objects
         # or running its cookie jar, which cost more CPU than the exchange itself.
@@ -177,7 +181,7 @@ class Transport:
 
         status, answer_headers, stream = await wire.exchange(
             self._key, method.encode(), (self._path + url[len(self.root):]).encode(), raw, body,
-            connect_timeout=10.0, read_timeout=60.0, on_connect=connected if trace is not None else None)
+            connect_timeout=10.0, read_timeout=timeout, on_connect=connected if trace is not None else None)
         return httpx.Response(status, headers=answer_headers, content=await stream.aread())
 
     @contextlib.asynccontextmanager

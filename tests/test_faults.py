@@ -258,6 +258,21 @@ async def test_stalled_stream_times_out_and_the_upstream_job_is_cancelled(server
                                "event_id": server.events[0]}]
 
 
+async def test_a_join_that_is_never_answered_times_out_at_the_idle_deadline(server, make_space):
+    never = threading.Event()
+    server.join_answer_gates = [never]
+    space = make_space(server.url, idle_timeout=0.5)
+    started = time.monotonic()
+    try:
+        with pytest.raises(compose.UpstreamTimeout) as info:
+            await echo(space)
+        assert 0.5 <= time.monotonic() - started < 5  # not the minute a join may otherwise take
+        assert info.value.api_name == "/echo" and "not re-sent" in str(info.value)
+        assert len(server.joins) == 1  # it may have started a job: never sent twice
+    finally:
+        never.set()
+
+
 async def test_cancelling_the_caller_cancels_the_upstream_job(server, make_space):
     server.stream_mode = "silent"
     space = make_space(server.url, idle_timeout=60)
