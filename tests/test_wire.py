@@ -11,7 +11,7 @@ import json
 import socket
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -75,21 +75,39 @@ class RawServer:
                         return
                     buffer += chunk
                 head, _, buffer = buffer.partition(b"\r\n\r\n")
-                length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                               if line.lower().startswith(b"content-length:")), 0)
-                while len(buffer) < length:
-                    buffer += conn.recv(65536)
-                self.requests.append(head + b"\r\n\r\n" + buffer[:length])
-                buffer = buffer[length:]
+                if b"transfer-encoding: chunked" in head.lower():
+                    received, buffer = self._chunked(conn, buffer)
+                else:
+                    length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                                   if line.lower().startswith(b"content-length:")), 0)
+                    while len(buffer) < length:
+                        buffer += conn.recv(65536)
+                    received, buffer = buffer[:length], buffer[length:]
+                self.requests.append(head + b"\r\n\r\n" + received)
                 body = json.dumps({"n": len(self.requests)}).encode()
                 conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n%s\r\n%s"
-                             % (len(body), self.extra_headers, body))
+                             % (len(body), self.extra_headers, b"" if head.startswith(b"HEAD ") else body))
                 if self.drop_after_answer:
                     self.drop.wait(WAIT)
                     conn.shutdown(socket.SHUT_RDWR)
                     conn.close()
                     self.dropped.set()
                     return
+
+    @staticmethod
+    def _chunked(conn: socket.socket, buffer: bytes) -> tuple[bytes, bytes]:
+        """A chunked request body, decoded; and what follows it."""
+        body = b""
+        while True:
+            while b"\r\n" not in buffer:
+                buffer += conn.recv(65536)
+            size_line, _, buffer = buffer.partition(b"\r\n")
+            size = int(size_line.split(b";")[0], 16)
+            while len(buffer) < size + 2:
+                buffer += conn.recv(65536)
+            body, buffer = body + buffer[:size], buffer[size + 2:]
+            if size == 0:
+                return body, buffer
 
     def close(self) -> None:
         self.sock.close()
@@ -163,6 +181,40 @@ async def test_a_cookie_one_answer_sets_is_never_sent_on_later_requests() -> Non
         await transport.send("POST", "/gradio_api/queue/join", headers={}, json={})
         assert len(server.requests) == 3
         assert not any(b"cookie" in r.lower().replace(b"set-cookie", b"") for r in server.requests)
+    finally:
+        await transport.aclose()
+        server.close()
+
+
+async def test_an_upload_of_unknown_length_goes_out_chunked_and_whole() -> None:
+    server = RawServer()
+    transport = Transport(server.url, space="raw")
+
+    async def parts() -> AsyncIterator[bytes]:
+        for i in range(3):
+            yield b"part%d;" % i
+
+    try:
+        response = await transport.send("POST", "/gradio_api/upload", headers={}, content=parts())
+        assert response.json() == {"n": 1}
+        head, _, body = server.requests[0].partition(b"\r\n\r\n")
+        assert b"transfer-encoding: chunked" in head.lower()
+        assert body == b"part0;part1;part2;"
+        # The connection is still good for the next request.
+        assert (await transport.send("GET", "/config", headers={})).json() == {"n": 2}
+        assert server.connections == 1
+    finally:
+        await transport.aclose()
+        server.close()
+
+
+async def test_a_head_request_does_not_wait_for_a_body() -> None:
+    server = RawServer()
+    transport = Transport(server.url, space="raw")
+    try:
+        response = await asyncio.wait_for(transport.send("HEAD", "/config", headers={}), WAIT)
+        assert response.status_code == 200 and response.content == b""
+        assert (await transport.send("GET", "/config", headers={})).json() == {"n": 2}
     finally:
         await transport.aclose()
         server.close()
