@@ -98,9 +98,11 @@ def table(headers: list[str], rows: list[list[Any]]) -> str:
 
 
 @contextlib.contextmanager
-def launch(apps: dict[str, tuple[str, Path | None, dict[str, str]]], timeout: float = 300.0
-           ) -> Iterator[dict[str, LocalSpace]]:
+def launch(apps: dict[str, tuple[str, Path | None, dict[str, str]]], timeout: float = 300.0,
+           compose_deps: dict[str, bool] | None = None) -> Iterator[dict[str, LocalSpace]]:
     """Start apps (key → (folder name, spaces dir or None for spaces/, env)) in parallel; stop every one on exit.
+
+    Each runs as its Space would (`compose.local.start_space`); `compose_deps` overrides that per key.
 
     A generous start-up deadline: on a busy 2-core machine several Gradio apps importing at once take minutes.
     """
@@ -108,7 +110,8 @@ def launch(apps: dict[str, tuple[str, Path | None, dict[str, str]]], timeout: fl
     running: dict[str, LocalSpace] = {}
     try:
         for key, (name, folder, env) in apps.items():
-            process, temp_dir, _ = start_space(name, spaces_dir=folder, env=env)
+            process, temp_dir, _ = start_space(name, spaces_dir=folder, env=env,
+                                               compose_deps=(compose_deps or {}).get(key))
             started[key] = (process, temp_dir)
         for key, (process, temp_dir) in started.items():
             running[key] = wait_ready(key, process, temp_dir, timeout=timeout)

@@ -186,8 +186,11 @@ def run(quick: bool = False) -> list[Section]:
     print("hop: launching sleep50 and the outer apps …", flush=True)
     with launch({"sleep50": ("sleep50", APPS, ENV)}) as up, contextlib.ExitStack() as stack:
         upstream = up["sleep50"]
+        # Each outer app runs as its Space would: with compose's dependencies (uvloop, httptools) only where it
+        # uses compose; gr.load, the shared Client and the app alone get gradio's own stack.
         outers = stack.enter_context(launch({m: ("outer", APPS, {**ENV, "OUTER_MODE": m, "UPSTREAM_URL": upstream.url})
-                                             for m in modes}))
+                                             for m in modes},
+                                            compose_deps={m: m.startswith("compose") for m in modes}))
         apps = {"sleep50": upstream, **outers}  # only the measured path's apps run at a time (see `paused`)
         up_proc = psutil.Process(upstream.process.pid)
         for t in targets:
