@@ -11,9 +11,10 @@ import json
 import socket
 import ssl
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -114,155 +115,150 @@ class RawServer:
 
 
 @pytest.fixture
-def raw_server() -> Iterator[RawServer]:
-    server = RawServer(drop_after_answer=True)
-    yield server
-    server.drop.set()
-    server.close()
+def servers() -> Iterator[Callable[..., RawServer]]:
+    """`servers(**options)`: a RawServer, closed after the test."""
+    made: list[RawServer] = []
+
+    def make(**options: Any) -> RawServer:
+        made.append(RawServer(**options))
+        return made[-1]
+
+    yield make
+    for server in made:
+        server.drop.set()
+        server.close()
 
 
-async def test_a_keep_alive_connection_the_server_dropped_is_not_reused(raw_server: RawServer) -> None:
+@pytest.fixture
+async def transports() -> AsyncIterator[Callable[[str], Transport]]:
+    """`transports(url)`: compose's Transport to `url`, closed after the test."""
+    made: list[Transport] = []
+
+    def make(url: str) -> Transport:
+        made.append(Transport(url, space="raw"))
+        return made[-1]
+
+    yield make
+    for transport in made:
+        await transport.aclose()
+
+
+Servers = Callable[..., RawServer]
+Transports = Callable[[str], Transport]
+
+
+async def test_a_keep_alive_connection_the_server_dropped_is_not_reused(servers: Servers, transports: Transports
+                                                                       ) -> None:
     """A join is never sent twice, so it must not go out on a connection the server has closed while it idled:
     the next call opens a new connection and succeeds instead of failing with "server disconnected"."""
-
-    transport = Transport(raw_server.url, space="raw")
-    try:
-        first = await transport.send("POST", "/gradio_api/queue/join", headers={}, json={"a": 1})
-        assert first.json() == {"n": 1}
-        raw_server.drop.set()
-        assert await asyncio.to_thread(raw_server.dropped.wait, WAIT)
-        second = await transport.send("POST", "/gradio_api/queue/join", headers={"x-ip-token": "t"}, json={"a": 2})
-        assert second.json() == {"n": 2}
-        assert raw_server.connections == 2
-        assert b"x-ip-token: t" in raw_server.requests[1]
-        assert raw_server.requests[1].endswith(b'{"a":2}')
-    finally:
-        await transport.aclose()
+    server = servers(drop_after_answer=True)
+    transport = transports(server.url)
+    first = await transport.send("POST", "/gradio_api/queue/join", headers={}, json={"a": 1})
+    assert first.json() == {"n": 1}
+    server.drop.set()
+    assert await asyncio.to_thread(server.dropped.wait, WAIT)
+    second = await transport.send("POST", "/gradio_api/queue/join", headers={"x-ip-token": "t"}, json={"a": 2})
+    assert second.json() == {"n": 2}
+    assert server.connections == 2
+    assert b"x-ip-token: t" in server.requests[1]
+    assert server.requests[1].endswith(b'{"a":2}')
 
 
-async def test_warm_calls_reuse_one_connection() -> None:
-    server = RawServer()
-    transport = Transport(server.url, space="raw")
-    try:
-        for i in range(1, 6):
-            response = await transport.send("POST", "/gradio_api/queue/join", headers={}, json={"i": i})
-            assert response.json() == {"n": i}
-        got = await transport.send("GET", "/config", headers={})  # httpx's own path, on the same pool
-        assert got.json() == {"n": 6}
-        assert server.connections == 1
-    finally:
-        await transport.aclose()
-        server.close()
+async def test_warm_calls_reuse_one_connection(servers: Servers, transports: Transports) -> None:
+    server = servers()
+    transport = transports(server.url)
+    for i in range(1, 6):
+        response = await transport.send("POST", "/gradio_api/queue/join", headers={}, json={"i": i})
+        assert response.json() == {"n": i}
+    got = await transport.send("GET", "/config", headers={})  # httpx's own path, on the same pool
+    assert got.json() == {"n": 6}
+    assert server.connections == 1
 
 
 @pytest.mark.parametrize("value", ["t\r\nx-admin: 1", "t\nx-admin: 1", "t\x00"])
-async def test_a_header_value_with_a_line_break_is_refused_and_nothing_is_sent(value: str) -> None:
+async def test_a_header_value_with_a_line_break_is_refused_and_nothing_is_sent(
+        servers: Servers, transports: Transports, value: str) -> None:
     """A forwarded value can never smuggle a second header: the request is refused before any connection."""
-    server = RawServer()
-    transport = Transport(server.url, space="raw")
-    try:
-        with pytest.raises(ConfigError, match="invalid header"):
-            await transport.send("POST", "/gradio_api/queue/join", headers={"x-ip-token": value}, json={})
-        assert server.connections == 0
-    finally:
-        await transport.aclose()
-        server.close()
+    server = servers()
+    transport = transports(server.url)
+    with pytest.raises(ConfigError, match="invalid header"):
+        await transport.send("POST", "/gradio_api/queue/join", headers={"x-ip-token": value}, json={})
+    assert server.connections == 0
 
 
-async def test_a_cookie_one_answer_sets_is_never_sent_on_later_requests() -> None:
+async def test_a_cookie_one_answer_sets_is_never_sent_on_later_requests(servers: Servers, transports: Transports
+                                                                        ) -> None:
     """The pool is shared by every end user: a cookie the Space set during one user's request must not ride along
     with the next user's."""
-    server = RawServer(extra_headers=b"set-cookie: session=alice; Path=/\r\n")
-    transport = Transport(server.url, space="raw")
-    try:
-        # With params= a request takes httpx's full path (the one uploads and downloads take), cookie jar and all.
-        await transport.send("GET", "/config", headers={}, params={"user": "alice"})
-        await transport.send("GET", "/gradio_api/info", headers={}, params={"user": "bob"})
-        await transport.send("POST", "/gradio_api/queue/join", headers={}, json={})
-        assert len(server.requests) == 3
-        assert not any(b"cookie" in r.lower().replace(b"set-cookie", b"") for r in server.requests)
-    finally:
-        await transport.aclose()
-        server.close()
+    server = servers(extra_headers=b"set-cookie: session=alice; Path=/\r\n")
+    transport = transports(server.url)
+    # With params= a request takes httpx's full path (the one uploads and downloads take), cookie jar and all.
+    await transport.send("GET", "/config", headers={}, params={"user": "alice"})
+    await transport.send("GET", "/gradio_api/info", headers={}, params={"user": "bob"})
+    await transport.send("POST", "/gradio_api/queue/join", headers={}, json={})
+    assert len(server.requests) == 3
+    assert not any(b"cookie" in r.lower().replace(b"set-cookie", b"") for r in server.requests)
 
 
-async def test_an_upload_of_unknown_length_goes_out_chunked_and_whole() -> None:
-    server = RawServer()
-    transport = Transport(server.url, space="raw")
+async def test_an_upload_of_unknown_length_goes_out_chunked_and_whole(servers: Servers, transports: Transports) -> None:
+    server = servers()
+    transport = transports(server.url)
 
     async def parts() -> AsyncIterator[bytes]:
         for i in range(3):
             yield b"part%d;" % i
 
-    try:
-        response = await transport.send("POST", "/gradio_api/upload", headers={}, content=parts())
-        assert response.json() == {"n": 1}
-        head, _, body = server.requests[0].partition(b"\r\n\r\n")
-        assert b"transfer-encoding: chunked" in head.lower()
-        assert body == b"part0;part1;part2;"
-        # The connection is still good for the next request.
-        assert (await transport.send("GET", "/config", headers={})).json() == {"n": 2}
-        assert server.connections == 1
-    finally:
-        await transport.aclose()
-        server.close()
+    response = await transport.send("POST", "/gradio_api/upload", headers={}, content=parts())
+    assert response.json() == {"n": 1}
+    head, _, body = server.requests[0].partition(b"\r\n\r\n")
+    assert b"transfer-encoding: chunked" in head.lower()
+    assert body == b"part0;part1;part2;"
+    # The connection is still good for the next request.
+    assert (await transport.send("GET", "/config", headers={})).json() == {"n": 2}
+    assert server.connections == 1
 
 
-async def test_a_head_request_does_not_wait_for_a_body() -> None:
-    server = RawServer()
-    transport = Transport(server.url, space="raw")
-    try:
-        response = await asyncio.wait_for(transport.send("HEAD", "/config", headers={}), WAIT)
-        assert response.status_code == 200 and response.content == b""
-        assert (await transport.send("GET", "/config", headers={})).json() == {"n": 2}
-    finally:
-        await transport.aclose()
-        server.close()
+async def test_a_head_request_does_not_wait_for_a_body(servers: Servers, transports: Transports) -> None:
+    transport = transports(servers().url)
+    response = await asyncio.wait_for(transport.send("HEAD", "/config", headers={}), WAIT)
+    assert response.status_code == 200 and response.content == b""
+    assert (await transport.send("GET", "/config", headers={})).json() == {"n": 2}
 
 
-async def test_an_environment_proxy_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_an_environment_proxy_is_honoured(servers: Servers, transports: Transports,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
     """Behind HTTP_PROXY, requests go to the proxy (in absolute form), as httpx would send them."""
-    proxy = RawServer()
-    monkeypatch.setenv("HTTP_PROXY", proxy.url)
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
-    transport = Transport("http://gradio.invalid:7860", space="proxied")
-    try:
-        response = await transport.send("POST", "/gradio_api/queue/join", headers={}, json={"x": 1})
-        assert response.json() == {"n": 1}
-        assert proxy.requests[0].startswith(b"POST http://gradio.invalid:7860/gradio_api/queue/join HTTP/1.1")
-    finally:
-        await transport.aclose()
-        proxy.close()
+    proxy = servers()
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    transport = transports("http://gradio.invalid:7860")  # its pool is made on first use, behind the proxy
+    response = await transport.send("POST", "/gradio_api/queue/join", headers={}, json={"x": 1})
+    assert response.json() == {"n": 1}
+    assert proxy.requests[0].startswith(b"POST http://gradio.invalid:7860/gradio_api/queue/join HTTP/1.1")
 
 
-async def test_https_is_verified_and_works_once_the_certificate_is_trusted(tmp_path: Path,
-                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_https_is_verified_and_works_once_the_certificate_is_trusted(
+        servers: Servers, transports: Transports, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """compose's own pool speaks TLS with verification on: an untrusted certificate is refused before anything is
     sent; a CA trusted through SSL_CERT_FILE (as a company proxy's would be) works."""
     trustme = pytest.importorskip("trustme")
     ca = trustme.CA()
     served = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1").configure_cert(served)
-    server = RawServer(tls=served)
+    server = servers(tls=served)
     url = server.url.replace("http://", "https://")
-    untrusted = Transport(url, space="tls")
-    trusted = Transport(url, space="tls")
-    try:
-        with pytest.raises(SpaceUnavailable, match="CERTIFICATE_VERIFY_FAILED"):
-            await untrusted.send("POST", "/gradio_api/queue/join", headers={}, json={"a": 1})
-        assert server.requests == []
-        ca_file = tmp_path / "ca.pem"
-        ca.cert_pem.write_to_path(str(ca_file))
-        monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
-        first = await trusted.send("POST", "/gradio_api/queue/join", headers={}, json={"a": 1})
-        second = await trusted.send("GET", "/config", headers={})
-        assert (first.json(), second.json()) == ({"n": 1}, {"n": 2})
-        assert server.requests[0].startswith(b"POST /gradio_api/queue/join HTTP/1.1")
-    finally:
-        await untrusted.aclose()
-        await trusted.aclose()
-        server.close()
+    untrusted, trusted = transports(url), transports(url)
+    with pytest.raises(SpaceUnavailable, match="CERTIFICATE_VERIFY_FAILED"):
+        await untrusted.send("POST", "/gradio_api/queue/join", headers={}, json={"a": 1})
+    assert server.requests == []
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+    first = await trusted.send("POST", "/gradio_api/queue/join", headers={}, json={"a": 1})
+    second = await trusted.send("GET", "/config", headers={})
+    assert (first.json(), second.json()) == ({"n": 1}, {"n": 2})
+    assert server.requests[0].startswith(b"POST /gradio_api/queue/join HTTP/1.1")
 
 
 MESSAGES = [{"msg": "estimation", "rank": 0}, {"msg": "process_generating", "output": {"data": ["a\nb"]}},
