@@ -98,7 +98,7 @@ async def run_call(space: Space, schema: EndpointSchema, values: list[Any], iden
         "POST", f"{sch.api_prefix}/queue/join", headers=headers, json=body, retry=True, api_name=name,
         extensions={"trace": trace} if schema.stateful else {},
         # Its answer is the job's first sign of life: no longer than the idle deadline (and a minute at most).
-        timeout=min(60.0, space.idle_timeout),
+        read_timeout=min(60.0, space.idle_timeout),
     ))
     try:
         response = await asyncio.shield(join)

@@ -23,7 +23,7 @@ import httpx
 import orjson
 
 from .errors import ConfigError, RateLimited, SpaceUnavailable, UpstreamDisconnected, UpstreamTimeout
-from .wire import WireTransport
+from .wire import WireTransport, connect_hook
 
 __all__ = ["Transport"]
 
@@ -97,12 +97,14 @@ class Transport:
         api_name: str | None = None,
         follow: int = 3,
         idempotent: bool = False,
+        read_timeout: float = 60.0,
         **kwargs: Any,
     ) -> httpx.Response:
         """Send one request; with `retry`, back off on 429/5xx and connection failures (honouring Retry-After).
 
         Only requests that start nothing upstream (or whose start failed) are retried, so a job never runs twice;
-        `idempotent` marks a POST that may safely arrive twice (a cancel).
+        `idempotent` marks a POST that may safely arrive twice (a cancel). `read_timeout` bounds each wait for the
+        answer (connecting has its own 10 s).
         Redirects are followed only within the same origin, so headers and tokens never reach another host.
         """
         url = self.url(path)
@@ -110,7 +112,7 @@ class Transport:
         attempt = 0
         while True:
             try:
-                response = await self._request(method, url, headers, kwargs)
+                response = await self._request(method, url, headers, read_timeout, kwargs)
             except httpx.LocalProtocolError as e:
                 # Nothing was sent: a header value with a line break (from headers=, identity(headers=...)) would
                 # otherwise have been a second, forged header.
@@ -136,9 +138,9 @@ class Transport:
                                            f"({e!r}); not re-sent, since it may have started a job upstream",
                                            space=self.space, api_name=api_name) from e
             if response.is_redirect and follow > 0 and method == "GET":
-                target = httpx.URL(url).join(response.headers.get("location", ""))
-                if (target.scheme, target.host, target.port) != (httpx.URL(url).scheme, httpx.URL(url).host,
-                                                                  httpx.URL(url).port):
+                here = httpx.URL(url)
+                target = here.join(response.headers.get("location", ""))
+                if (target.scheme, target.host, target.port) != (here.scheme, here.host, here.port):
                     raise SpaceUnavailable(
                         f"{url} redirects to another origin ({target.host}); not followed so no header leaks",
                         space=self.space, api_name=api_name)
@@ -156,33 +158,29 @@ class Transport:
             await asyncio.sleep(self._backoff(attempt, _retry_after(response), deadline))
             attempt += 1
 
-    async def _request(self, method: str, url: str, headers: dict[str, str], kwargs: dict[str, Any]
-                       ) -> httpx.Response:
+    async def _request(self, method: str, url: str, headers: dict[str, str], read_timeout: float,
+                       kwargs: dict[str, Any]) -> httpx.Response:
         client = self.client
         wire = self._wire
-        timeout = kwargs.get("timeout", 60.0)  # a float: the read deadline (connecting has its own 10 s)
-        if (wire is None or not url.startswith(self.root + "/")
-                or not kwargs.keys() <= {"json", "extensions", "timeout"} or not isinstance(timeout, (int, float))):
-            if isinstance(timeout, (int, float)) and "timeout" in kwargs:
-                kwargs = {**kwargs, "timeout": httpx.Timeout(60.0, connect=10.0, read=timeout)}
-            return await client.request(method, url, headers=headers, **kwargs)
+        if wire is None or not url.startswith(self.root + "/") or not kwargs.keys() <= {"json", "extensions"}:
+            return await client.request(method, url, headers=headers, timeout=httpx.Timeout(read_timeout, connect=10.0),
+                                        **kwargs)
         # The hot path (a join, a cancel): straight to the pool, without building httpx's request and URL objects
         # or running its cookie jar, which cost more CPU than the exchange itself.
         body = orjson.dumps(kwargs["json"]) if "json" in kwargs else b""
-        raw = self._head + [(k.encode("ascii"), v.encode("utf-8")) for k, v in headers.items()]
+        raw = self._raw_headers(headers)
         if "json" in kwargs:
             raw += [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
         elif method not in _SAFE_METHODS:
             raw.append((b"content-length", b"0"))
-        trace = kwargs.get("extensions", {}).get("trace")
-
-        async def connected() -> None:
-            await trace("connection.connect_tcp.complete", {})
-
         status, answer_headers, stream = await wire.exchange(
             self._key, method.encode(), (self._path + url[len(self.root):]).encode(), raw, body,
-            connect_timeout=10.0, read_timeout=timeout, on_connect=connected if trace is not None else None)
+            connect_timeout=10.0, read_timeout=read_timeout, on_connect=connect_hook(kwargs.get("extensions", {})))
         return httpx.Response(status, headers=answer_headers, content=await stream.aread())
+
+    def _raw_headers(self, headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+        """The hot path's request headers: host, accept and user agent, then the merged ones of this request."""
+        return self._head + [(k.encode("ascii"), v.encode("utf-8")) for k, v in headers.items()]
 
     @contextlib.asynccontextmanager
     async def stream(self, path: str, headers: dict[str, str]) -> AsyncIterator[tuple[int, AsyncIterator[bytes]]]:
@@ -201,9 +199,8 @@ class Transport:
             finally:
                 await response.aclose()
             return
-        raw = self._head + [(k.encode("ascii"), v.encode("utf-8")) for k, v in headers.items()]
-        status, _, body = await wire.exchange(self._key, b"GET", (self._path + path).encode(), raw,
-                                              connect_timeout=10.0)
+        status, _, body = await wire.exchange(self._key, b"GET", (self._path + path).encode(),
+                                              self._raw_headers(headers), connect_timeout=10.0)
         try:
             yield status, body.__aiter__()
         finally:

@@ -31,7 +31,7 @@ import httpx
 
 from .loop import deadline
 
-__all__ = ["Body", "WireTransport"]
+__all__ = ["Body", "WireTransport", "connect_hook"]
 
 Key = tuple[str, str, int]  # scheme, host, port
 Headers = list[tuple[bytes, bytes]]
@@ -54,6 +54,19 @@ def encode_head(method: bytes, target: bytes, headers: Headers) -> bytes:
         lines += [name, b": ", value.strip(b" \t"), b"\r\n"]
     lines.append(b"\r\n")
     return b"".join(lines)
+
+
+def connect_hook(extensions: dict[str, Any]) -> Callable[[], Awaitable[None]] | None:
+    """The `on_connect` of a request whose extensions carry httpcore's `trace` callback (the way callers ask
+    "did this request open a new connection?" whichever transport serves it), else None."""
+    trace = extensions.get("trace")
+    if trace is None:
+        return None
+
+    async def connected() -> None:
+        await trace("connection.connect_tcp.complete", {})
+
+    return connected
 
 
 class _Connection(asyncio.Protocol):
@@ -345,16 +358,11 @@ class WireTransport(httpx.AsyncBaseTransport):
         if scheme not in ("http", "https"):
             raise httpx.UnsupportedProtocol(f"unsupported URL scheme {scheme!r}")
         timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
-        trace: Any = request.extensions.get("trace")
-
-        async def traced() -> None:  # httpcore's trace event name, which callers already listen for
-            await trace("connection.connect_tcp.complete", {})
-
         status, headers, body = await self.exchange(
             (scheme, url.host, url.port or (443 if scheme == "https" else 80)), request.method.encode(),
             url.raw_path, request.headers.raw, request.stream.__aiter__(),  # type: ignore[union-attr]
             connect_timeout=timeouts.get("connect"), read_timeout=timeouts.get("read"),
-            on_connect=traced if trace is not None else None,
+            on_connect=connect_hook(request.extensions),
         )
         return httpx.Response(status, headers=headers, stream=body, extensions={"http_version": b"HTTP/1.1"})
 
