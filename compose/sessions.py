@@ -42,15 +42,20 @@ def _mac(*parts: str) -> str:
     return hmac.new(_secret, "\x1f".join(parts).encode(), hashlib.sha256).hexdigest()
 
 
+def _reset_key(user: str | None) -> str:
+    """Where this user's reset nonces are kept (their key, hashed: the map holds no raw session keys)."""
+    return _mac("user", user if user is not None else _NO_USER)[:32]
+
+
 def derive(mode: SessionMode, *, space_key: str, user: str | None, epoch: int = 0) -> str:
     """The upstream session hash for this user on this Space, in this session mode."""
     if mode == "call":
         return secrets.token_hex(11)
     if mode == "shared":
         return _mac("shared", space_key, str(epoch))[:22]
-    user_key = user if user is not None else _NO_USER
-    nonce = _resets.get(_mac("user", user_key)[:32], {}).get(space_key, "")
-    return _mac("user", space_key, str(epoch), user_key, nonce)[:22]
+    # Most users never reset: with no nonces kept at all, skip hashing their key a second time on every call.
+    nonce = _resets.get(_reset_key(user), {}).get(space_key, "") if _resets else ""
+    return _mac("user", space_key, str(epoch), user if user is not None else _NO_USER, nonce)[:22]
 
 
 def bucket(user: str | None) -> str:
@@ -65,7 +70,7 @@ def user_folder(root: Path, user: str | None) -> Path:
 
 def reset(*, space_key: str, user: str | None) -> None:
     """Give this user a fresh upstream session on this Space; other users keep theirs."""
-    key = _mac("user", user if user is not None else _NO_USER)[:32]
+    key = _reset_key(user)
     with _resets_lock:
         _resets.setdefault(key, {})[space_key] = secrets.token_hex(8)
         _resets.move_to_end(key)
@@ -76,4 +81,4 @@ def reset(*, space_key: str, user: str | None) -> None:
 def forget(user: str) -> None:
     """Drop everything compose holds for this user (their outer session ended)."""
     with _resets_lock:
-        _resets.pop(_mac("user", user)[:32], None)
+        _resets.pop(_reset_key(user), None)
