@@ -258,13 +258,12 @@ class Floor:
 
 
 class AsyncFloor:
-    """The same protocol over one `httpx.AsyncClient` (the async stack compose sits on); also hop's load generator."""
+    """The same protocol over one `httpx.AsyncClient`: the async floor, and the keep-alive experiment's client."""
 
-    def __init__(self, url: str, *, drain: bool = True, max_connections: int | None = None) -> None:
+    def __init__(self, url: str, *, drain: bool = True) -> None:
         self.url, self.drain = url, drain
         self.http = httpx.AsyncClient(timeout=httpx.Timeout(30.0),
-                                      limits=httpx.Limits(max_connections=max_connections,
-                                                          max_keepalive_connections=256))
+                                      limits=httpx.Limits(max_connections=None, max_keepalive_connections=256))
         self.prefix = "/gradio_api"
         self.fn: dict[str, int] = {}
 
@@ -608,7 +607,7 @@ class Core:
             build_times.append(time.perf_counter() - t1)
             c.predict("hello", "French", api_name="/translate")
             made.append(c)
-        time.sleep(1.0)
+        time.sleep(SETTLE)  # measured like compose's rows
         gc_after = snapshot()
         for c in made:
             c.close()

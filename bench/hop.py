@@ -3,8 +3,8 @@
 An upstream app (bench/apps/sleep50: `async def` that sleeps 50 ms) runs on 127.0.0.1, and in front of it one outer
 app per hop (bench/apps/outer, each in its own process, GRADIO_DEFAULT_CONCURRENCY_LIMIT=64 everywhere):
 
-- compose `ep.handler()` — measured only once compose has it (`hasattr(compose.Endpoint, "handler")`);
-- a hand-written `async def` handler awaiting compose's `ep.call` (what handler() builds on; a stand-in until then);
+- compose `ep.handler()`;
+- a hand-written `async def` handler awaiting compose's `ep.call` (what handler() builds on);
 - gr.load — its builder `gradio.external.from_spaces_blocks` given the URL (gr.load itself only takes Space ids and
   asks huggingface.co for the host, which loopback cannot do);
 - a sync handler around one shared gradio_client Client;
@@ -32,7 +32,6 @@ from typing import Any
 
 import psutil
 
-import compose
 from compose.local import LocalSpace
 
 from .core import Floor, Section, fmt_ms, launch, paused, summarize, table
@@ -41,7 +40,6 @@ __all__ = ["run"]
 
 APPS = Path(__file__).resolve().parent / "apps"
 ENV = {"GRADIO_DEFAULT_CONCURRENCY_LIMIT": "64"}
-SKIPPED = "skipped: handler() not built yet"
 CALL_TIMEOUT = 30.0
 SLEEP = 0.05  # what the upstream endpoint (and the outer app alone) sleeps
 
@@ -56,8 +54,6 @@ HOPS: list[tuple[str, str | None]] = [
 ]
 
 
-def has_handler() -> bool:
-    return hasattr(compose.Endpoint, "handler")
 
 
 def _cpu(proc: psutil.Process) -> float:
@@ -174,10 +170,7 @@ class Target:
 
 def run(quick: bool = False) -> list[Section]:
     """Launch the upstream and the outer apps on 127.0.0.1 and measure every hop."""
-    handler = has_handler()
-    if not handler:
-        print(f"hop: compose handler(): {SKIPPED}", flush=True)
-    targets = [Target(label, mode) for label, mode in HOPS if mode != "compose_handler" or handler]
+    targets = [Target(label, mode) for label, mode in HOPS]
     modes = [t.mode for t in targets if t.mode is not None]
     rounds, n_seq = (2, 8) if quick else (2, 20)
     duration = 1.5 if quick else 3.0
@@ -229,10 +222,10 @@ def run(quick: bool = False) -> list[Section]:
                     if load.failures and t.app is not None:
                         load.app_error = _last_exception(t.app.log)
                     t.loads[users] = t.loads[users].merge(load) if users in t.loads else load
-    return _report(targets, handler, levels, duration, rounds)
+    return _report(targets, levels, duration, rounds)
 
 
-def _report(targets: list[Target], handler: bool, levels: tuple[int, ...], duration: float, rounds: int
+def _report(targets: list[Target], levels: tuple[int, ...], duration: float, rounds: int
             ) -> list[Section]:
     direct = next(t for t in targets if t.mode is None)
     base = summarize(direct.seq)["median"]
@@ -249,8 +242,6 @@ def _report(targets: list[Target], handler: bool, levels: tuple[int, ...], durat
         client = f"{(st['median'] - base - outer_share) * 1000:+.1f}" if hop else "—"
         rows.append([t.label, st["n"], fmt_ms(st["median"], 1), fmt_ms(st["p99"], 1), added_ms, outer, client,
                      f"{t.seq_server_cpu / st['n'] * 1000:.2f}", f"{t.seq_upstream_cpu / st['n'] * 1000:.2f}"])
-    if not handler:
-        rows.insert(2, ["compose handler()", SKIPPED, "", "", "", "", "", "", ""])
     seq_md = table(["path", "calls", "median ms", "p99 ms", "added by the hop ms", "of which the outer app ms",
                     "of which the hop's client ms", "app CPU ms/call", "upstream CPU ms/call"], rows)
     seq_md += (f"\n\nOne user, calls back to back, {rounds} interleaved rounds. \"added by the hop\" is the "
@@ -270,9 +261,6 @@ def _report(targets: list[Target], handler: bool, levels: tuple[int, ...], durat
             lrows.append([users, t.label, f"{load.throughput:.1f}", load.ok, load.failures, fmt_ms(st["median"], 1),
                           fmt_ms(st["p99"], 1), f"{load.server_cpu / max(load.ok, 1) * 1000:.2f}",
                           f"{load.generator_cpu / max(load.ok, 1) * 1000:.2f}", errors or "—"])
-        if not handler:
-            lrows.insert(len(lrows) - len(targets) + 2, [users, "compose handler()", SKIPPED, "", "", "", "", "", "",
-                                                         ""])
     load_md = table(["users", "path", "calls/s", "ok", "failures", "median ms", "p99 ms", "app CPU ms/call",
                      "load-generator CPU ms/call", "errors"], lrows)
     load_md += (f"\n\ncalls/s = successful calls / time from the start to the last success (so one stuck call does "
@@ -289,12 +277,7 @@ def _report(targets: list[Target], handler: bool, levels: tuple[int, ...], durat
 
     gc16 = by_mode["gc_shared"].loads[16].throughput
     for mode, note in (("compose_handler", ""), ("compose_call", " [proxy: ep.call in a handler]")):
-        hop_target = by_mode.get(mode)
-        if hop_target is None:
-            verdicts += [(f"≤ +10 ms per hop (compose handler()){note}", SKIPPED, None),
-                         (f"≥ 2× the shared-Client handler's throughput at 16 users{note}", SKIPPED, None),
-                         (f"0 failures at 64 users{note}", SKIPPED, None)]
-            continue
+        hop_target = by_mode[mode]
         a, thr, fails = added(hop_target), hop_target.loads[16].throughput, hop_target.loads[64].failures
         verdicts += [
             (f"≤ +10 ms per hop{note}", f"{a * 1000:+.1f} ms (of which the outer Gradio app {outer_share * 1000:+.1f}, "

@@ -168,7 +168,6 @@ class FaultServer:
         self.cancelled = threading.Event()
         self.closed_stream = threading.Event()  # a close_stream message went out
         self._joins_changed = threading.Condition()
-        self.streams_closed = threading.Event()  # a data stream ended because its client went away
         # --- internals ---
         self._sessions: dict[str, _Session] = {}
         self._stopping = False
@@ -360,8 +359,6 @@ class FaultServer:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             watcher.cancel()
-            if gone.is_set():
-                self.streams_closed.set()
 
 
 async def _respond(send: Any, status: int, body: Any, headers: dict[str, str] | None = None) -> None:

@@ -112,7 +112,7 @@ def test_outputs_of_arity_zero_one_and_three(registry: compose.ToolRegistry) -> 
         [("final_answer", {"answer": "ok"})],
     ])
     agent = ToolCallingAgent(tools=registry.tools(), model=model, verbosity_level=QUIET)
-    agent.run("ping, then stats")
+    assert agent.run("ping, then stats") == "ok"
     ping_step, stats_step, _ = action_steps(agent)
     assert ping_step.error is None and str(ping_step.observations).strip() == "None"
     assert ast.literal_eval(str(stats_step.observations).strip()) == {"Sum": 15.0, "Mean": 5.0, "Max": 8.0}

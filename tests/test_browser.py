@@ -29,12 +29,11 @@ def chat_url(urls: dict[str, str]) -> Iterator[str]:
     registry = compose.ToolRegistry()
     registry.add(compose.Space(urls["calculator"]).endpoint("/calculate"))
     registry.add(compose.Space(urls["streaming"]).endpoint("/long_job"), name="long_job")
-    model = ScriptedModel([
-        [("long_job", {"seconds": LONG})],
-        [("final_answer", {"answer": "The job is done."})],
-        [("long_job", {"seconds": STOPPED})],
-        [("final_answer", {"answer": "not reached"})],
-    ])
+    # One script per message, so each test stands on its own, in any order.
+    model = ScriptedModel.by_task({
+        "run the long job": [[("long_job", {"seconds": LONG})], [("final_answer", {"answer": "The job is done."})]],
+        "run a very long job": [[("long_job", {"seconds": STOPPED})], [("final_answer", {"answer": "not reached"})]],
+    })
     chat = compose.AgentChat(tools=registry, model=model,
                              agent_factory=lambda tools, m: ToolCallingAgent(tools=tools, model=m, verbosity_level=0))
     with serve(chat.demo) as url:

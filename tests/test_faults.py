@@ -104,8 +104,8 @@ async def test_a_huge_retry_after_is_cut_to_max_wait(server, make_space):
     with pytest.raises(compose.RateLimited):
         await echo(space)
 
-    assert time.monotonic() - started < 5
-    assert len(server.joins) <= 3  # a try and a retry at the max_wait deadline, not an hour of them
+    assert 0.9 <= time.monotonic() - started < 5  # it waited out max_wait, not the hour asked for
+    assert len(server.joins) == 2  # a try, and one retry at the max_wait deadline
 
 
 async def test_an_unreadable_retry_after_falls_back_to_compose_backoff(server, make_space):

@@ -288,13 +288,11 @@ def test_a_file_shaped_dict_is_not_permission_to_upload(urls: dict[str, str], up
     from gradio_client import handle_file
 
     path, content = secret_file(tmp_path)
-    before = {p: p.read_bytes() for p in upstream_uploads.rglob("*") if p.is_file()}
     space = compose.Space(urls["media"])
     # What a model's JSON or a remote's output could hold: a FileData dict naming a local file.
     with pytest.raises(compose.UnsafeInput, match="allowed_paths"):
         space.endpoint("/file_info").predict(handle_file(str(path)))
-    after = [p for p in upstream_uploads.rglob("*") if p.is_file() and p not in before]
-    assert not any(p.read_bytes() == content for p in after)
+    assert not upstream_has(upstream_uploads, content)
     # Under the Space's allowed_paths, or wrapped in compose.file(), it is the developer's say-so, and it goes.
     allowed = compose.Space(urls["media"], allowed_paths=[tmp_path])
     _, summary = allowed.endpoint("/file_info").predict(handle_file(str(path)))

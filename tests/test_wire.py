@@ -7,6 +7,7 @@ server drop an idle keep-alive connection, or play a proxy, at a known moment. N
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import ssl
@@ -23,6 +24,14 @@ from compose.streams import EventParser
 from compose.transport import Transport
 
 WAIT = 10.0
+
+
+def _recv(conn: socket.socket) -> bytes:
+    """The next bytes from the client; a closed peer raises instead of spinning on empty reads."""
+    chunk = conn.recv(65536)
+    if not chunk:
+        raise ConnectionError("the client closed the connection")
+    return chunk
 
 
 @dataclass
@@ -64,36 +73,33 @@ class RawServer:
             except (ssl.SSLError, OSError):  # the client refused our certificate
                 conn.close()
                 return
+        with conn, contextlib.suppress(OSError):  # the client hung up (ConnectionError is an OSError)
+            self._serve_requests(conn)
+
+    def _serve_requests(self, conn: socket.socket) -> None:
         buffer = b""
-        with conn:
-            while True:
-                while b"\r\n\r\n" not in buffer:
-                    try:
-                        chunk = conn.recv(65536)
-                    except OSError:
-                        return
-                    if not chunk:
-                        return
-                    buffer += chunk
-                head, _, buffer = buffer.partition(b"\r\n\r\n")
-                if b"transfer-encoding: chunked" in head.lower():
-                    received, buffer = self._chunked(conn, buffer)
-                else:
-                    length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                                   if line.lower().startswith(b"content-length:")), 0)
-                    while len(buffer) < length:
-                        buffer += conn.recv(65536)
-                    received, buffer = buffer[:length], buffer[length:]
-                self.requests.append(head + b"\r\n\r\n" + received)
-                body = json.dumps({"n": len(self.requests)}).encode()
-                conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n%s\r\n%s"
-                             % (len(body), self.extra_headers, b"" if head.startswith(b"HEAD ") else body))
-                if self.drop_after_answer:
-                    self.drop.wait(WAIT)
-                    conn.shutdown(socket.SHUT_RDWR)
-                    conn.close()
-                    self.dropped.set()
-                    return
+        while True:
+            while b"\r\n\r\n" not in buffer:
+                buffer += _recv(conn)
+            head, _, buffer = buffer.partition(b"\r\n\r\n")
+            if b"transfer-encoding: chunked" in head.lower():
+                received, buffer = self._chunked(conn, buffer)
+            else:
+                length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                               if line.lower().startswith(b"content-length:")), 0)
+                while len(buffer) < length:
+                    buffer += _recv(conn)
+                received, buffer = buffer[:length], buffer[length:]
+            self.requests.append(head + b"\r\n\r\n" + received)
+            body = json.dumps({"n": len(self.requests)}).encode()
+            conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n%s\r\n%s"
+                         % (len(body), self.extra_headers, b"" if head.startswith(b"HEAD ") else body))
+            if self.drop_after_answer:
+                self.drop.wait(WAIT)
+                conn.shutdown(socket.SHUT_RDWR)
+                conn.close()
+                self.dropped.set()
+                return
 
     @staticmethod
     def _chunked(conn: socket.socket, buffer: bytes) -> tuple[bytes, bytes]:
@@ -101,11 +107,11 @@ class RawServer:
         body = b""
         while True:
             while b"\r\n" not in buffer:
-                buffer += conn.recv(65536)
+                buffer += _recv(conn)
             size_line, _, buffer = buffer.partition(b"\r\n")
             size = int(size_line.split(b";")[0], 16)
             while len(buffer) < size + 2:
-                buffer += conn.recv(65536)
+                buffer += _recv(conn)
             body, buffer = body + buffer[:size], buffer[size + 2:]
             if size == 0:
                 return body, buffer
