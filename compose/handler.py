@@ -14,6 +14,7 @@ Usage:
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import inspect
 import shutil
 import tempfile
@@ -28,6 +29,7 @@ from .errors import AppError, ComposeError, SpaceError
 from .files import FileArg, under_roots
 from .identity import Identity, _from_request
 from .loop import run_async
+from .schema import Parameter
 from .updates import Update
 
 if TYPE_CHECKING:
@@ -52,19 +54,18 @@ def upload_root() -> Path:
 
 def serve_locally(path: str) -> str:
     """Move a downloaded result into gradio's upload folder so the outer app (and only it) serves it."""
-    root = upload_root() / "compose"
-    src = Path(path)
-    if under_roots(src, (upload_root(),)):
+    root = upload_root()
+    if under_roots(Path(path), (root,)):
         return path
-    folder = Path(tempfile.mkdtemp(dir=_ensure(root)))
-    target = folder / src.name
-    shutil.move(str(src), target)
+    target = _fresh_folder(root) / Path(path).name
+    shutil.move(path, target)
     return str(target)
 
 
-def _ensure(p: Path) -> Path:
-    p.mkdir(parents=True, exist_ok=True)
-    return p
+def _fresh_folder(root: Path) -> Path:
+    """A new folder of compose's under the upload root `root`."""
+    (root / "compose").mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(dir=root / "compose"))
 
 
 def ident_for(request: gr.Request | None, oauth: Any) -> Identity:
@@ -79,8 +80,7 @@ def _user_file(value: Any) -> Any:
     if isinstance(value, str) and value and under_roots(Path(value), (upload_root(),)):
         return FileArg(value)
     if hasattr(value, "save") and hasattr(value, "mode"):  # a PIL image from gr.Image(type="pil")
-        folder = Path(tempfile.mkdtemp(dir=_ensure(upload_root() / "compose")))
-        target = folder / "image.png"
+        target = _fresh_folder(upload_root()) / "image.png"
         value.save(target)
         return FileArg(str(target))
     if type(value).__module__ == "numpy" and hasattr(value, "shape"):  # gr.Image(type="numpy")
@@ -90,20 +90,15 @@ def _user_file(value: Any) -> Any:
     return value
 
 
-def _to_wire(ep: Endpoint, values: list[Any]) -> list[Any]:
-    """Turn what local components hand a handler into what the remote endpoint accepts."""
-    out = []
-    for p, v in zip(ep.parameters, values, strict=False):
-        if p.is_file:
-            v = _user_file(v)
-        elif p.component.lower() == "datetime" and isinstance(v, (int, float)) and not isinstance(v, bool):
-            import datetime as dt
-
-            v = dt.datetime.fromtimestamp(v).strftime("%Y-%m-%d %H:%M:%S")
-        elif p.component.lower() == "chatbot" and isinstance(v, list):
-            v = [_chat_message(m) for m in v]
-        out.append(v)
-    return out
+def _to_wire(p: Parameter, v: Any) -> Any:
+    """Turn what a local component hands a handler into what the remote parameter `p` accepts."""
+    if p.is_file:
+        return _user_file(v)
+    if p.component.lower() == "datetime" and isinstance(v, (int, float)) and not isinstance(v, bool):
+        return dt.datetime.fromtimestamp(v).strftime("%Y-%m-%d %H:%M:%S")
+    if p.component.lower() == "chatbot" and isinstance(v, list):
+        return [_chat_message(m) for m in v]
+    return v
 
 
 def _chat_message(message: Any) -> Any:
@@ -119,9 +114,8 @@ def _chat_message(message: Any) -> Any:
     return message
 
 
-def _from_wire(ep: Endpoint, result: Any) -> Any:
-    """Make downloaded files servable by the outer app; everything else passes as it came."""
-    files = [r.is_file for r in ep.returns]
+def _from_wire(files: list[bool], result: Any) -> Any:
+    """Make downloaded files (the outputs flagged in `files`) servable by the outer app; the rest passes as is."""
     if not any(files):
         return result
     if len(files) == 1:
@@ -147,10 +141,12 @@ def forward_progress(progress: gr.Progress | None, update: Update) -> None:
 def make_handler(ep: Endpoint) -> Callable[..., Any]:
     """Build the handler for `ep` (see the module docstring)."""
     params = ep.parameters
-    names = [p.name for p in params]
+    by_name = {p.name: p for p in params}
+    files = [r.is_file for r in ep.returns]
     use_oauth = ep.space.use_oauth_token
 
-    def bind(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[list[Any], Any, Any, Any]:
+    def bind(args: tuple[Any, ...], kwargs: dict[str, Any]
+             ) -> tuple[tuple[Any, ...], dict[str, Any], Any, Any, Any]:
         # Gradio inserts the request/progress/token where the signature puts them; recognise them by type so a
         # handler wired to fewer inputs than the remote has still binds right.
         request = kwargs.pop("request", None)
@@ -166,18 +162,19 @@ def make_handler(ep: Endpoint) -> Callable[..., Any]:
                 oauth = a
             else:
                 values.append(a)
-        values += [kwargs[n] for n in names[len(values):] if n in kwargs]
-        return _to_wire(ep, values), request, progress, oauth
+        # Keywords stay keywords (compose binds them by name), so a skipped optional one cannot shift the others.
+        named = {n: _to_wire(by_name[n], v) for n, v in kwargs.items() if n in by_name}
+        return tuple(_to_wire(p, v) for p, v in zip(params, values, strict=False)), named, request, progress, oauth
 
     if ep.streams:
 
         async def stream_handler(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
-            values, request, progress, oauth = bind(args, kwargs)
+            values, named, request, progress, oauth = bind(args, kwargs)
             try:
-                async for update in ep._stream(tuple(values), {}, ident_for(request, oauth)):
+                async for update in ep._stream(values, named, ident_for(request, oauth)):
                     if update.kind == "output":
                         if not update.final:
-                            yield _from_wire(ep, update.value)
+                            yield _from_wire(files, update.value)
                     else:
                         forward_progress(progress, update)
             except ComposeError as e:
@@ -187,7 +184,7 @@ def make_handler(ep: Endpoint) -> Callable[..., Any]:
     else:
 
         async def call_handler(*args: Any, **kwargs: Any) -> Any:
-            values, request, progress, oauth = bind(args, kwargs)
+            values, named, request, progress, oauth = bind(args, kwargs)
             loop = asyncio.get_running_loop()
 
             def emit(update: Update) -> None:
@@ -197,10 +194,10 @@ def make_handler(ep: Endpoint) -> Callable[..., Any]:
 
             try:
                 # One call, no per-update queue: a non-streaming endpoint only needs its result and its progress.
-                result = await run_async(ep._run(tuple(values), {}, ident_for(request, oauth), emit))
+                result = await run_async(ep._run(values, named, ident_for(request, oauth), emit))
             except ComposeError as e:
                 raise to_gradio_error(e) from e
-            return _from_wire(ep, result)
+            return _from_wire(files, result)
 
         fn = call_handler
 

@@ -106,6 +106,14 @@ def test_cancelling_from_the_outer_side_stops_the_upstream_job(outer: str, urls:
     assert _job_state(urls, marker) == "cancelled"
 
 
+async def test_a_handler_called_with_keywords_binds_them_by_name(urls: dict[str, str]) -> None:
+    """Called directly (or by a wrapper) with keywords and an optional one left out, each value reaches its own
+    remote parameter: b must not slide into the skipped operation's place."""
+    handler = compose.Space(urls["calculator"]).endpoint("/calculate").handler()
+    assert await handler(a=6, b=3) == 9  # operation falls back to the remote default, "add"
+    assert await handler(6, operation="multiply", b=3) == 18
+
+
 def test_remote_error_message_and_title_are_identical(outer: str) -> None:
     with pytest.raises(ClientAppError) as info:
         user(outer).predict(1, "divide", 0, api_name="/calculate")
