@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .errors import ComposeError, ConfigError, InvalidArguments
-from .loop import run_async
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -99,8 +98,8 @@ class ToolRegistry:
             raise InvalidArguments(f"unknown argument(s) {sorted(unknown)}; {name} takes {sorted(tool.inputs)}",
                                    space=tool.endpoint.space.name, api_name=tool.endpoint.api_name,
                                    parameter=sorted(unknown)[0])
-        vetted = tool.vet({k: v for k, v in arguments.items() if v is not None})
-        result = await asyncio.wait_for(run_async(tool.endpoint.call(**vetted)), timeout=tool.timeout)
+        vetted = tool.vet(arguments)
+        result = await asyncio.wait_for(tool.endpoint.call(**vetted), timeout=tool.timeout)
         return tool.shape(result)
 
     def mcp_blocks(self) -> gr.Blocks:

@@ -249,10 +249,16 @@ class _Cached(BaseModel):
     info: dict[str, Any]
 
 
-def _cache_dir() -> Path:
+def cache_root() -> Path:
+    """compose's cache folder: COMPOSE_CACHE_DIR, else the user cache's gradio-compose (schemas, downloads, the
+    embedded model)."""
     from platformdirs import user_cache_dir
 
-    return Path(os.environ.get("COMPOSE_CACHE_DIR") or user_cache_dir("gradio-compose")) / "schemas"
+    return Path(os.environ.get("COMPOSE_CACHE_DIR") or user_cache_dir("gradio-compose"))
+
+
+def _cache_dir() -> Path:
+    return cache_root() / "schemas"
 
 
 def _cache_path(url: str) -> Path:

@@ -25,7 +25,7 @@ from .errors import APIChanged, ConfigError, SpaceError, SpaceUnavailable
 from .headers import is_hf_origin, merge_headers
 from .identity import Identity, current_identity
 from .loop import run_sync
-from .schema import EndpointSchema, SpaceSchema, load_cached, store_cached
+from .schema import EndpointSchema, SpaceSchema, cache_root, load_cached, store_cached
 from .sessions import SessionMode
 from .streams import hub_for
 from .transport import Transport
@@ -97,10 +97,7 @@ class Space:
         self.schema_ttl = schema_ttl
         self.use_oauth_token = use_oauth_token
         if download_dir is None:
-            from platformdirs import user_cache_dir
-
-            base = os.environ.get("COMPOSE_CACHE_DIR") or user_cache_dir("gradio-compose")
-            download_dir = Path(base) / "downloads" / re.sub(r"[^\w.-]+", "_", self.name)[:80]
+            download_dir = cache_root() / "downloads" / re.sub(r"[^\w.-]+", "_", self.name)[:80]
         self.download_dir = Path(download_dir)
         self.transport = Transport(self.url, space=self.name, retries=retries, max_wait=max_wait)
         self._hub = hub_for(self.url)

@@ -33,6 +33,7 @@ from .loop import spawn
 from .schema import Parameter, Return
 from .sessions import user_folder
 from .tracing import ToolEvent, TraceScope, current_scope
+from .updates import Update
 
 if TYPE_CHECKING:
     from .endpoint import Endpoint
@@ -174,8 +175,13 @@ class SpaceTool(Tool):  # type: ignore[misc]
         return (upload_root(), *(user_folder(root, user) for root in roots))
 
     def vet(self, arguments: dict[str, Any], ident: Identity | None = None) -> dict[str, Any]:
-        """Check a model's arguments (files, URLs, nested file dicts); raises `UnsafeInput` before any traffic."""
-        return check_arguments(self.endpoint, arguments, roots=self.roots(ident), max_bytes=self.max_file_bytes)
+        """Check a model's arguments (files, URLs, nested file dicts); raises `UnsafeInput` before any traffic.
+
+        Arguments given as None are dropped: a model's way of leaving an optional one out (the remote default
+        applies).
+        """
+        given = {k: v for k, v in arguments.items() if v is not None}
+        return check_arguments(self.endpoint, given, roots=self.roots(ident), max_bytes=self.max_file_bytes)
 
     def shape(self, result: Any) -> Any:
         """The remote result in tool form: none → None, one → value, several → dict keyed by output labels."""
@@ -196,7 +202,7 @@ class SpaceTool(Tool):  # type: ignore[misc]
             scope = scope or bound_scope
             if ident.session is None and not ident.headers:
                 ident = bound_ident
-        arguments = self.vet({k: v for k, v in kwargs.items() if v is not None}, ident)
+        arguments = self.vet(kwargs, ident)
         if scope is not None and scope.stopped.is_set():
             raise ComposeError(f"{self.name}: stopped")
         call = scope.new_call() if scope is not None else 0
@@ -232,13 +238,11 @@ class SpaceTool(Tool):  # type: ignore[misc]
 
     async def _run(self, arguments: dict[str, Any], ident: Identity, call: int,
                    report: Callable[[ToolEvent], None] | None) -> Any:
-        result = None
-        async for update in self.endpoint._stream((), arguments, ident):
-            if update.kind == "output":
-                result = update.value
-            elif report:
+        def emit(update: Update) -> None:  # runs on compose's I/O loop, like this call
+            if report and update.kind != "output":
                 report(ToolEvent("update", call, self.name, self.endpoint.space.name, update=update))
-        return result
+
+        return await self.endpoint._run((), arguments, ident, emit)
 
     def to_dict(self) -> dict[str, Any]:
         """A self-contained tool definition that rebuilds this tool through compose (smolagents' own cannot)."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 import concurrent.futures
 import itertools
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -90,6 +89,3 @@ def trace_scope(scope: TraceScope) -> Iterator[TraceScope]:
     finally:
         _scope.reset(token)
 
-
-def now() -> float:
-    return time.perf_counter()

@@ -42,18 +42,19 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from smolagents.models import ChatMessage, ChatMessageStreamDelta, MessageRole, Model
+from smolagents.models import ChatMessage, MessageRole
 from smolagents.monitoring import TokenUsage
 
 from ..errors import ConfigError
+from ..schema import cache_root
 from .router import (
+    WholeStepModel,
     arguments_schema,
-    as_stream,
     conversation,
     input_choices,
     message_text,
@@ -103,9 +104,7 @@ _file_lock = threading.Lock()
 
 def models_dir() -> Path:
     """Where the joined model lives: COMPOSE_CACHE_DIR/models, else the user cache's gradio-compose/models."""
-    from platformdirs import user_cache_dir
-
-    return Path(os.environ.get("COMPOSE_CACHE_DIR") or user_cache_dir("gradio-compose")) / "models"
+    return cache_root() / "models"
 
 
 def parts_installed() -> bool:
@@ -297,10 +296,18 @@ def ensure_model_file(*, directory: Path | None = None, chunks: Sequence[Path] |
 # --- the runtime --------------------------------------------------------------------------------------------------
 
 
+def _runtime() -> Any:
+    """The llama.cpp runtime (xllamacpp), or a ConfigError saying how to install it."""
+    try:
+        import xllamacpp
+    except ImportError:
+        raise ConfigError(f"the embedded model's runtime xllamacpp is not installed: {INSTALL_HINT}") from None
+    return xllamacpp
+
+
 @dataclass
 class _Engine:
     server: Any
-    folder: str
     load_seconds: float
 
     def chat(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -334,10 +341,7 @@ def _load(path: Path, n_ctx: int, threads: int) -> _Engine:
         engine = _engines.get(key)
         if engine is not None:
             return engine
-        try:
-            import xllamacpp
-        except ImportError:
-            raise ConfigError(f"the embedded model's runtime xllamacpp is not installed: {INSTALL_HINT}") from None
+        xllamacpp = _runtime()
         folder = tempfile.mkdtemp(prefix="compose-llm-")  # private (0700): only this user reaches the socket
         params = xllamacpp.CommonParams()
         params.model.path = str(path)
@@ -364,7 +368,7 @@ def _load(path: Path, n_ctx: int, threads: int) -> _Engine:
         except Exception as e:
             shutil.rmtree(folder, ignore_errors=True)
             raise ConfigError(f"llama.cpp could not load {path}: {e}") from e
-        engine = _Engine(server=server, folder=folder, load_seconds=time.perf_counter() - started)
+        engine = _Engine(server=server, load_seconds=time.perf_counter() - started)
         atexit.register(shutil.rmtree, folder, True)
         _engines[key] = engine
         log.info("loaded %s in %.1f s", path.name, engine.load_seconds)
@@ -503,11 +507,9 @@ def _chat_messages(messages: list[Any], tools: list[Any] | None) -> list[dict[st
 def _grammar(schema: dict[str, Any], separators: tuple[str, str]) -> str:
     """llama.cpp's LLGuidance grammar for a JSON schema, without free whitespace: with it, greedy decoding by a
     small model can fill max_tokens with blanks, and pretty-printed JSON costs twice the tokens."""
-    import xllamacpp
-
     guided = {**schema, "x-guidance": {"whitespace_flexible": False, "item_separator": separators[0],
                                        "key_separator": separators[1]}}
-    return str(xllamacpp.json_schema_to_grammar(guided))
+    return str(_runtime().json_schema_to_grammar(guided))
 
 
 def call_schema(tools: list[Any]) -> dict[str, Any]:
@@ -524,7 +526,7 @@ def call_schema(tools: list[Any]) -> dict[str, Any]:
     return branches[0] if len(branches) == 1 else {"anyOf": branches}
 
 
-class LocalModel(Model):  # type: ignore[misc]
+class LocalModel(WholeStepModel):
     """Qwen2.5-Coder-0.5B-Instruct in-process (see the module docstring). Loads lazily, once per process."""
 
     label = LOCAL_LABEL
@@ -554,12 +556,7 @@ class LocalModel(Model):  # type: ignore[misc]
                     if self.model_path is not None:
                         path = self.model_path
                     else:
-                        # import the runtime before the 0.5 GB join, so a missing runtime fails fast
-                        try:
-                            import xllamacpp  # noqa: F401
-                        except ImportError:
-                            raise ConfigError(
-                                f"the embedded model's runtime xllamacpp is not installed: {INSTALL_HINT}") from None
+                        _runtime()  # before the 0.5 GB join, so a missing runtime fails fast
                         path = ensure_model_file()
                     self._engine = _load(path, self.n_ctx, self.threads or _threads())
         return self._engine
@@ -612,8 +609,3 @@ class LocalModel(Model):  # type: ignore[misc]
                 pass  # cut off at max_tokens: the agent reports the unparsable step and asks again
         return ChatMessage(role=MessageRole.ASSISTANT, content=content, raw=result, token_usage=token_usage)
 
-    def generate_stream(self, messages: list[ChatMessage | dict[str, Any]], stop_sequences: list[str] | None = None,
-                        response_format: dict[str, str] | None = None, tools_to_call_from: list[Any] | None = None,
-                        **kwargs: Any) -> Iterator[ChatMessageStreamDelta]:
-        """The step as one delta (a constrained tool call is short: ~1 s of generation)."""
-        yield from as_stream(self.generate(messages, stop_sequences, response_format, tools_to_call_from, **kwargs))

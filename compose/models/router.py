@@ -40,6 +40,7 @@ __all__ = [
     "ROUTER_LABEL",
     "Conversation",
     "RouterModel",
+    "WholeStepModel",
     "arguments_schema",
     "as_stream",
     "conversation",
@@ -124,14 +125,12 @@ def _role(message: Any) -> str:
 
 @dataclass
 class Conversation:
-    """What a model needs to know about an agent's memory: the system prompt, the current task, and what the tools
-    answered since that task was given."""
+    """What a model needs to know about an agent's memory: the current task, and what the tools answered since
+    that task was given."""
 
-    system: str = ""
     task: str = ""
     observations: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-    calls: list[str] = field(default_factory=list)  # the tool names called since the task
 
     @property
     def answered(self) -> bool:
@@ -144,22 +143,18 @@ def conversation(messages: list[Any]) -> Conversation:
     conv = Conversation()
     for message in messages:
         role, text = _role(message), message_text(message)
-        if role == MessageRole.SYSTEM.value:
-            conv.system = text
-        elif role == MessageRole.USER.value:
+        if role == MessageRole.USER.value:
             if text.startswith("Observation:"):  # some role conversions turn tool responses into user messages
                 conv.observations.append(text[len("Observation:"):].strip())
                 continue
             task = text[len("New task:"):].strip() if text.startswith("New task:") else text.strip()
             if task and not task.startswith("Now proceed and carry out this plan"):
-                conv.task, conv.observations, conv.errors, conv.calls = task, [], [], []
+                conv.task, conv.observations, conv.errors = task, [], []
         elif role == MessageRole.TOOL_RESPONSE.value:
             if text.startswith("Observation:"):
                 conv.observations.append(text[len("Observation:"):].strip())
             else:
                 conv.errors.append(text.strip())
-        elif role == MessageRole.TOOL_CALL.value:
-            conv.calls.extend(re.findall(r"'name': '([^']+)'", text))
     return conv
 
 
@@ -172,7 +167,7 @@ def input_choices(tool: Any, name: str) -> list[Any] | None:
     endpoint = getattr(tool, "endpoint", None)
     for p in getattr(endpoint, "parameters", ()) or ():
         if getattr(p, "name", None) == name and getattr(p, "choices", None):
-            return [c[1] if isinstance(c, (list, tuple)) and len(c) == 2 else c for c in p.choices]
+            return list(p.choices)  # Parameter.choices already holds the values of (label, value) pairs
     match = _ONE_OF.search(str(spec.get("description") or ""))
     if match:
         try:
@@ -203,13 +198,12 @@ def _value_schema(spec: dict[str, Any], choices: list[Any] | None) -> dict[str, 
     return schema
 
 
-def arguments_schema(tool: Any, *, require_all: bool = True) -> dict[str, Any]:
-    """The JSON schema of a tool's arguments. With `require_all`, every input must be written (an optional one
-    may be null), so that a model considers each of them."""
+def arguments_schema(tool: Any) -> dict[str, Any]:
+    """The JSON schema of a tool's arguments. Every input must be written (an optional one may be null), so that
+    a model considers each of them."""
     inputs = getattr(tool, "inputs", {}) or {}
     properties = {name: _value_schema(spec, input_choices(tool, name)) for name, spec in inputs.items()}
-    required = list(inputs) if require_all else [n for n, s in inputs.items() if not s.get("nullable")]
-    return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
+    return {"type": "object", "properties": properties, "required": list(inputs), "additionalProperties": False}
 
 
 def tool_call_message(name: str, arguments: dict[str, Any], *, content: str | None = None,
@@ -381,7 +375,16 @@ def extract_arguments(tool: Any, task: str) -> dict[str, Any]:
     return args
 
 
-class RouterModel(Model):  # type: ignore[misc]
+class WholeStepModel(Model):  # type: ignore[misc]
+    """A smolagents Model that makes each step in one piece, so streaming it is that whole step as one delta."""
+
+    def generate_stream(self, messages: list[ChatMessage | dict[str, Any]], stop_sequences: list[str] | None = None,
+                        response_format: dict[str, str] | None = None, tools_to_call_from: list[Any] | None = None,
+                        **kwargs: Any) -> Iterator[ChatMessageStreamDelta]:
+        yield from as_stream(self.generate(messages, stop_sequences, response_format, tools_to_call_from, **kwargs))
+
+
+class RouterModel(WholeStepModel):
     """A clearly labelled rule-based router (no LLM): one tool call chosen by keyword overlap, then `final_answer`
     with that tool's observation. See the module docstring."""
 
@@ -429,7 +432,3 @@ class RouterModel(Model):  # type: ignore[misc]
         tool, args = routed
         return tool_call_message(tool.name, args, token_usage=usage)
 
-    def generate_stream(self, messages: list[ChatMessage | dict[str, Any]], stop_sequences: list[str] | None = None,
-                        response_format: dict[str, str] | None = None, tools_to_call_from: list[Any] | None = None,
-                        **kwargs: Any) -> Iterator[ChatMessageStreamDelta]:
-        yield from as_stream(self.generate(messages, stop_sequences, response_format, tools_to_call_from, **kwargs))
