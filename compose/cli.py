@@ -577,23 +577,25 @@ def deploy(
         if not token:
             _fail("no Hugging Face token: pass --token, set HF_TOKEN or run `hf auth login` "
                   "(or use --dry-run to validate without uploading); nothing was uploaded")
+    uses_compose = dep.imports_compose(folder)
     if vendor is None:
-        vendor = dep.imports_compose(folder) and not (folder / "compose").exists()
+        vendor = uses_compose and not dep.carries_compose(folder)
     vendor = vendor and folder.is_dir()  # a missing folder is reported by the checks below
     with tempfile.TemporaryDirectory(prefix="compose-deploy-") as staging:
         target = dep.stage_with_compose(folder, Path(staging) / folder.name) if vendor else folder
-        _deploy(folder, target, space_id, dry_run=dry_run, token=token, private=private, vendored=vendor)
+        _deploy(folder, target, space_id, dry_run=dry_run, token=token, private=private, vendored=vendor,
+                uses_compose=uses_compose)
 
 
 def _deploy(folder: Path, target: Path, space_id: str, *, dry_run: bool, token: str | None, private: bool | None,
-            vendored: bool) -> None:
+            vendored: bool, uses_compose: bool) -> None:
     """Validate `target` (the folder as it will be uploaded) and upload it; messages name `folder`."""
     from . import deploy as dep
 
     out = _out()
     out.print(Text.assemble("Checking ", (str(folder), "bold"), f" for {space_id}",
                             " (with compose vendored into it)" if vendored else ""))
-    report = dep.validate_folder(target)
+    report = dep.validate_folder(target, uses_compose=uses_compose)
     for check in report.checks:
         mark = Text("  ✓ ", style="green") if check.ok else Text("  ✗ ", style="bold red")
         first, *rest = check.detail.splitlines() or [""]

@@ -26,6 +26,7 @@ from typing import Any
 __all__ = [
     "Check",
     "ValidationReport",
+    "carries_compose",
     "check_space_id",
     "front_matter",
     "installed_gradio_version",
@@ -36,7 +37,10 @@ __all__ = [
 
 IMPORT_TIMEOUT = 60.0
 _SPACE_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
-_IGNORE = ["__pycache__/*", "**/__pycache__/*", "*.pyc", ".venv/*", ".git/*", ".gradio/*", "flagged/*", ".DS_Store"]
+# What never goes to a Space: caches, environments, local state (names for copying, globs for uploading).
+_SKIP_DIRS = ("__pycache__", ".venv", ".git", ".gradio", "flagged")
+_SKIP_FILES = ("*.pyc", ".DS_Store")
+_IGNORE = [*(f"{d}/*" for d in _SKIP_DIRS), "**/__pycache__/*", *_SKIP_FILES]
 
 
 @dataclass(frozen=True)
@@ -129,7 +133,9 @@ class _Line:
 
 
 def _normalise(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
+    from packaging.utils import canonicalize_name
+
+    return str(canonicalize_name(name))
 
 
 def _requirements(text: str) -> tuple[list[_Line], list[str]]:
@@ -176,7 +182,7 @@ def _check_requirements(report: ValidationReport, folder: Path, uses_compose: bo
     compose_lines = [ln for ln in lines if _is_compose_line(ln)]
     urls = [ln for ln in lines if ln.name is None]
     gradio_lines = [ln for ln in lines if ln.name == "gradio"]
-    if uses_compose and (folder / "compose" / "__init__.py").is_file():
+    if uses_compose and carries_compose(folder):
         detail = "the folder carries compose itself (./compose)"
     elif uses_compose:
         found = compose_lines or urls
@@ -234,7 +240,13 @@ def check_import(folder: Path, app_file: str, timeout: float = IMPORT_TIMEOUT) -
     return True, f"{app_file} imports cleanly"
 
 
-def validate_folder(folder: str | os.PathLike[str], *, check_app_import: bool = True) -> ValidationReport:
+def carries_compose(folder: Path) -> bool:
+    """The folder holds compose itself (vendored by `stage_with_compose`, or by hand)."""
+    return (folder / "compose" / "__init__.py").is_file()
+
+
+def validate_folder(folder: str | os.PathLike[str], *, check_app_import: bool = True,
+                    uses_compose: bool | None = None) -> ValidationReport:
     """Run every check on a Space folder; nothing here uses the network."""
     path = Path(folder)
     report = ValidationReport(path)
@@ -276,7 +288,8 @@ def validate_folder(folder: str | os.PathLike[str], *, check_app_import: bool = 
         else:
             app_file = str(raw_app)
             report.add("app_file", True, f"app_file {app_file} exists")
-    uses_compose = imports_compose(path)
+    if uses_compose is None:  # the caller may know already (a staged copy: the same app, plus compose's files)
+        uses_compose = imports_compose(path)
     runs = str(meta["sdk_version"]) if meta and meta.get("sdk_version") else gradio_version
     _check_requirements(report, path, uses_compose, runs)
     if check_app_import:
@@ -304,7 +317,7 @@ def stage_with_compose(folder: str | os.PathLike[str], dest: str | os.PathLike[s
     import shutil
 
     source, target = Path(folder), Path(dest)
-    skip = shutil.ignore_patterns("__pycache__", "*.pyc", ".venv", ".git", ".gradio", "flagged", ".DS_Store")
+    skip = shutil.ignore_patterns(*_SKIP_DIRS, *_SKIP_FILES)
     shutil.copytree(source, target, ignore=skip)
     package = Path(__file__).resolve().parent
     shutil.rmtree(target / "compose", ignore_errors=True)
@@ -313,9 +326,9 @@ def stage_with_compose(folder: str | os.PathLike[str], dest: str | os.PathLike[s
     kept: list[str] = []
     named: set[str] = set()
     if requirements.is_file():
-        lines, _ = _requirements(requirements.read_text(encoding="utf-8"))
-        parsed = {ln.number: ln for ln in lines}
-        for number, text in enumerate(requirements.read_text(encoding="utf-8").splitlines(), start=1):
+        original = requirements.read_text(encoding="utf-8")
+        parsed = {ln.number: ln for ln in _requirements(original)[0]}
+        for number, text in enumerate(original.splitlines(), start=1):
             line = parsed.get(number)
             if line is not None and _is_compose_line(line):
                 continue

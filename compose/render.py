@@ -26,14 +26,13 @@ from gradio_client import utils as gc_utils
 
 from . import sessions
 from .calls import run_call
-from .endpoint import stream_updates
+from .endpoint import _ignore, stream_updates
 from .errors import ComposeError, UnsafeInput
 from .files import under_roots
 from .handler import serve_locally, to_gradio_error, upload_root
 from .identity import current_identity
 from .loop import run_async
 from .schema import EndpointSchema, _skipped
-from .updates import Update
 
 if TYPE_CHECKING:
     from .endpoint import Endpoint
@@ -151,9 +150,6 @@ def _serve_payload(value: Any) -> Any:
     """Raw results carry FileData for local downloads; move each file where the outer app serves it."""
     return gc_utils.traverse(value, lambda v: {**v, "path": serve_locally(v["path"])}, gc_utils.is_file_obj_with_meta)
 
-
-def _ignore(update: Update) -> None:
-    pass
 
 
 def _raw_fn(space: Space, schema: EndpointSchema) -> Callable[..., Any]:
