@@ -6,12 +6,14 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 # Schemas and downloads go to a throwaway folder, never the developer's cache.
 os.environ.setdefault("COMPOSE_CACHE_DIR", tempfile.mkdtemp(prefix="compose-test-cache-"))
 
+import compose
 from compose.local import LocalSpace, launch_spaces
 
 SPACES = ["translator", "calculator", "diagnostics", "streaming", "media"]
@@ -28,6 +30,20 @@ def local_spaces() -> Iterator[dict[str, LocalSpace]]:
 @pytest.fixture(scope="session")
 def urls(local_spaces: dict[str, LocalSpace]) -> dict[str, str]:
     return {name: s.url for name, s in local_spaces.items()}
+
+
+def _space_fixture(name: str) -> Any:
+    """A module-scoped fixture named after one of the apps: a compose.Space for it."""
+
+    @pytest.fixture(scope="module", name=name)
+    def space(urls: dict[str, str]) -> compose.Space:
+        return compose.Space(urls[name])
+
+    return space
+
+
+# translator, calculator, diagnostics, streaming, media: a test module may override one with options of its own.
+translator, calculator, diagnostics, streaming, media = (_space_fixture(name) for name in SPACES)
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ import gradio as gr
 import jsonschema
 import pytest
 from gradio_client import Client
+from jobs import wait_for_state
 from outer import serve
 from PIL import Image
 from scripted import ScriptedModel
@@ -288,7 +289,6 @@ def _jobs(log: compose.Endpoint, seconds: tuple[float, ...]) -> dict[float, str]
 
 def test_tool_timeout_cancels_the_upstream_job(spaces: dict[str, compose.Space]) -> None:
     streaming = spaces["streaming"]
-    log = streaming.endpoint("/job_log")
     seconds = unique_seconds(5)
     tool = SpaceTool(streaming.endpoint("/long_job"), timeout=0.5)
 
@@ -297,11 +297,7 @@ def test_tool_timeout_cancels_the_upstream_job(spaces: dict[str, compose.Space])
         tool(seconds=seconds)
     assert time.monotonic() - started < 4  # the tool gave up; it did not wait for the 5 s job
 
-    state = None
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and state != "cancelled":  # real calls, bounded
-        state = _jobs(log, (seconds,)).get(seconds)
-    assert state == "cancelled"
+    assert wait_for_state(streaming, seconds, "cancelled", limit=15) == "cancelled"
 
 
 @pytest.mark.parametrize("limit", [1, 2])

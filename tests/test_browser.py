@@ -6,11 +6,11 @@ The LLM is the one fake: a scripted smolagents Model that asks for the tool call
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from jobs import wait_for_state
 from outer import serve
 from scripted import ScriptedModel
 from smolagents import ToolCallingAgent
@@ -55,12 +55,6 @@ def page(chat_url: str) -> Iterator[object]:
         browser.close()
 
 
-def _job_state(urls: dict[str, str], seconds: float) -> str | None:
-    log = compose.Space(urls["streaming"]).endpoint("/job_log").predict()
-    states = [j["state"] for j in log if j["seconds"] == seconds]
-    return states[-1] if states else None
-
-
 def test_tool_call_shows_pending_then_done_with_duration_then_answer(page, artifacts: Path) -> None:  # type: ignore[no-untyped-def]
     box = page.locator("#compose-input textarea")
     box.fill("run the long job")
@@ -78,16 +72,12 @@ def test_tool_call_shows_pending_then_done_with_duration_then_answer(page, artif
     page.screenshot(path=str(artifacts / "chat-done.png"))
 
 
-def test_stop_cancels_the_upstream_job(page, urls: dict[str, str], artifacts: Path) -> None:  # type: ignore[no-untyped-def]
+def test_stop_cancels_the_upstream_job(page, streaming: compose.Space, artifacts: Path) -> None:  # type: ignore[no-untyped-def]
     box = page.locator("#compose-input textarea")
     box.fill("run a very long job")
     box.press("Enter")
-    deadline = time.monotonic() + 20
-    while _job_state(urls, STOPPED) != "running" and time.monotonic() < deadline:
-        pass  # each probe is a real call to the upstream's job log
-    assert _job_state(urls, STOPPED) == "running"
+    assert wait_for_state(streaming, STOPPED, "running", limit=20) == "running"
     page.locator("#compose-stop").click()
-    while _job_state(urls, STOPPED) == "running" and time.monotonic() < deadline:
-        pass
+    state = wait_for_state(streaming, STOPPED, "cancelled", limit=10)
     page.screenshot(path=str(artifacts / "chat-stopped.png"))
-    assert _job_state(urls, STOPPED) == "cancelled"
+    assert state == "cancelled"

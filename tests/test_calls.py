@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from jobs import job_state, wait_for_state
 
 import compose
 from compose.schema import load_cached, store_cached
@@ -23,51 +24,9 @@ from compose.schema import load_cached, store_cached
 DEAD = "http://127.0.0.1:1"
 
 
-@pytest.fixture(scope="module")
-def translator(urls: dict[str, str]) -> compose.Space:
-    return compose.Space(urls["translator"])
-
-
-@pytest.fixture(scope="module")
-def calculator(urls: dict[str, str]) -> compose.Space:
-    return compose.Space(urls["calculator"])
-
-
-@pytest.fixture(scope="module")
-def streaming(urls: dict[str, str]) -> compose.Space:
-    return compose.Space(urls["streaming"])
-
-
-@pytest.fixture(scope="module")
-def diagnostics(urls: dict[str, str]) -> compose.Space:
-    return compose.Space(urls["diagnostics"])
-
-
-@pytest.fixture(scope="module")
-def media(urls: dict[str, str]) -> compose.Space:
-    return compose.Space(urls["media"])
-
-
 def unique_seconds() -> float:
     """A long_job duration no other test uses, so this test can find its own job in the upstream job log."""
     return round(random.uniform(20, 29), 6)
-
-
-def job_state(streaming: compose.Space, seconds: float) -> str | None:
-    """The upstream state ("running", "finished", "cancelled") of the long job started with `seconds`, if any."""
-    log = streaming.endpoint("/job_log").predict()
-    mine = [j for j in log if j["seconds"] == seconds]
-    assert len(mine) <= 1
-    return str(mine[0]["state"]) if mine else None
-
-
-def wait_for_state(streaming: compose.Space, seconds: float, wanted: str | None, limit: float = 10.0) -> str | None:
-    """Poll the job log (a real call per round) until the job reaches `wanted` or `limit` seconds pass."""
-    deadline = time.monotonic() + limit
-    state = job_state(streaming, seconds)
-    while state != wanted and time.monotonic() < deadline:
-        state = job_state(streaming, seconds)
-    return state
 
 
 async def await_state(streaming: compose.Space, seconds: float, wanted: str | None, limit: float = 10.0) -> str | None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import httpx
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError as ClientAppError
+from jobs import wait_for_state
 from outer import raw_events, serve
 
 import compose
@@ -86,24 +86,13 @@ def test_progress_reaches_the_caller(outer: str) -> None:
     assert unit["desc"] == "Working" and unit["length"] == 10
 
 
-def _job_state(urls: dict[str, str], seconds: float) -> str | None:
-    log = compose.Space(urls["streaming"]).endpoint("/job_log").predict()
-    states = [j["state"] for j in log if j["seconds"] == seconds]
-    return states[-1] if states else None
-
-
-def test_cancelling_from_the_outer_side_stops_the_upstream_job(outer: str, urls: dict[str, str]) -> None:
+def test_cancelling_from_the_outer_side_stops_the_upstream_job(outer: str, streaming: compose.Space) -> None:
     marker = 7.25  # a duration no other test uses, to find this job in the upstream's log
     client = user(outer)
     job = client.submit(marker, api_name="/long_job")
-    deadline = time.monotonic() + 15
-    while _job_state(urls, marker) != "running" and time.monotonic() < deadline:
-        pass  # each probe is a real call; the loop ends once the upstream has started the job
-    assert _job_state(urls, marker) == "running"
+    assert wait_for_state(streaming, marker, "running", limit=15) == "running"
     job.cancel()
-    while _job_state(urls, marker) == "running" and time.monotonic() < deadline:
-        pass
-    assert _job_state(urls, marker) == "cancelled"
+    assert wait_for_state(streaming, marker, "cancelled", limit=15) == "cancelled"
 
 
 async def test_a_handler_called_with_keywords_binds_them_by_name(urls: dict[str, str]) -> None:

@@ -25,16 +25,6 @@ from compose.tools import SpaceTool
 META = {"_type": "gradio.FileData"}
 
 
-@pytest.fixture(scope="module")
-def media(urls: dict[str, str]) -> compose.Space:
-    return compose.Space(urls["media"])
-
-
-@pytest.fixture(scope="module")
-def translator(urls: dict[str, str]) -> compose.Space:
-    return compose.Space(urls["translator"])
-
-
 @dataclass
 class Env:
     """An allowed root with traps in it, and a secret outside it."""

@@ -20,11 +20,6 @@ USERS = 50
 ROUNDS = 10  # each round: one /whoami and one /increment → 50 × 10 × 2 = 1,000 calls
 
 
-@pytest.fixture(scope="module")
-def diagnostics(urls: dict[str, str]) -> compose.Space:
-    return compose.Space(urls["diagnostics"])
-
-
 @pytest.fixture
 def run_id() -> str:
     """A prefix that makes this test's end users new to the upstream (their counters start at 0)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from jobs import wait_for_state
 from scripted import ScriptedModel
 from smolagents import CodeAgent, ToolCallingAgent
 
@@ -99,9 +100,4 @@ def test_closing_the_trace_stops_the_agent_and_cancels_the_upstream_job(registry
                                                  for j in job_log.predict()):
             break
     trace.close()
-    states: list[str] = []
-    for _ in range(200):  # bounded: each probe is a real call to the upstream's log
-        states = [j["state"] for j in job_log.predict() if j["seconds"] == marker]
-        if states and states[-1] != "running":
-            break
-    assert states[-1] == "cancelled"
+    assert wait_for_state(compose.Space(urls["streaming"]), marker, "cancelled", limit=15) == "cancelled"
