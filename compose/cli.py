@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.text import Text
 
 from .errors import AppError, ComposeError, ConfigError, InvalidArguments
+from .schema import output_labels
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -127,16 +128,6 @@ def _text(value: Any) -> str:
     return _dumps(value)
 
 
-def _labels(returns: tuple[Return, ...]) -> list[str]:
-    labels: list[str] = []
-    for i, r in enumerate(returns):
-        label = r.label or f"output {i}"
-        while label in labels:
-            label += f" ({i})"
-        labels.append(label)
-    return labels
-
-
 def _as_list(value: Any, count: int) -> list[Any]:
     if count == 0:
         return []
@@ -152,20 +143,21 @@ def _render_result(value: Any, returns: tuple[Return, ...]) -> str:
     values = _as_list(value, len(returns))
     if len(values) == 1:
         return _text(values[0])
-    return "\n".join(f"{label}: {_text(v)}" for label, v in zip(_labels(returns), values, strict=False))
+    return "\n".join(f"{label}: {_text(v)}" for label, v in zip(output_labels(returns), values, strict=False))
 
 
 def _result_json(value: Any, returns: tuple[Return, ...]) -> Any:
     """A result for --json: one output as its value, several as an object keyed by the output labels."""
     if len(returns) <= 1:
         return _jsonable(value)
-    return {label: _jsonable(v) for label, v in zip(_labels(returns), _as_list(value, len(returns)), strict=False)}
+    values = _as_list(value, len(returns))
+    return {label: _jsonable(v) for label, v in zip(output_labels(returns), values, strict=False)}
 
 
 def _files_in(value: Any, returns: tuple[Return, ...]) -> list[tuple[str, str]]:
     """(label, local path) of every file output that was saved."""
     found: list[tuple[str, str]] = []
-    for label, r, v in zip(_labels(returns), returns, _as_list(value, len(returns)), strict=False):
+    for label, r, v in zip(output_labels(returns), returns, _as_list(value, len(returns)), strict=False):
         if r.is_file and isinstance(v, str) and Path(v).is_file():
             found.append((label, str(Path(v).resolve())))
     return found

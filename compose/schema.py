@@ -168,6 +168,17 @@ def _skipped(component: dict[str, Any]) -> bool:
     return bool(component.get("skip_api", component.get("type") in gc_utils.SKIP_COMPONENTS))
 
 
+def output_labels(returns: tuple[Return, ...]) -> list[str]:
+    """One unique label per visible output (a repeated label gets " (2)", " (3)", ...): the keys under which a
+    tool's dict and `compose call --json` give several outputs, so both agree."""
+    seen: dict[str, int] = {}
+    out = []
+    for r in returns:
+        seen[r.label] = seen.get(r.label, 0) + 1
+        out.append(r.label if seen[r.label] == 1 else f"{r.label} ({seen[r.label]})")
+    return out
+
+
 def _config_of(component: dict[str, Any]) -> dict[str, Any]:
     props = component.get("props", {})
     return {k: props[k] for k in _CONFIG_KEYS if k in props and props[k] is not None}

@@ -30,7 +30,7 @@ from .errors import ComposeError
 from .guard import check_arguments
 from .identity import Identity, current_identity
 from .loop import spawn
-from .schema import Parameter, Return
+from .schema import Parameter, Return, output_labels
 from .sessions import user_folder
 from .tracing import ToolEvent, TraceScope, current_scope
 from .updates import Update
@@ -116,16 +116,6 @@ def _agent_value(r: Return, value: Any) -> Any:
     return value
 
 
-def _labels(returns: tuple[Return, ...]) -> list[str]:
-    seen: dict[str, int] = {}
-    out = []
-    for r in returns:
-        label = r.label or "output"
-        seen[label] = seen.get(label, 0) + 1
-        out.append(label if seen[label] == 1 else f"{label} ({seen[label]})")
-    return out
-
-
 class SpaceTool(Tool):  # type: ignore[misc]
     """A smolagents Tool that calls one Space endpoint through compose (see the module docstring)."""
 
@@ -191,7 +181,7 @@ class SpaceTool(Tool):  # type: ignore[misc]
         if len(returns) == 1:
             return _agent_value(returns[0], result)
         values = result if isinstance(result, tuple) else (result,)
-        return {label: _agent_value(r, v) for label, r, v in zip(_labels(returns), returns, values, strict=False)}
+        return {label: _agent_value(r, v) for label, r, v in zip(output_labels(returns), returns, values, strict=False)}
 
     def forward(self, **kwargs: Any) -> Any:  # type: ignore[override]
         ident, scope = current_identity(), current_scope()
