@@ -10,11 +10,13 @@ Usage: `ep.predict(image=compose.file("cat.png"))`.
 
 from __future__ import annotations
 
+import contextlib
 import mimetypes
 import os
 import re
 import secrets
 import stat
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,8 @@ from gradio_client import utils as gc_utils
 
 from .errors import UnsafeInput
 
-__all__ = ["FileArg", "file", "file_data_for_url", "is_url", "safe_name", "under_roots", "upload_source"]
+__all__ = ["FileArg", "file", "file_data_for_url", "is_url", "safe_name", "under_roots", "upload_source",
+           "write_atomically"]
 
 FILE_META = {"_type": "gradio.FileData"}
 
@@ -104,3 +107,20 @@ def file_route(api_prefix: str, remote_path: str) -> str:
 
 def guess_mime(path: Path) -> str:
     return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write `path` whole or not at all (a temporary file in its folder, then a rename); nothing is left behind.
+
+    Usage: `write_atomically(cache / "schema.json", body)`.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

@@ -8,9 +8,9 @@ Usage: `schema = SpaceSchema.parse(url, config, info); schema.endpoints["/predic
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
-import tempfile
 import time
 import typing
 from dataclasses import dataclass, field
@@ -20,7 +20,10 @@ from typing import Any, Literal
 from gradio_client import utils as gc_utils
 from pydantic import BaseModel, ValidationError
 
-__all__ = ["EndpointSchema", "Parameter", "Return", "SpaceSchema", "load_cached", "store_cached"]
+from .files import write_atomically
+
+__all__ = ["EndpointSchema", "Parameter", "Return", "SpaceSchema", "cache_root", "load_cached", "output_labels",
+           "store_cached"]
 
 _CACHE_FORMAT = 1
 
@@ -291,14 +294,8 @@ def load_cached(url: str, max_age: float) -> tuple[dict[str, Any], dict[str, Any
 
 def store_cached(url: str, config: dict[str, Any], info: dict[str, Any]) -> None:
     """Write the schema atomically; a failure to cache never fails a call."""
-    path = _cache_path(url)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        body = _Cached(format=_CACHE_FORMAT, url=url, fetched_at=time.time(), config=config, info=info)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            f.write(body.model_dump_json())
-        os.replace(tmp, path)
-    except OSError:
-        pass
+    body = _Cached(format=_CACHE_FORMAT, url=url, fetched_at=time.time(), config=config, info=info)
+    # A failed write (a full disk, say) used to leave its temporary file behind.
+    with contextlib.suppress(OSError):
+        write_atomically(_cache_path(url), body.model_dump_json())
 

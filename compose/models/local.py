@@ -51,6 +51,7 @@ from smolagents.models import ChatMessage, MessageRole
 from smolagents.monitoring import TokenUsage
 
 from ..errors import ConfigError
+from ..files import write_atomically
 from ..schema import cache_root
 from .router import (
     WholeStepModel,
@@ -152,19 +153,6 @@ def _stamps(directory: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def _stamp_ok(path: Path, sha256: str, stamp_dir: Path) -> bool:
     entry = _stamps(stamp_dir).get(str(path))
     try:
@@ -180,7 +168,7 @@ def _stamp(path: Path, sha256: str, stamp_dir: Path) -> None:
     stamps = _stamps(stamp_dir)
     stamps[str(path)] = {"sha256": sha256, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
     with contextlib.suppress(OSError):  # a read-only cache only costs a re-hash next time
-        _write_atomically(stamp_dir / _STAMP, json.dumps(stamps, indent=1))
+        write_atomically(stamp_dir / _STAMP, json.dumps(stamps, indent=1))
 
 
 def verify_file(path: Path, *, size: int = MODEL_SIZE, sha256: str = MODEL_SHA256,
