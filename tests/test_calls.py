@@ -5,23 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import datetime as dt
 import random
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from jobs import job_state, wait_for_state
+from offline import offline_copy
 
 import compose
-from compose.schema import load_cached, store_cached
-
-DEAD = "http://127.0.0.1:1"
 
 
 def unique_seconds() -> float:
@@ -36,17 +32,6 @@ async def await_state(streaming: compose.Space, seconds: float, wanted: str | No
 
 def job_count(streaming: compose.Space) -> int:
     return len(streaming.endpoint("/job_log").predict())
-
-
-@contextlib.contextmanager
-def offline(live: compose.Space, tag: str) -> Iterator[compose.Space]:
-    """A Space with `live`'s schema (from the disk cache) at an address where nothing listens: any request fails."""
-    live.load()
-    cached = load_cached(live.url, max_age=3600)
-    assert cached is not None
-    url = f"{DEAD}/{tag}"
-    store_cached(url, *cached)
-    yield compose.Space(url, retries=0)
 
 
 # --- the four ways to call -----------------------------------------------------------------------------------------
@@ -174,13 +159,13 @@ def test_invalid_arguments_send_nothing(streaming: compose.Space, diagnostics: c
 
 def test_validation_happens_before_any_request(calculator: compose.Space, media: compose.Space) -> None:
     # Against an address where nothing listens, a bad call fails validation rather than connecting.
-    with offline(calculator, "calc-validation") as dead:
-        with pytest.raises(compose.InvalidArguments):
-            dead.endpoint("/calculate").predict(1, "modulo", 2)
-        with pytest.raises(compose.SpaceUnavailable):
-            dead.endpoint("/calculate").predict(1, "add", 2)  # a valid one does try, and fails to connect
-    with offline(media, "media-validation") as dead, pytest.raises(compose.InvalidArguments):
-        dead.endpoint("/add_days").predict()
+    dead = compose.Space(offline_copy(calculator.url, "calc-validation"), retries=0)
+    with pytest.raises(compose.InvalidArguments):
+        dead.endpoint("/calculate").predict(1, "modulo", 2)
+    with pytest.raises(compose.SpaceUnavailable):
+        dead.endpoint("/calculate").predict(1, "add", 2)  # a valid one does try, and fails to connect
+    with pytest.raises(compose.InvalidArguments):
+        compose.Space(offline_copy(media.url, "media-validation"), retries=0).endpoint("/add_days").predict()
 
 
 async def test_async_call_validates_too(calculator: compose.Space) -> None:

@@ -7,6 +7,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from uploads import upstream_has
 
 import compose
 from compose.files import new_download_path, safe_name, under_roots
@@ -29,17 +30,6 @@ def secret_file(folder: Path, name: str = "secret.txt") -> tuple[Path, bytes]:
     path = folder / name
     path.write_bytes(content)
     return path, content
-
-
-def upstream_has(folder: Path, content: bytes) -> bool:
-    """True if any file the upstream app holds contains `content`."""
-    for p in folder.rglob("*"):
-        try:
-            if p.is_file() and content in p.read_bytes():
-                return True
-        except OSError:
-            continue
-    return False
 
 
 def red_png(path: Path, size: tuple[int, int] = (3, 2)) -> Path:

@@ -18,6 +18,7 @@ from gradio_client import Client
 from PIL import Image
 from smolagents import Tool
 from smolagents.agent_types import AgentImage
+from uploads import upstream_has
 
 import compose
 from compose.local import LocalSpace
@@ -68,7 +69,7 @@ def test_from_space_wrapper_behaviour_next_to_ep_tool(urls: dict[str, str], spac
     uploads = local_spaces["translator"].temp_dir
 
     def leaked() -> bool:
-        return any(content in p.read_bytes() for p in uploads.rglob("*") if p.is_file())
+        return upstream_has(uploads, content)
 
     tool = spaces["translator"].endpoint("/translate").tool()
     assert tool(text=str(secret)) == str(secret).lower()

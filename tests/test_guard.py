@@ -17,6 +17,7 @@ from smolagents import ToolCallingAgent
 from smolagents.memory import ActionStep
 from smolagents.monitoring import LogLevel
 from smolagents.utils import AgentToolExecutionError
+from uploads import upstream_has
 
 import compose
 from compose.local import LocalSpace
@@ -63,7 +64,7 @@ class Upstream:
         return self.files() - self.before
 
     def holds(self, content: bytes) -> bool:
-        return any(content in p.read_bytes() for p in self.files())
+        return upstream_has(self.folder, content)
 
 
 @pytest.fixture

@@ -6,25 +6,12 @@ import json
 import typing
 
 import pytest
+from offline import DEAD, offline_copy
 
 import compose
 from compose.local import start_space, wait_ready
 from compose.schema import _cache_path, load_cached, store_cached
 from compose.space import resolve_src
-
-# Nothing listens on port 1: any request to it fails at once, so a call that works there used no network.
-DEAD = "http://127.0.0.1:1"
-
-
-def offline_copy(live_url: str, tag: str) -> str:
-    """A dead URL whose disk-cached schema is a copy of `live_url`'s (which is loaded first, for real)."""
-    compose.Space(live_url).load()
-    cached = load_cached(live_url, max_age=3600)
-    assert cached is not None
-    dead = f"{DEAD}/{tag}"
-    store_cached(dead, *cached)
-    return dead
-
 
 # --- construction and src ----------------------------------------------------------------------------------------
 
