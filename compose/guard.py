@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 from gradio_client import utils as gc_utils
 
 from .errors import UnsafeInput
-from .files import FileArg
+from .files import FileArg, under_roots
 
 if TYPE_CHECKING:
     from .endpoint import Endpoint
@@ -79,8 +79,7 @@ def check_file(path: str, *, roots: tuple[Path, ...], max_bytes: int) -> str:
         real = p.resolve(strict=True)
     except (OSError, RuntimeError):
         raise UnsafeInput(f"refused {path!r}: no such file") from None
-    real_roots = tuple(r.resolve() for r in roots)
-    if not any(real == r or r in real.parents for r in real_roots):
+    if not under_roots(real, tuple(r.resolve() for r in roots)):
         raise UnsafeInput(f"refused {path!r}: not a file this user uploaded or received")
     st = os.stat(real)
     if not stat.S_ISREG(st.st_mode):

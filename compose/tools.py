@@ -78,6 +78,15 @@ def _kind(component: str, schema: dict[str, Any], is_file: bool) -> str:
     return "any"
 
 
+# What a tool's description ends with; small models drop it again to score and show the tool's own words.
+RUNS_ON = " (runs on the Space "
+
+
+def tool_summary(tool: Any) -> str:
+    """A tool's description without the Space note compose adds."""
+    return str(getattr(tool, "description", "") or "").split(RUNS_ON)[0]
+
+
 def input_spec(p: Parameter) -> dict[str, Any]:
     """The smolagents input description for one remote parameter."""
     bits = [p.description or p.label or p.name]
@@ -135,7 +144,7 @@ class SpaceTool(Tool):  # type: ignore[misc]
         self.endpoint = endpoint
         self.name = name or tool_name(endpoint)
         desc = description or endpoint.description or f"Calls {endpoint.api_name}."
-        self.description = f"{desc.strip()} (runs on the Space {endpoint.space.name})"
+        self.description = f"{desc.strip()}{RUNS_ON}{endpoint.space.name})"
         self.inputs = {p.name: input_spec(p) for p in endpoint.parameters}
         self.output_type = output_type(endpoint.returns)
         self.timeout = timeout

@@ -53,6 +53,7 @@ from smolagents.monitoring import TokenUsage
 from ..errors import ConfigError
 from ..files import write_atomically
 from ..schema import cache_root
+from ..tools import RUNS_ON
 from .router import (
     WholeStepModel,
     arguments_schema,
@@ -371,7 +372,7 @@ _RETURNS = "Returns an output of type:"
 
 
 def _short(text: str, limit: int = 160) -> str:
-    text = " ".join(str(text or "").split(" (runs on the Space")[0].split())
+    text = " ".join(str(text or "").split(RUNS_ON)[0].split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 

@@ -36,6 +36,8 @@ from smolagents.models import (
 )
 from smolagents.monitoring import TokenUsage
 
+from ..tools import tool_summary
+
 __all__ = [
     "ROUTER_LABEL",
     "Conversation",
@@ -296,7 +298,7 @@ def score_tool(tool: Any, task: str) -> float:
     score = 0.0
     name_words = {_stem(w) for w in _name_words(str(tool.name)) if w not in STOPWORDS}
     score += 3.0 * len(task_words & name_words)
-    description = str(getattr(tool, "description", "") or "").split(" (runs on the Space")[0]
+    description = tool_summary(tool)
     score += 1.0 * len(task_words & {_stem(w) for w in _words(description) if w not in STOPWORDS})
     inputs = getattr(tool, "inputs", {}) or {}
     numbers = _numbers(task)
