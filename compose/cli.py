@@ -247,11 +247,8 @@ def _bind(ep: Endpoint, args: list[str], params: list[str]) -> tuple[list[Any], 
 def _make_space(src: str, token: str | None, download_dir: Path | None = None) -> Space:
     from .space import Space
 
-    if token is None:
-        from huggingface_hub import get_token
-
-        token = get_token()  # the environment's token; Space sends it to Hugging Face origins only
-    return Space(src, token=token, download_dir=download_dir)
+    # No --token: the environment's (token=True), which Space sends to Hugging Face origins only.
+    return Space(src, token=True if token is None else token, download_dir=download_dir)
 
 
 def _param_json(p: Parameter) -> dict[str, Any]:
