@@ -79,7 +79,6 @@ def start_space(
     `compose_deps`: whether the app's environment has compose's dependencies (uvloop, httptools) as its Space
     would; by default, when the app imports compose (see `_WITHOUT_COMPOSE_DEPS`).
     """
-    from .deploy import imports_compose
 
     folder = (spaces_dir or default_spaces_dir()) / name
     if not (folder / "app.py").is_file():
@@ -90,6 +89,8 @@ def start_space(
                 "GRADIO_TEMP_DIR": str(temp_dir), "GRADIO_ANALYTICS_ENABLED": "False",
                 "PYTHONUNBUFFERED": "1", **(env or {})}
     if compose_deps is None:
+        from .deploy import imports_compose
+
         compose_deps = imports_compose(folder)
     process = subprocess.Popen(
         [sys.executable, "app.py"] if compose_deps else [sys.executable, "-c", _WITHOUT_COMPOSE_DEPS],

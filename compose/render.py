@@ -32,7 +32,7 @@ from .files import under_roots
 from .handler import serve_locally, to_gradio_error, upload_root
 from .identity import current_identity
 from .loop import run_async
-from .schema import EndpointSchema, _skipped
+from .schema import EndpointSchema, slots
 
 if TYPE_CHECKING:
     from .endpoint import Endpoint
@@ -127,8 +127,8 @@ def _dependency_schema(dep: dict[str, Any], comps: dict[int, dict[str, Any]]) ->
         streams=bool((dep.get("types") or {}).get("generator")),
         parameters=(),
         returns=(),
-        input_slots=tuple(None if _skipped(comps.get(i, {})) else n for n, i in enumerate(inputs)),
-        output_slots=tuple(None if _skipped(comps.get(o, {})) else n for n, o in enumerate(outputs)),
+        input_slots=slots(inputs, comps),
+        output_slots=slots(outputs, comps),
         input_ids=inputs,
         output_ids=outputs,
     )
@@ -156,12 +156,11 @@ def _raw_fn(space: Space, schema: EndpointSchema) -> Callable[..., Any]:
     """A preprocess=False/postprocess=False function for one remote dependency (payloads pass through)."""
 
     def prepare(payloads: tuple[Any, ...]) -> list[Any]:
-        values = []
+        # State slots are not checked: run_call sends None for them (the upstream session holds the value).
         for slot, p in zip(schema.input_slots, payloads, strict=False):
             if slot is not None:
                 _check_payload_files(p, space)
-            values.append(None if slot is None else p)
-        return values
+        return list(payloads)
 
     def present(data: list[Any]) -> Any:
         out = [None if slot is None else _serve_payload(v) for v, slot in zip(data, schema.output_slots,

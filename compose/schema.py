@@ -182,6 +182,20 @@ def output_labels(returns: tuple[Return, ...]) -> list[str]:
     return out
 
 
+def slots(ids: list[int] | tuple[int, ...], components: dict[int, dict[str, Any]]) -> tuple[int | None, ...]:
+    """The wire layout of a dependency's inputs or outputs: each component's position among the visible ones, None
+    for a state or layout component."""
+    out: list[int | None] = []
+    visible = 0
+    for cid in ids:
+        if _skipped(components.get(cid, {})):
+            out.append(None)
+        else:
+            out.append(visible)
+            visible += 1
+    return tuple(out)
+
+
 def _config_of(component: dict[str, Any]) -> dict[str, Any]:
     props = component.get("props", {})
     return {k: props[k] for k in _CONFIG_KEYS if k in props and props[k] is not None}
@@ -232,12 +246,6 @@ def _parse_endpoint(
                 is_file=is_file,
             )
         )
-    input_slots: list[int | None] = []
-    for cid in dep["inputs"]:
-        input_slots.append(None if _skipped(components.get(cid, {})) else sum(s is not None for s in input_slots))
-    output_slots: list[int | None] = []
-    for cid in dep["outputs"]:
-        output_slots.append(None if _skipped(components.get(cid, {})) else sum(s is not None for s in output_slots))
     return EndpointSchema(
         api_name=api_name,
         fn_index=int(dep.get("id", 0)),
@@ -245,8 +253,8 @@ def _parse_endpoint(
         streams=bool((dep.get("types") or {}).get("generator")),
         parameters=tuple(params),
         returns=tuple(returns),
-        input_slots=tuple(input_slots),
-        output_slots=tuple(output_slots),
+        input_slots=slots(dep["inputs"], components),
+        output_slots=slots(dep["outputs"], components),
         input_ids=tuple(dep["inputs"]),
         output_ids=tuple(dep["outputs"]),
     )
