@@ -348,6 +348,32 @@ async def test_job_async_iteration(streaming: compose.Space) -> None:
 # --- one Space from anywhere ---------------------------------------------------------------------------------------
 
 
+def test_many_users_calls_open_no_thread_and_no_connection(urls: dict[str, str]) -> None:
+    """Forty users' warm calls reuse the Space's pooled connections and compose's one I/O thread: no thread, no
+    client, no socket per call or per user."""
+    psutil = pytest.importorskip("psutil")
+    space = compose.Space(urls["translator"])
+    ep = space.endpoint("/translate")
+    port = int(urls["translator"].rsplit(":", 1)[1].strip("/"))
+
+    def local_ports() -> set[int]:
+        return {c.laddr.port for c in psutil.Process().net_connections("tcp")
+                if c.raddr and c.raddr.port == port and c.status == "ESTABLISHED"}
+
+    with compose.identity(session="warm-up"):
+        ep.predict("hello", "French")  # the pool's join and stream connections, compose's I/O thread
+    threads, seen = threading.active_count(), local_ports()
+    opened: set[int] = set()
+    for i in range(40):
+        with compose.identity(session=f"user-{i}", headers={"x-ip-token": f"t{i}"}):
+            assert ep.predict("good night", "French") == "bonne nuit"
+        opened |= local_ports() - seen  # a connection made for this call would still sit in the pool
+    assert threading.active_count() == threads
+    # Per-call connections would be about forty; at most a stray one or two appear on a loaded machine, when a
+    # call starts while the previous stream is still handing its connection back.
+    assert len(opened) <= 2, opened
+
+
 def test_one_space_from_many_threads(translator: compose.Space, calculator: compose.Space) -> None:
     ep = calculator.endpoint("/calculate")
     with ThreadPoolExecutor(8) as pool:

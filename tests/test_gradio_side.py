@@ -9,6 +9,8 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import re
+import threading
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -222,6 +224,36 @@ def test_whole_app_embedded_streams(urls: dict[str, str]) -> None:
         events = raw_events(url, "/count_up", [3, 0.3])
         times = [t for t, m in events if m.get("msg") == "process_generating"]
         assert len(times) >= 3 and times[-1] - times[0] > 0.4
+
+
+def test_a_closed_tab_leaves_nothing_of_its_user(urls: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A user who reset their upstream session and then closed the tab: gradio's unload reaches compose, which
+    drops the one thing it kept for them."""
+    diagnostics = compose.Space(urls["diagnostics"])
+    forgotten = threading.Event()
+    original = sessions.forget
+
+    def forget(user: str) -> None:  # observe the call; the real forget still runs
+        original(user)
+        forgotten.set()
+
+    monkeypatch.setattr(sessions, "forget", forget)
+    with gr.Blocks() as demo:
+        diagnostics.endpoint("/increment").render()  # render() wires the unload hook
+        gr.Button("Start over").click(lambda: diagnostics.reset_session(), None, None, api_name="start_over")
+    tab = f"tab-{uuid.uuid4().hex[:8]}"
+    with serve(demo) as url, httpx.Client(timeout=10) as client:
+        with client.stream("GET", f"{url}/gradio_api/heartbeat/{tab}") as heartbeat:  # the open page
+            alive = heartbeat.iter_lines()  # kept: dropping the iterator would close the connection, the page
+            next(alive)
+            events = raw_events(url, "/start_over", [], session=tab)
+            done = [m for _, m in events if m.get("msg") == "process_completed"]
+            assert done and done[-1]["success"], done
+            assert sessions._reset_key(tab) in sessions._resets  # the reset marker compose keeps for this user
+            assert not forgotten.is_set()
+        # The page closed.
+        assert forgotten.wait(10)
+    assert sessions._reset_key(tab) not in sessions._resets
 
 
 def test_nothing_of_ten_thousand_departed_users_lingers(monkeypatch: pytest.MonkeyPatch) -> None:
