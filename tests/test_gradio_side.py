@@ -148,6 +148,18 @@ def test_rendered_components_match_the_remote(outer: str, urls: dict[str, str], 
     assert compared == set(keys)  # every listed setting was really there to compare
 
 
+def test_render_wires_components_the_app_already_has(urls: dict[str, str]) -> None:
+    with gr.Blocks() as demo:
+        text = gr.Textbox(label="Phrase", value="good night")
+        language = gr.Dropdown(["French", "German"], value="German", label="Into")
+        result = gr.Textbox(label="Result")
+        ui = compose.Space(urls["translator"]).endpoint("/translate").render(inputs=[text, language],
+                                                                             outputs=[result], button="Go")
+    assert ui.inputs == [text, language] and ui.outputs == [result]  # none made: these are wired
+    with serve(demo) as url:
+        assert user(url).predict("good night", "German", api_name="/translate") == "gute Nacht"
+
+
 def test_files_go_through_the_hop_and_are_served_by_the_outer_app(outer: str, local_spaces: dict[str, Any],
                                                                     tmp_path: Path) -> None:
     from PIL import Image
