@@ -22,7 +22,7 @@ from . import sessions
 from .calls import download_target
 from .endpoint import Endpoint
 from .errors import APIChanged, ConfigError, SpaceError, SpaceUnavailable
-from .headers import is_hf_origin, merge_headers
+from .headers import DEFAULT_FORWARD_HEADERS, is_hf_origin, merge_headers
 from .identity import Identity, current_identity
 from .loop import run_sync
 from .schema import EndpointSchema, SpaceSchema, cache_root, load_cached, store_cached
@@ -62,7 +62,7 @@ class Space:
         *,
         token: str | bool | None = None,
         headers: dict[str, str] | None = None,
-        forward_headers: tuple[str, ...] | list[str] = ("x-ip-token",),
+        forward_headers: tuple[str, ...] | list[str] | None = None,
         session: SessionMode = "user",
         allowed_paths: tuple[str | os.PathLike[str], ...] | list[str | os.PathLike[str]] = (),
         download_files: bool = True,
@@ -88,7 +88,11 @@ class Space:
             # Tokens are for Hugging Face only; a token given for another host is simply never sent.
             self._token = None
         self.static_headers = dict(headers or {})
-        self.forward_headers = tuple(h.lower() for h in forward_headers)
+        # Not given: the visitor's x-ip-token, to Hugging Face origins only. Given: exactly those, to this origin
+        # whatever it is (the developer decided, e.g. for their own self-hosted app).
+        self.forward_headers = tuple(h.lower() for h in (DEFAULT_FORWARD_HEADERS if forward_headers is None
+                                                         else forward_headers))
+        self.forward_anywhere = forward_headers is not None
         self.session_mode: SessionMode = session
         self.allowed_paths = tuple(Path(p).expanduser().resolve() for p in allowed_paths)
         self.download_files = download_files
@@ -269,7 +273,8 @@ class Space:
         token = self._token
         if self.use_oauth_token and ident is not None and ident.oauth_token:
             token = ident.oauth_token  # a signed-in user's own token, opted in by the developer
-        return merge_headers(self.static_headers, token=token, origin=self.url, forwarded=forwarded)
+        return merge_headers(self.static_headers, token=token, origin=self.url, forwarded=forwarded,
+                             forward_anywhere=self.forward_anywhere)
 
     def reset_session(self) -> None:
         """Give the current caller a fresh upstream session (their remote gr.State starts over); others keep theirs."""

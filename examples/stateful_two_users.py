@@ -12,7 +12,9 @@ import compose
 
 
 def build(diagnostics: str) -> gr.Blocks:
-    space = compose.Space(diagnostics)  # session="user" (the default): one upstream session per end user
+    # session="user" (the default): one upstream session per end user. A Space on Hugging Face gets the visitor's
+    # x-ip-token by default; a self-hosted URL (like the local default here) only when listed explicitly.
+    space = compose.Space(diagnostics, forward_headers=("x-ip-token",))
     with gr.Blocks(title="Your own counter") as demo:
         count = gr.Number(label="Your count", precision=0)
         gr.Button("Increment").click(space.endpoint("/increment").handler(), None, count, api_name="increment")

@@ -17,6 +17,8 @@ import compose
 from compose.local import LocalSpace, launch_spaces
 
 SPACES = ["translator", "calculator", "diagnostics", "streaming", "media"]
+# What a loopback stand-in for a Space is given explicitly, to receive the visitor's headers as a Space would.
+FORWARD = ("x-ip-token",)
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 
@@ -37,7 +39,9 @@ def _space_fixture(name: str) -> Any:
 
     @pytest.fixture(scope="module", name=name)
     def space(urls: dict[str, str]) -> compose.Space:
-        return compose.Space(urls[name])
+        # These loopback apps stand in for Spaces, and the tests check the visitor's x-ip-token reaches them: by
+        # default compose forwards it to Hugging Face origins only, so the fixtures list it explicitly.
+        return compose.Space(urls[name], forward_headers=FORWARD)
 
     return space
 

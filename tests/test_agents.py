@@ -154,7 +154,8 @@ def _steps(agent: Any) -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def outer_url(urls: dict[str, str]) -> Iterator[str]:
     registry = compose.ToolRegistry()
-    registry.add(compose.Space(urls["diagnostics"]))
+    # A loopback stand-in for a Space: it gets the visitor's x-ip-token only when listed explicitly.
+    registry.add(compose.Space(urls["diagnostics"], forward_headers=("x-ip-token",)))
     calling = compose.UserAgents(lambda: ToolCallingAgent(
         tools=registry.tools(), model=ScriptedModel(CALLING_SCRIPT * RUNS), verbosity_level=QUIET))
     coding = compose.UserAgents(lambda: CodeAgent(

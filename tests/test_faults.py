@@ -354,7 +354,9 @@ def test_token_goes_to_hugging_face_only_when_given_or_opted_in(monkeypatch):
     monkeypatch.setenv("HF_TOKEN", "hf_from_env")
 
     def authorization(**options: Any) -> str | None:
-        return compose.Space("owner/name", **options)._headers_for(None).get("authorization")
+        headers = compose.Space("https://owner-name.hf.space", **options)._headers_for(None)
+        assert "authorization" not in headers  # plain Authorization would pass the Spaces proxy to the app's code
+        return headers.get("x-hf-authorization")
 
     assert authorization() is None
     assert authorization(token=True) == "Bearer hf_from_env"

@@ -30,7 +30,7 @@ from compose import sessions
 @pytest.fixture(scope="module")
 def outer(urls: dict[str, str]) -> Iterator[str]:
     """One outer app wiring handlers and rendered endpoints of several upstream Spaces."""
-    dg, st = compose.Space(urls["diagnostics"]), compose.Space(urls["streaming"])
+    dg, st = compose.Space(urls["diagnostics"], forward_headers=("x-ip-token",)), compose.Space(urls["streaming"])
     calc, tr, md = compose.Space(urls["calculator"]), compose.Space(urls["translator"]), compose.Space(urls["media"])
     with gr.Blocks() as demo:
         tok, sess = gr.Textbox(), gr.Textbox()
@@ -220,7 +220,7 @@ def test_sixty_four_concurrent_users_all_succeed_with_their_own_identity(outer: 
 
 def test_whole_app_embedded_runs_every_event_through_compose(urls: dict[str, str]) -> None:
     with gr.Blocks() as demo:
-        compose.Space(urls["diagnostics"]).render()
+        compose.Space(urls["diagnostics"], forward_headers=("x-ip-token",)).render()
     with serve(demo) as url:
         alice, bob = user(url, "tok-a"), user(url)
         assert [alice.predict(api_name="/increment") for _ in range(2)] == [1, 2]
@@ -283,12 +283,12 @@ def test_nothing_of_ten_thousand_departed_users_lingers(monkeypatch: pytest.Monk
 def test_oauth_tokens_are_opt_in_and_only_for_hugging_face(urls: dict[str, str]) -> None:
     from compose.identity import Identity
 
-    hf = compose.Space("owner/private-space", use_oauth_token=True)
-    assert hf._headers_for(Identity(session="s", oauth_token="hf_user"))["authorization"] == "Bearer hf_user"
-    assert "authorization" not in compose.Space("owner/private-space")._headers_for(
-        Identity(session="s", oauth_token="hf_user"))
+    hf = compose.Space("https://owner-private-space.hf.space", use_oauth_token=True)
+    assert hf._headers_for(Identity(session="s", oauth_token="hf_user")) == {"x-hf-authorization": "Bearer hf_user"}
+    assert compose.Space("https://owner-private-space.hf.space")._headers_for(
+        Identity(session="s", oauth_token="hf_user")) == {}
     local = compose.Space(urls["diagnostics"], use_oauth_token=True)
-    assert "authorization" not in local._headers_for(Identity(session="s", oauth_token="hf_user"))
+    assert local._headers_for(Identity(session="s", oauth_token="hf_user")) == {}
     # The handler takes the signed-in user's token without showing it as an API parameter.
     params = list(__import__("inspect").signature(local.endpoint("/whoami").handler()).parameters)
     assert "oauth_token" in params

@@ -234,14 +234,17 @@ def test_forward_headers_allow_list(urls: dict[str, str], run_id: str) -> None:
     url = urls["diagnostics"]
     headers = {"x-ip-token": "user-token", "x-secret": "do-not-forward"}
     with compose.identity(session=f"{run_id}-allow", headers=headers):
-        assert whoami(compose.Space(url))[0] == "user-token"  # the default allow-list: x-ip-token
+        # The default (x-ip-token) goes to Hugging Face origins only: not to a plain URL of someone's app ...
+        assert whoami(compose.Space(url))[0] == ""
+        # ... unless the developer lists it for this Space explicitly.
+        assert whoami(compose.Space(url, forward_headers=("x-ip-token",)))[0] == "user-token"
         assert whoami(compose.Space(url, forward_headers=()))[0] == ""  # nothing forwarded
         assert whoami(compose.Space(url, forward_headers=("x-secret",)))[0] == ""  # only what is listed
         assert whoami(compose.Space(url, forward_headers=("X-IP-Token", "x-extra")))[0] == "user-token"
 
 
 def test_static_headers_and_forwarded_ones(urls: dict[str, str], run_id: str) -> None:
-    space = compose.Space(urls["diagnostics"], headers={"x-ip-token": "static"})
+    space = compose.Space(urls["diagnostics"], headers={"x-ip-token": "static"}, forward_headers=("x-ip-token",))
     assert whoami(space)[0] == "static"
     with compose.identity(session=f"{run_id}-static", headers={"x-ip-token": "user"}):
         assert whoami(space)[0] == "user"  # the end user's own header wins for their call
@@ -252,10 +255,11 @@ def test_token_is_never_sent_to_a_non_hf_origin(urls: dict[str, str]) -> None:
     space = compose.Space(urls["diagnostics"], token="hf_not_for_you")
     # The call works (a token for a non-HF host is simply dropped, not an error) ...
     assert whoami(space)[0] == ""
-    # ... and no request this Space makes would carry it, while a Space on Hugging Face does get it.
-    assert "authorization" not in {k.lower() for k in space._headers_for(None)}
-    hf = compose.Space("owner/name", token="hf_for_hf")
-    assert hf._headers_for(None).get("authorization") == "Bearer hf_for_hf"
+    # ... and no request this Space makes would carry it, while a Space on Hugging Face does get it, in the header
+    # the Spaces proxy strips (tests/test_edge_tokens.py proves it through the emulated edge).
+    assert not {"authorization", "x-hf-authorization"} & {k.lower() for k in space._headers_for(None)}
+    hf = compose.Space("https://owner-name.hf.space", token="hf_for_hf")
+    assert hf._headers_for(None) == {"x-hf-authorization": "Bearer hf_for_hf"}
 
 
 # --- session modes and reset -----------------------------------------------------------------------------------------
@@ -271,7 +275,7 @@ def test_user_mode_is_the_default_one_counter_per_user(diagnostics: compose.Spac
 
 
 def test_shared_mode_users_share_one_session(urls: dict[str, str], run_id: str) -> None:
-    shared = compose.Space(urls["diagnostics"], session="shared")
+    shared = compose.Space(urls["diagnostics"], session="shared", forward_headers=("x-ip-token",))
     with compose.identity(session=f"{run_id}-s1", headers={"x-ip-token": "one"}):
         first = increment(shared)
         token_1, session_1 = whoami(shared)
