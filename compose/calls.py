@@ -32,10 +32,13 @@ from .errors import (
 from .files import (
     FILE_META,
     FileArg,
+    amap_file_data,
     file_data_for_url,
     file_route,
     is_url,
+    map_file_data,
     new_download_path,
+    remote_file_ref,
     under_roots,
     upload_source,
 )
@@ -310,24 +313,34 @@ async def _upload_or_link(
 
 async def _finish_outputs(space: Space, schema: EndpointSchema, data: list[Any], ident: Identity, raw: bool
                           ) -> list[Any]:
-    """Download file outputs (from the Space's own origin only) when the Space is set to (always when raw)."""
-    if not raw and (not space.download_files or not any(r.is_file for r in schema.returns)):
-        return data
+    """Make every FileData the remote sent safe to hand on: downloaded (from the Space's own origin only, into the
+    sandboxed download folder) or, where nothing is downloaded, a link on the Space's origin with no local path
+    (`files.remote_file_ref`). A remote path is never left for anyone to read from our disk."""
+    sch = space._schema_now()
 
-    async def walk(v: Any) -> Any:
-        if gc_utils.is_file_obj_with_meta(v):
-            local = await space._download(v, schema.api_name, ident)
-            if raw:
-                return {"path": local, "orig_name": v.get("orig_name") or Path(local).name,
-                        "mime_type": v.get("mime_type"), "meta": dict(FILE_META)}
-            return local
-        if isinstance(v, dict):
-            return {k: await walk(x) for k, x in v.items()}
-        if isinstance(v, list):
-            return [await walk(x) for x in v]
-        return v
+    def link(v: dict[str, Any]) -> dict[str, Any]:
+        return remote_file_ref(v, base_url=space.url, api_prefix=sch.api_prefix)
 
-    return [await walk(v) for v in data]
+    async def download(v: dict[str, Any]) -> Any:
+        local = await space._download(v, schema.api_name, ident)
+        if raw:
+            return {"path": local, "orig_name": v.get("orig_name") or Path(local).name,
+                    "mime_type": v.get("mime_type"), "meta": dict(FILE_META)}
+        return local
+
+    if raw:
+        return [await amap_file_data(v, download) for v in data]
+    returns = schema.returns
+    slots = schema.output_slots
+    out: list[Any] = []
+    for i, v in enumerate(data):
+        slot = slots[i] if i < len(slots) else None
+        if space.download_files and slot is not None and slot < len(returns) and returns[slot].is_file:
+            out.append(await amap_file_data(v, download))
+        else:
+            # A FileData inside another output (a Chatbot message, JSON), or any when downloads are off: a link.
+            out.append(map_file_data(v, link))
+    return out
 
 
 def download_target(space: Space, remote: dict[str, Any], ident: Identity) -> tuple[str, Path]:

@@ -17,6 +17,7 @@ import re
 import secrets
 import stat
 import tempfile
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,8 @@ from gradio_client import utils as gc_utils
 
 from .errors import UnsafeInput
 
-__all__ = ["FileArg", "file", "file_data_for_url", "is_url", "safe_name", "under_roots", "upload_source",
-           "write_atomically"]
+__all__ = ["FileArg", "amap_file_data", "file", "file_data_for_url", "is_file_data", "is_url", "map_file_data",
+           "refuse_nul", "remote_file_ref", "safe_name", "under_roots", "upload_source", "write_atomically"]
 
 FILE_META = {"_type": "gradio.FileData"}
 
@@ -61,15 +62,26 @@ def file_data_for_url(url: str) -> dict[str, Any]:
     return {"path": url, "url": url, "orig_name": name, "meta": dict(FILE_META)}
 
 
+def refuse_nul(path: str | os.PathLike[str]) -> str:
+    """The path as a string, or `UnsafeInput` if it holds a NUL byte (the OS would cut it there, or Python raise a
+    bare ValueError): no such path names a file anyone meant."""
+    text = os.fspath(path)
+    if "\x00" in text:
+        raise UnsafeInput(f"refused {text!r}: a file path may not contain a NUL byte")
+    return text
+
+
 def under_roots(path: Path, roots: tuple[Path, ...]) -> bool:
-    """True if the real path (symlinks resolved) lies inside one of the real roots."""
+    """True if the real path (symlinks resolved) lies inside one of the real roots (a path with a NUL byte: never)."""
+    if "\x00" in str(path):
+        return False
     real = path.resolve()
     return any(real == root or root in real.parents for root in roots)
 
 
 def upload_source(path: str, *, max_bytes: int | None) -> Path:
     """Check a local file before upload: it must exist and be a regular file within the size cap."""
-    p = Path(path).expanduser()
+    p = Path(refuse_nul(path)).expanduser()
     try:
         st = p.stat()
     except OSError as e:
@@ -103,6 +115,64 @@ def new_download_path(root: Path, remote_name: str | None) -> Path:
 def file_route(api_prefix: str, remote_path: str) -> str:
     """The Space-relative route serving a file the remote produced (built by us, on the Space's own origin)."""
     return f"{api_prefix}/file={quote(remote_path)}"
+
+
+def remote_file_ref(data: dict[str, Any], *, base_url: str, api_prefix: str) -> dict[str, Any]:
+    """A FileData that a remote app sent, made safe to hand on without downloading it.
+
+    A remote FileData's `path` names a file on the *remote* host. Handed to Gradio (or anything else) as is, it
+    would be read from *our* disk: a Space answering `{"path": "/app/.env"}` would make the composing app serve its
+    own secrets. So the result carries no local path at all: `path` and `url` are both the file's address on the
+    Space's own origin (built here, never a URL the remote chose for another host), which Gradio passes to the
+    browser as a link. Every place that hands a remote FileData on calls this or downloads the file
+    (into compose's sandboxed download folder); nothing else is safe.
+
+    Usage: `safe = remote_file_ref(fd, base_url=space.url, api_prefix="/gradio_api")`.
+    """
+    remote = str(data.get("path") or "")
+    base = base_url.rstrip("/")
+    if is_url(remote) and (remote == base or remote.startswith(base + "/")):
+        url = remote  # already on the Space's own origin
+    else:
+        url = base + file_route(api_prefix, remote)
+    ref: dict[str, Any] = {"path": url, "url": url, "orig_name": safe_name(data.get("orig_name") or remote),
+                           "size": data.get("size") if isinstance(data.get("size"), int) else None,
+                           "mime_type": data.get("mime_type") if isinstance(data.get("mime_type"), str) else None,
+                           "is_stream": False, "meta": dict(FILE_META)}
+    return ref
+
+
+def is_file_data(value: Any) -> bool:
+    """True for a FileData-shaped dict (`{"path": ..., "meta": {"_type": "gradio.FileData"}}`)."""
+    return bool(gc_utils.is_file_obj_with_meta(value))
+
+
+def map_file_data(value: Any, fn: Callable[[dict[str, Any]], Any]) -> Any:
+    """`value` with every FileData in it (at any depth of dicts, lists and tuples) replaced by `fn(file_data)`.
+
+    Usage: `safe = map_file_data(output, lambda fd: remote_file_ref(fd, base_url=url, api_prefix=prefix))`.
+    """
+    if is_file_data(value):
+        return fn(value)
+    if isinstance(value, dict):
+        return {k: map_file_data(v, fn) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [map_file_data(v, fn) for v in value]
+    return value
+
+
+async def amap_file_data(value: Any, fn: Callable[[dict[str, Any]], Awaitable[Any]]) -> Any:
+    """`map_file_data` with an async `fn` (a download), one file at a time.
+
+    Usage: `local = await amap_file_data(output, download)`.
+    """
+    if is_file_data(value):
+        return await fn(value)
+    if isinstance(value, dict):
+        return {k: await amap_file_data(v, fn) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [await amap_file_data(v, fn) for v in value]
+    return value
 
 
 def guess_mime(path: Path) -> str:

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 from gradio_client import utils as gc_utils
 
 from .errors import UnsafeInput
-from .files import FileArg, under_roots
+from .files import FileArg, refuse_nul, under_roots
 
 if TYPE_CHECKING:
     from .endpoint import Endpoint
@@ -70,6 +70,7 @@ def check_url(url: str, *, resolve: bool = True) -> str:
 
 def check_file(path: str, *, roots: tuple[Path, ...], max_bytes: int) -> str:
     """Allow a local file only inside the allowed roots (real paths), regular, and within the size cap."""
+    refuse_nul(path)
     if path.startswith("file:"):
         raise UnsafeInput(f"refused {path!r}: file:// URLs are not accepted")
     p = Path(path)

@@ -26,7 +26,7 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 
 from .errors import AppError, ComposeError, SpaceError
-from .files import FileArg, under_roots
+from .files import FileArg, is_file_data, under_roots
 from .identity import Identity, _from_request
 from .loop import run_async
 from .schema import Parameter
@@ -115,12 +115,26 @@ def _chat_message(message: Any) -> Any:
 
 
 def _from_wire(files: list[bool], result: Any) -> Any:
-    """Make downloaded files (the outputs flagged in `files`) servable by the outer app; the rest passes as is."""
+    """Make downloaded files (the outputs flagged in `files`) servable by the outer app; the rest passes as is.
+
+    A file output that was not downloaded is a link on the Space's origin (`files.remote_file_ref`): the outer
+    component gets its URL, never the remote's path, which would name a file on our disk.
+    """
     if not any(files):
         return result
     if len(files) == 1:
-        return serve_locally(result) if isinstance(result, str) else result
-    return tuple(serve_locally(v) if f and isinstance(v, str) else v for v, f in zip(result, files, strict=False))
+        return _local_file(result)
+    return tuple(_local_file(v) if f else v for v, f in zip(result, files, strict=False))
+
+
+def _local_file(value: Any) -> Any:
+    if isinstance(value, str):
+        return serve_locally(value)
+    if is_file_data(value):
+        return str(value["url"])
+    if isinstance(value, list):
+        return [_local_file(v) for v in value]
+    return value
 
 
 def forward_progress(progress: gr.Progress | None, update: Update) -> None:

@@ -18,6 +18,14 @@ join from `scripts`, else `[stream_mode]`). Script items: "ok" (the result), "st
 (nothing), "drop" (the socket closes mid-stream), "end" (the stream ends without a result), "lost" (the session is
 forgotten before the stream opens), or a threading.Event the stream waits for before going on.
 
+An app of one's own: `FaultServer(app=blocks)` serves a real `gr.Blocks`' config and API info (built by gradio
+itself, never launched), and `server.answer(api_name, data)` gives an "ok" result's output data. Script items may
+also be message dicts, where the value "$event" stands for the join's event id. Other knobs: `files` (served at
+`/gradio_api/file=`, with `file_mode` "ok", "reset" or "trickle"), `uploads` (what POST /upload received),
+`config_pad` / `extra_endpoints` (a huge schema), `echo_headers` (a 500 or gr.Error that repeats the request's
+headers), `redeploy(app)` (a new app_id and schema, as after a redeploy), and `max_pending` (the most events
+pending at once).
+
 Usage:
     with FaultServer() as server:
         server.join_faults = [(429, {"retry-after": "1"})]     # the first join is refused, the next succeeds
@@ -34,8 +42,10 @@ import socket
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import unquote
 
 import uvicorn
 
@@ -69,6 +79,7 @@ class Recorded:
 
 
 def _config(app_id: int) -> dict[str, Any]:
+    """The built-in one-endpoint app's config."""
     textbox = {"type": "text", "lines": 1, "show_label": True, "container": True, "visible": True}
     return {
         "version": "6.31.0",
@@ -148,8 +159,20 @@ class _Uvicorn(uvicorn.Server):
 class FaultServer:
     """A Gradio 6 look-alike whose faults each test sets; see the module docstring."""
 
-    def __init__(self, *, app_id: int = 1234567890123) -> None:
+    def __init__(self, *, app_id: int = 1234567890123, app: Any = None) -> None:
         self.app_id = app_id
+        self._app_config: dict[str, Any] | None = None
+        self._app_info: dict[str, Any] | None = None
+        if app is not None:
+            self.redeploy(app, app_id=app_id)
+        self.answer: Callable[[str, list[Any]], list[Any]] | None = None  # an "ok" result's data, by api_name
+        self.files: dict[str, bytes] = {}  # path -> content, served at /gradio_api/file=<path>
+        self.file_mode: Literal["ok", "reset", "trickle"] = "ok"
+        self.uploads: list[bytes] = []  # the content of every file POSTed to /gradio_api/upload
+        self.config_pad = 0  # bytes of padding added to /config (a 50 MB config)
+        self.extra_endpoints = 0  # extra named endpoints in /gradio_api/info (50,000 endpoints)
+        self.echo_headers = False  # join 500s and gr.Errors repeat the request's headers, as a careless app does
+        self.max_pending = 0  # the most events pending at once, across sessions
         # --- fault knobs (set by the test before the call) ---
         self.join_faults: list[tuple[int, dict[str, str]]] = []  # answered to the next joins, in order
         self.join_fault_forever: tuple[int, dict[str, str]] | None = None  # answered to every join
@@ -158,7 +181,7 @@ class FaultServer:
         self.redirects: dict[str, str] = {}  # path -> Location, answered 307 (a GET /config: 302)
         self.html: set[str] = set()  # paths answered 200 with an HTML page (a proxy's, a sleeping Space's)
         self.stream_mode: StreamMode = "ok"
-        self.scripts: list[list[str | threading.Event]] = []  # per join, in order; then [stream_mode]
+        self.scripts: list[list[_Step]] = []  # per join, in order; then [stream_mode]
         self.join_answer_gates: list[threading.Event | None] = []  # per join: answer it only once this is set
         # --- what happened (read by the test) ---
         self.requests: list[Recorded] = []
@@ -181,6 +204,34 @@ class FaultServer:
         self._server = _Uvicorn(config, self._ready)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]},
                                         name=f"fault-server-{self.port}", daemon=True)
+
+    def redeploy(self, app: Any, *, app_id: int | None = None) -> None:
+        """Serve `app` (a gr.Blocks) from now on, under a new app_id: what a redeployed Space looks like."""
+        config = app.get_config_file()
+        self.app_id = app_id if app_id is not None else self.app_id + 1
+        config["app_id"] = self.app_id
+        self._app_config, self._app_info = config, app.get_api_info()
+
+    def config(self) -> dict[str, Any]:
+        config = dict(self._app_config) if self._app_config is not None else _config(self.app_id)
+        if self.config_pad:
+            config["css"] = "/*" + "x" * self.config_pad + "*/"
+        return config
+
+    def info(self) -> dict[str, Any]:
+        info = self._app_info if self._app_info is not None else _INFO
+        if self.extra_endpoints:
+            named = dict(info["named_endpoints"])
+            template = next(iter(named.values()))
+            named.update({f"/extra_{i}": template for i in range(self.extra_endpoints)})
+            info = {**info, "named_endpoints": named}
+        return info
+
+    def _api_name(self, fn_index: int) -> str:
+        for dep in self.config()["dependencies"]:
+            if dep["id"] == fn_index:
+                return "/" + str(dep.get("api_name"))
+        return "/echo"
 
     # --- lifecycle ------------------------------------------------------------------------------------------------
 
@@ -244,9 +295,15 @@ class FaultServer:
             if self.config_drops > 0:
                 self.config_drops -= 1
                 await _drop_mid_body(send)
-            await _respond(send, 200, _config(self.app_id))
+            await _respond(send, 200, self.config())
+        elif method == "GET" and path in ("/app_id", f"{API_PREFIX}/app_id"):
+            await _respond(send, 200, {"app_id": self.app_id})
         elif method == "GET" and path == f"{API_PREFIX}/info":
-            await _respond(send, 200, _INFO)
+            await _respond(send, 200, self.info())
+        elif method == "GET" and path.startswith(f"{API_PREFIX}/file="):
+            await self._file(unquote(path[len(f"{API_PREFIX}/file="):]), send)
+        elif method == "POST" and path == f"{API_PREFIX}/upload":
+            await self._upload(request, send)
         elif method == "POST" and path == f"{API_PREFIX}/queue/join":
             await self._join(request, send)
         elif method == "GET" and path == f"{API_PREFIX}/queue/data":
@@ -262,14 +319,17 @@ class FaultServer:
         fault = self.join_faults.pop(0) if self.join_faults else self.join_fault_forever
         if fault is not None:
             status, headers = fault
-            await _respond(send, status, {"detail": f"injected {status}"}, headers)
+            detail = f"injected {status}" + (f" for {request.headers}" if self.echo_headers else "")
+            await _respond(send, status, {"detail": detail}, headers)
             return
         body = request.json()
         session_hash, event_id = body["session_hash"], uuid.uuid4().hex
         self.events.append(event_id)
         session = self._sessions.setdefault(session_hash, _Session())
         session.pending.add(event_id)
-        text = (body.get("data") or [""])[0]
+        self.max_pending = max(self.max_pending, sum(len(s.pending) for s in self._sessions.values()))
+        data = body.get("data") or [""]
+        text = data[0]
         script = self.scripts.pop(0) if self.scripts else [self.stream_mode]
         steps: list[_Step] = [
             {"msg": "estimation", "event_id": event_id, "rank": 0, "queue_size": 1, "rank_eta": None},
@@ -277,9 +337,17 @@ class FaultServer:
         ]
         for item in script:
             if item == "ok":
+                api_name = self._api_name(int(body.get("fn_index", 0)))
+                out = self.answer(api_name, data) if self.answer is not None else [f"echo: {text}"]
                 steps.append({"msg": "process_completed", "event_id": event_id, "success": True, "title": None,
-                              "output": {"data": [f"echo: {text}"], "is_generating": False, "duration": 0.01,
+                              "output": {"data": out, "is_generating": False, "duration": 0.01,
                                          "average_duration": 0.01, "render_config": None, "changed_state_ids": []}})
+            elif item == "error":
+                message = f"failed for {request.headers}" if self.echo_headers else "failed"
+                steps.append({"msg": "process_completed", "event_id": event_id, "success": False, "title": "Error",
+                              "output": {"error": message}})
+            elif isinstance(item, dict):
+                steps.append({k: event_id if v == "$event" else v for k, v in item.items()})
             else:
                 steps.append(item)
         for step in steps:
@@ -337,6 +405,8 @@ class FaultServer:
                 if isinstance(step, threading.Event):
                     while not step.is_set() and not gone.is_set() and not self._stopping:
                         await asyncio.sleep(_TICK)
+                        if stall == "stall":  # a long job: alive (heartbeats), with nothing to report
+                            await _sse(send, {"msg": "heartbeat"}, event="heartbeat")
                     continue
                 if step in ("stall", "silent"):
                     stall = str(step)
@@ -359,6 +429,34 @@ class FaultServer:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             watcher.cancel()
+
+    async def _file(self, path: str, send: Any) -> None:
+        content = self.files.get(path)
+        if content is None:
+            await _respond(send, 404, {"detail": "Not Found"})
+            return
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-type", b"application/octet-stream"), (b"content-length", str(len(content)).encode())]})
+        if self.file_mode == "reset":
+            await send({"type": "http.response.body", "body": content[: len(content) // 2], "more_body": True})
+            raise _Drop("the server died mid-download")
+        if self.file_mode == "trickle":
+            for i in range(0, len(content), 16):  # 16 bytes a tick: alive, and never done in any useful time
+                if self._stopping:
+                    raise _Drop("stopping")
+                await send({"type": "http.response.body", "body": content[i:i + 16], "more_body": True})
+                await asyncio.sleep(_TICK)
+        await send({"type": "http.response.body", "body": content if self.file_mode == "ok" else b""})
+
+    async def _upload(self, request: Recorded, send: Any) -> None:
+        # Enough of multipart for one or more small files: each part's content after its blank line.
+        boundary = request.headers.get("content-type", "").split("boundary=")[-1].encode()
+        names = []
+        for part in request.body.split(b"--" + boundary)[1:-1]:
+            content = part.split(b"\r\n\r\n", 1)[1][:-2]
+            self.uploads.append(content)
+            names.append(f"/tmp/gradio/upload/{uuid.uuid4().hex}/file")
+        await _respond(send, 200, names)
 
 
 async def _respond(send: Any, status: int, body: Any, headers: dict[str, str] | None = None) -> None:

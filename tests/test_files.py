@@ -287,3 +287,12 @@ def test_a_file_shaped_dict_is_not_permission_to_upload(urls: dict[str, str], up
     allowed = compose.Space(urls["media"], allowed_paths=[tmp_path])
     _, summary = allowed.endpoint("/file_info").predict(handle_file(str(path)))
     assert summary == f"secret.txt: {len(content)} bytes"
+
+
+@pytest.mark.parametrize("path", ["/tmp/ok.txt\x00/../../etc/passwd", "\x00"])
+def test_a_nul_byte_in_a_file_path_is_unsafe_input_and_nothing_is_sent(media: compose.Space, path: str,
+                                                                       upstream_uploads: Path) -> None:
+    before = set(upstream_uploads.rglob("*"))
+    with pytest.raises(compose.UnsafeInput, match="NUL byte"):  # not Python's bare ValueError
+        media.endpoint("/file_info").predict(compose.file(path))
+    assert set(upstream_uploads.rglob("*")) == before

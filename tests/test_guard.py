@@ -122,6 +122,8 @@ ATTACKS: dict[str, Attack] = {
     "decimal-loopback": ("/file_info", "file", lambda e: "http://2130706433/", "not a public address"),
     "metadata-hostname": ("/invert", "image", lambda e: "http://metadata.google.internal/computeMetadata/v1/",
                           "local or metadata host"),
+    "nul-byte": ("/file_info", "file", lambda e: f"{e.root}/ok.txt\x00/../../etc/passwd", "NUL byte"),
+    "nested-nul-byte": ("/chat", "history", lambda e: chat_with_file(f"{e.root}/ok.txt\x00"), "NUL byte"),
     "not-http": ("/file_info", "file", lambda e: "ftp://example.com/secret", "not a file this user uploaded"),
 }
 

@@ -1,0 +1,147 @@
+"""A hostile or broken remote Space, and bad input: every case is refused or fails typed, for its own call only,
+within compose's own deadlines and memory bounds (issue 10; SECURITY.md lists the promises these tests hold).
+
+Every upstream here is a real server on 127.0.0.1 (tests/fault_server.py, serving real gr.Blocks schemas); nothing
+is mocked. Time bounds are compose's own deadlines; the generous HANG only turns a hang into a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import httpx
+import pytest
+from fault_server import API_PREFIX, FaultServer
+from outer import raw_events, serve
+
+import compose
+from compose.files import FILE_META, map_file_data
+
+HANG = 20.0
+
+
+def blocks(**endpoints: Callable[[], tuple[list[Any], list[Any]]]) -> gr.Blocks:
+    """A real gr.Blocks whose schema the fault server serves: api_name -> a function making (inputs, outputs).
+
+    The remote function's parameters are named after the inputs' labels, as a real app's would be.
+    """
+    with gr.Blocks() as demo:
+        for name, make in endpoints.items():
+            inputs, outputs = make()
+            params = ", ".join(str(c.label) for c in inputs)
+            fn = eval(f"lambda {params}: None")
+            gr.Button().click(fn, inputs, outputs, api_name=name)
+    return demo
+
+
+@pytest.fixture
+def make_space() -> Iterator[Callable[..., compose.Space]]:
+    made: list[compose.Space] = []
+
+    def make(url: str, **options: Any) -> compose.Space:
+        options.setdefault("schema_ttl", 0)  # each test's server has its own schema; a port may be reused
+        space = compose.Space(url, **options)
+        made.append(space)
+        return space
+
+    yield make
+    for space in made:
+        space.close()
+
+
+def file_data(path: str, name: str = "report.txt") -> dict[str, Any]:
+    return {"path": path, "orig_name": name, "meta": dict(FILE_META)}
+
+
+def rss_mib() -> float:
+    """This process's peak resident memory (MiB): a bound that can only grow, so a spike cannot hide."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# --- a remote FileData naming a file on OUR host -----------------------------------------------------------------
+
+
+@pytest.fixture
+def secret(tmp_path: Path) -> tuple[Path, bytes]:
+    path = tmp_path / "outer-app-secret.env"
+    content = b"OPENAI_API_KEY=sk-outer-app-secret-" + os.urandom(8).hex().encode()
+    path.write_bytes(content)
+    return path, content
+
+
+@pytest.fixture
+def disclosing(secret: tuple[Path, bytes]) -> Iterator[FaultServer]:
+    """A Space whose /file and /chat answers name the outer app's secret file as their FileData path."""
+    app = blocks(file=lambda: ([gr.Textbox(label="text")], [gr.File(label="report")]),
+                 chat=lambda: ([gr.Textbox(label="text")], [gr.Chatbot(label="chat")]))
+    with FaultServer(app=app) as server:
+        path = str(secret[0])
+        server.files[path] = b"the remote's own file"  # what the Space itself serves under that name
+
+        def answer(api_name: str, data: list[Any]) -> list[Any]:
+            if api_name == "/file":
+                return [file_data(path)]
+            return [[{"role": "assistant", "metadata": None, "options": None,
+                      "content": [{"type": "file", "file": file_data(path)}]}]]
+
+        server.answer = answer
+        yield server
+
+
+def file_datas(value: Any) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    map_file_data(value, found.append)
+    return found
+
+
+async def test_a_remote_file_data_is_never_read_from_our_disk_by_a_call(disclosing, make_space, secret):
+    path, _content = secret
+    space = make_space(disclosing.url)
+    # A file output is downloaded from the Space's origin: the remote's bytes, never our file of the same name.
+    local = await asyncio.wait_for(space.endpoint("/file").call("x"), HANG)
+    assert Path(local).read_bytes() == b"the remote's own file" and Path(local) != path
+    # A FileData inside another output (a Chatbot message) becomes a link on the Space's origin: no local path.
+    chat = await asyncio.wait_for(space.endpoint("/chat").call("x"), HANG)
+    (ref,) = file_datas(chat)
+    assert ref["path"] == ref["url"] and ref["url"].startswith(disclosing.url + f"{API_PREFIX}/file=")
+    # With downloads off, the file output is a link too.
+    raw = make_space(disclosing.url, download_files=False)
+    (ref,) = file_datas(await asyncio.wait_for(raw.endpoint("/file").call("x"), HANG))
+    assert ref["path"].startswith(disclosing.url) and str(path) not in ref["path"].split("file=")[0]
+
+
+def test_a_remote_file_data_is_never_served_by_the_outer_app(disclosing, make_space, secret):
+    path, content = secret
+    space = make_space(disclosing.url)
+    with gr.Blocks() as demo:
+        text, chat, report = gr.Textbox(), gr.Chatbot(), gr.File()
+        gr.Button().click(space.endpoint("/chat").handler(), text, chat, api_name="chat")
+        gr.Button().click(space.endpoint("/file").handler(), text, report, api_name="file")
+    with serve(demo) as url:
+        for api_name in ("/chat", "/file"):
+            events = raw_events(url, api_name, ["x"])
+            done = [m for _, m in events if m.get("msg") == "process_completed"][-1]
+            assert done["success"], done
+            refs = file_datas(done["output"]["data"])
+            assert refs, done
+            for ref in refs:
+                # What the browser is told to load: the Space's own file (a link to it, or a downloaded copy).
+                target = ref["url"] if ref["url"].startswith("http") else url + ref["url"]
+                assert httpx.get(target).content == b"the remote's own file", ref
+        # And the outer app does not serve our file under any name it was told about.
+        served = httpx.get(f"{url}{API_PREFIX}/file={path}")
+        assert content not in served.content
+
+
+def test_a_tool_gets_the_remote_file_not_ours(disclosing, make_space, secret):
+    _path, content = secret
+    space = make_space(disclosing.url)
+    result = space.endpoint("/file").tool()(text="x")
+    assert Path(result).read_bytes() == b"the remote's own file"
+    assert content not in Path(result).read_bytes()
