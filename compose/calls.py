@@ -9,7 +9,6 @@ Usage (internal): `result = await run_call(space, schema, values, ident, emit)`.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from gradio_client import utils as gc_utils
 
-from . import sessions
+from . import redact, sessions
 from .errors import (
     APIChanged,
     AppError,
@@ -54,7 +53,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Emit", "run_call", "shape"]
 
-log = logging.getLogger("compose.calls")
+log = redact.logger("compose.calls")  # never a token in a log line
 
 Emit = Callable[[Update], None]
 _background: set[asyncio.Task[Any]] = set()

@@ -20,6 +20,8 @@ Usage: `except compose.SpaceError as e: print(e.space, e.api_name)`.
 
 from __future__ import annotations
 
+from .redact import redact
+
 __all__ = [
     "APIChanged",
     "AppError",
@@ -37,7 +39,10 @@ __all__ = [
 
 
 class ComposeError(Exception):
-    """Root of every error raised by compose."""
+    """Root of every error raised by compose. Its text never holds a token (see `compose.redact`)."""
+
+    def __str__(self) -> str:
+        return redact(super().__str__())
 
 
 class ConfigError(ComposeError):
@@ -65,6 +70,7 @@ class SpaceError(ComposeError):
 
     def __init__(self, message: str, *, space: str = "", api_name: str | None = None):
         self.space, self.api_name = space, api_name
+        message = redact(message)  # a remote's text may echo the request's credentials
         self.message = message
         where = " ".join(part for part in (space, api_name) if part)
         super().__init__(f"{where}: {message}" if where else message)
@@ -75,7 +81,7 @@ class AppError(SpaceError):
 
     def __init__(self, message: str, *, title: str | None = None, space: str = "", api_name: str | None = None):
         super().__init__(message, space=space, api_name=api_name)
-        self.message, self.title = message, title
+        self.message, self.title = redact(message), (redact(title) if title is not None else None)
 
 
 class RateLimited(SpaceError):

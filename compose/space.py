@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import sessions
+from . import redact, sessions
 from .calls import download_target
 from .endpoint import Endpoint
 from .errors import APIChanged, ConfigError, SpaceError, SpaceUnavailable
@@ -273,8 +273,10 @@ class Space:
         token = self._token
         if self.use_oauth_token and ident is not None and ident.oauth_token:
             token = ident.oauth_token  # a signed-in user's own token, opted in by the developer
-        return merge_headers(self.static_headers, token=token, origin=self.url, forwarded=forwarded,
-                             forward_anywhere=self.forward_anywhere)
+        headers = merge_headers(self.static_headers, token=token, origin=self.url, forwarded=forwarded,
+                                forward_anywhere=self.forward_anywhere)
+        redact.remember(headers)  # whatever credential goes out can never come back in an error text or a log
+        return headers
 
     def reset_session(self) -> None:
         """Give the current caller a fresh upstream session (their remote gr.State starts over); others keep theirs."""

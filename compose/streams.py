@@ -12,7 +12,6 @@ Usage (inside compose's I/O loop):
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -22,9 +21,11 @@ from urllib.parse import quote
 import httpx
 import orjson
 
+from . import redact
+
 __all__ = ["DISCONNECTED", "EventParser", "StreamHub", "hub_for"]
 
-log = logging.getLogger("compose.streams")
+log = redact.logger("compose.streams")  # never a token in a log line
 
 # Sentinel message put on every subscriber's queue when the stream broke before their event completed.
 DISCONNECTED: dict[str, Any] = {"msg": "__disconnected__"}

@@ -145,3 +145,73 @@ def test_a_tool_gets_the_remote_file_not_ours(disclosing, make_space, secret):
     result = space.endpoint("/file").tool()(text="x")
     assert Path(result).read_bytes() == b"the remote's own file"
     assert content not in Path(result).read_bytes()
+
+
+# --- the owner's (and the visitor's) credentials in error text ------------------------------------------------------
+
+KEY = "k3y-" + os.urandom(12).hex()  # a credential in no known shape: only remembering what was sent catches it
+HF = "hf_" + os.urandom(16).hex()
+IP_TOKEN = "ip-" + os.urandom(12).hex()
+
+
+@pytest.fixture
+def echoing() -> Iterator[FaultServer]:
+    with FaultServer() as server:
+        server.echo_headers = True
+        yield server
+
+
+def credentials_space(make_space: Callable[..., compose.Space], url: str, **options: Any) -> compose.Space:
+    # Static headers go to any origin the developer names (a self-hosted app's key); the visitor's X-IP-Token is
+    # forwarded because this Space was given forward_headers explicitly.
+    return make_space(url, headers={"x-api-key": KEY, "authorization": f"Bearer {HF}"},
+                      forward_headers=["x-ip-token"], retries=0, **options)
+
+
+def assert_clean(text: str) -> None:
+    for secret in (KEY, HF, IP_TOKEN):
+        assert secret not in text, text
+    assert "[redacted]" in text, text
+
+
+async def test_a_500_echoing_the_request_headers_never_shows_a_credential(echoing, make_space):
+    echoing.join_fault_forever = (500, {})
+    space = credentials_space(make_space, echoing.url)
+    with compose.identity(session="visitor", headers={"x-ip-token": IP_TOKEN}):
+        with pytest.raises(compose.SpaceUnavailable) as info:
+            await asyncio.wait_for(space.endpoint("/echo").call("hi"), HANG)
+    assert KEY in str(echoing.joins[0].headers)  # it was sent, and echoed...
+    assert_clean(str(info.value))  # ...but never shown
+    assert_clean(info.value.message)
+
+
+async def test_a_gr_error_echoing_the_request_headers_never_shows_a_credential(echoing, make_space):
+    echoing.stream_mode = "error"  # type: ignore[assignment]
+    space = credentials_space(make_space, echoing.url)
+    with compose.identity(session="visitor", headers={"x-ip-token": IP_TOKEN}):
+        with pytest.raises(compose.AppError) as info:
+            await asyncio.wait_for(space.endpoint("/echo").call("hi"), HANG)
+    assert_clean(str(info.value))
+    assert_clean(info.value.message)
+    # The same through a tool, as the model (and whoever reads its transcript) would see it.
+    with compose.identity(session="visitor", headers={"x-ip-token": IP_TOKEN}):
+        with pytest.raises(Exception) as tool_info:
+            space.endpoint("/echo").tool()(text="hi")
+    assert_clean(str(tool_info.value))
+    # And through a handler: the gr.Error an end user would read.
+    handler = space.endpoint("/echo").handler()
+    with pytest.raises(gr.Error) as shown:
+        await asyncio.wait_for(handler("hi"), HANG)
+    for secret in (KEY, HF):
+        assert secret not in str(shown.value.message)
+
+
+def test_compose_logs_never_carry_a_credential(caplog: pytest.LogCaptureFixture) -> None:
+    from compose import redact
+
+    redact.remember({"x-api-key": KEY})
+    log = redact.logger("compose.calls")
+    with caplog.at_level("DEBUG", logger="compose.calls"):
+        log.debug("upstream said %s and %s", f"key={KEY}", f"Authorization: Bearer {HF}")
+    (record,) = [r for r in caplog.records if r.name == "compose.calls"]
+    assert KEY not in record.getMessage() and HF not in record.getMessage()
