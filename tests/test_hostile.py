@@ -177,9 +177,9 @@ def assert_clean(text: str) -> None:
 async def test_a_500_echoing_the_request_headers_never_shows_a_credential(echoing, make_space):
     echoing.join_fault_forever = (500, {})
     space = credentials_space(make_space, echoing.url)
-    with compose.identity(session="visitor", headers={"x-ip-token": IP_TOKEN}):
-        with pytest.raises(compose.SpaceUnavailable) as info:
-            await asyncio.wait_for(space.endpoint("/echo").call("hi"), HANG)
+    with compose.identity(session="visitor", headers={"x-ip-token": IP_TOKEN}), \
+            pytest.raises(compose.SpaceUnavailable) as info:
+        await asyncio.wait_for(space.endpoint("/echo").call("hi"), HANG)
     assert KEY in str(echoing.joins[0].headers)  # it was sent, and echoed...
     assert_clean(str(info.value))  # ...but never shown
     assert_clean(info.value.message)
@@ -188,15 +188,15 @@ async def test_a_500_echoing_the_request_headers_never_shows_a_credential(echoin
 async def test_a_gr_error_echoing_the_request_headers_never_shows_a_credential(echoing, make_space):
     echoing.stream_mode = "error"  # type: ignore[assignment]
     space = credentials_space(make_space, echoing.url)
-    with compose.identity(session="visitor", headers={"x-ip-token": IP_TOKEN}):
-        with pytest.raises(compose.AppError) as info:
-            await asyncio.wait_for(space.endpoint("/echo").call("hi"), HANG)
+    with compose.identity(session="visitor", headers={"x-ip-token": IP_TOKEN}), \
+            pytest.raises(compose.AppError) as info:
+        await asyncio.wait_for(space.endpoint("/echo").call("hi"), HANG)
     assert_clean(str(info.value))
     assert_clean(info.value.message)
     # The same through a tool, as the model (and whoever reads its transcript) would see it.
-    with compose.identity(session="visitor", headers={"x-ip-token": IP_TOKEN}):
-        with pytest.raises(Exception) as tool_info:
-            space.endpoint("/echo").tool()(text="hi")
+    with compose.identity(session="visitor", headers={"x-ip-token": IP_TOKEN}), \
+            pytest.raises(Exception) as tool_info:
+        space.endpoint("/echo").tool()(text="hi")
     assert_clean(str(tool_info.value))
     # And through a handler: the gr.Error an end user would read.
     handler = space.endpoint("/echo").handler()
