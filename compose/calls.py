@@ -21,6 +21,7 @@ from .errors import (
     APIChanged,
     AppError,
     InvalidArguments,
+    QuotaExceeded,
     SessionLost,
     SpaceError,
     SpaceUnavailable,
@@ -125,7 +126,7 @@ async def run_call(space: Space, schema: EndpointSchema, values: list[Any], iden
                 "call again to start over", space=space.name, api_name=name)
         return await _read(space, schema, queue, emit, ident, raw)
     except BaseException as e:
-        if not isinstance(e, (AppError, UpstreamDisconnected, InvalidArguments)):
+        if not isinstance(e, (AppError, QuotaExceeded, UpstreamDisconnected, InvalidArguments)):
             # Cancelled by the caller, timed out, or lost: stop the upstream job so it does not run on for no one.
             _cancel_upstream(space, sch, schema, session_hash, event_id, headers)
         raise
@@ -234,12 +235,15 @@ async def _read(space: Space, schema: EndpointSchema, queue: asyncio.Queue[dict[
                                        space=space.name, api_name=name)
 
 
-def _app_error(space: Space, api_name: str, output: dict[str, Any]) -> AppError:
+def _app_error(space: Space, api_name: str, output: dict[str, Any]) -> AppError | QuotaExceeded:
     message = output.get("error")
     if message is None:
         message = ("the remote app raised an error but does not show error details "
                    "(it was launched with show_error=False)")
-    return AppError(str(message), title=output.get("title"), space=space.name, api_name=api_name)
+    title = output.get("title")
+    # A spent ZeroGPU quota is the visitor's, not a bug of the app: typed, so nobody retries it blindly.
+    quota = QuotaExceeded.parse(str(message), title=title, space=space.name, api_name=api_name)
+    return quota or AppError(str(message), title=title, space=space.name, api_name=api_name)
 
 
 def _join_error(space: Space, schema: EndpointSchema, response: httpx.Response) -> SpaceError:

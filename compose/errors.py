@@ -8,7 +8,8 @@ ComposeError
 └── SpaceError             carries .space and .api_name
     ├── AppError           the remote raised gr.Error: .message, .title
     ├── RateLimited        429 after bounded retries
-    ├── SpaceUnavailable   sleeping / building / queue full after bounded waiting
+    ├── SpaceUnavailable   sleeping / building / paused / broken / queue full after bounded waiting; .stage
+    ├── QuotaExceeded      ZeroGPU quota spent: .requested, .left, .retry_after (seconds, or None); never retried
     ├── UpstreamTimeout    no progress within the deadline (the upstream job is cancelled)
     ├── UpstreamDisconnected
     ├── SessionLost        the upstream restarted; the per-user session was reset
@@ -20,6 +21,8 @@ Usage: `except compose.SpaceError as e: print(e.space, e.api_name)`.
 
 from __future__ import annotations
 
+import re
+
 from .redact import redact
 
 __all__ = [
@@ -28,6 +31,7 @@ __all__ = [
     "ComposeError",
     "ConfigError",
     "InvalidArguments",
+    "QuotaExceeded",
     "RateLimited",
     "SessionLost",
     "SpaceError",
@@ -89,7 +93,49 @@ class RateLimited(SpaceError):
 
 
 class SpaceUnavailable(SpaceError):
-    """The Space is sleeping, building, unreachable or its queue is full, after bounded waiting."""
+    """The Space is sleeping, building, paused, broken, unreachable or its queue is full, after bounded waiting.
+
+    `.stage` is the Space's runtime stage on Hugging Face when it is known ("PAUSED", "RUNTIME_ERROR", ...).
+    """
+
+    def __init__(self, message: str, *, space: str = "", api_name: str | None = None, stage: str | None = None):
+        super().__init__(message, space=space, api_name=api_name)
+        self.stage = stage
+
+
+# ZeroGPU's own wording (the `spaces` package): "You have exceeded your GPU quota (60s requested vs. 56s left).
+# Try again in 0:01:23"; a free or unlogged visitor's variant says "your free GPU quota" and may end differently.
+_QUOTA = re.compile(r"exceeded your (?:\w+ )?GPU quota \((\d+(?:\.\d+)?)s requested vs\. (\d+(?:\.\d+)?)s left\)")
+_TRY_AGAIN = re.compile(r"Try again in (?:(\d+) days?, )?(\d+):(\d{1,2}):(\d{1,2})")
+
+
+class QuotaExceeded(SpaceError):
+    """A ZeroGPU Space refused the call: the visitor's GPU quota is spent. Never retried automatically.
+
+    `.requested` and `.left` are GPU seconds, `.retry_after` the seconds until the quota allows it again (or None
+    when the Space did not say). Only the visitor whose identity (x-ip-token) the call carried is concerned.
+
+    Usage: `except compose.QuotaExceeded as e: print(f"retry in {e.retry_after} s")`.
+    """
+
+    def __init__(self, message: str, *, requested: float, left: float, retry_after: float | None = None,
+                 title: str | None = None, space: str = "", api_name: str | None = None):
+        super().__init__(message, space=space, api_name=api_name)
+        self.requested, self.left, self.retry_after, self.title = requested, left, retry_after, title
+
+    @classmethod
+    def parse(cls, message: str, *, title: str | None = None, space: str = "",
+              api_name: str | None = None) -> QuotaExceeded | None:
+        """The QuotaExceeded a Space's error message describes, or None if it is another error."""
+        m = _QUOTA.search(message)
+        if m is None:
+            return None
+        retry_after: float | None = None
+        if (t := _TRY_AGAIN.search(message)) is not None:
+            days, hours, minutes, seconds = (int(g or 0) for g in t.groups())
+            retry_after = float(((days * 24 + hours) * 60 + minutes) * 60 + seconds)
+        return cls(message, requested=float(m.group(1)), left=float(m.group(2)), retry_after=retry_after,
+                   title=title, space=space, api_name=api_name)
 
 
 class UpstreamTimeout(SpaceError):

@@ -14,6 +14,7 @@ import pytest
 os.environ.setdefault("COMPOSE_CACHE_DIR", tempfile.mkdtemp(prefix="compose-test-cache-"))
 
 import compose
+import compose.testing
 from compose.local import LocalSpace, launch_spaces
 
 SPACES = ["translator", "calculator", "diagnostics", "streaming", "media"]
@@ -54,3 +55,30 @@ translator, calculator, diagnostics, streaming, media = (_space_fixture(name) fo
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+# --- the emulated Hugging Face (compose.testing): one per test session, pointed at only by the tests that ask -------
+
+EDGE_SPACES = {"owner/headers": "headers_app", "owner/private": "headers_app", "owner/replicated": "headers_app",
+               "owner/gpu": "gpu_app", "owner/stages": "headers_app"}
+
+
+@pytest.fixture(scope="session")
+def hub() -> Iterator[compose.testing.Hub]:
+    import edge_apps
+
+    spaces = {space_id: getattr(edge_apps, factory) for space_id, factory in EDGE_SPACES.items()}
+    with compose.testing.hub(spaces, replicas={"owner/replicated": 2}, private={"owner/private"},
+                             zero_gpu={"owner/gpu"}, wake_seconds=1.0, env=False) as running:
+        yield running
+
+
+@pytest.fixture
+def edge(hub: compose.testing.Hub) -> Iterator[compose.testing.Hub]:
+    """The session's emulator, with this process's clients (compose, gradio_client, huggingface_hub) pointed at it
+    for the test."""
+    hub.apply_env()
+    try:
+        yield hub
+    finally:
+        hub.restore_env()
