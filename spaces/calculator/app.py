@@ -46,4 +46,4 @@ with gr.Blocks(title="Calculator") as demo:
     gr.Button("Stats").click(stats, numbers, [total, mean, biggest], api_name="stats")
 
 if __name__ == "__main__":
-    demo.launch()
+    demo.launch(mcp_server=True)  # the MCP schema publishes each argument's docstring line

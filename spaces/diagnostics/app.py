@@ -26,4 +26,4 @@ with gr.Blocks(title="Diagnostics") as demo:
     gr.Button("Ping").click(ping, None, None, api_name="ping")
 
 if __name__ == "__main__":
-    demo.launch()
+    demo.launch(mcp_server=True)  # the MCP schema publishes each argument's docstring line

@@ -89,4 +89,4 @@ with gr.Blocks(title="Media") as demo:
     gr.Button("Reply").click(chat, bot, bot, api_name="chat")
 
 if __name__ == "__main__":
-    demo.launch()
+    demo.launch(mcp_server=True)  # the MCP schema publishes each argument's docstring line

@@ -10,11 +10,11 @@ JOBS: list[dict[str, object]] = []
 
 
 def count_up(n: int = 5, delay: float = 0.2):
-    """Yield "1", "1 2", ... up to n, waiting `delay` seconds between steps.
+    """Count from 1 up to n, streaming the count as it grows ("1", "1 2", ...), `delay` seconds per number.
 
     Args:
-        n: how many numbers to count.
-        delay: seconds between numbers.
+        n: the number to count up to.
+        delay: seconds to wait before each number.
     """
     text = ""
     for i in range(1, int(n) + 1):
@@ -24,10 +24,10 @@ def count_up(n: int = 5, delay: float = 0.2):
 
 
 async def long_job(seconds: float = 10, progress=gr.Progress()) -> str:
-    """Work for `seconds` seconds in 0.1 s steps, reporting progress; stops at once when cancelled.
+    """Run the long job: work for the given number of seconds, reporting progress; stops at once when cancelled.
 
     Args:
-        seconds: how long to work.
+        seconds: how many seconds the job works.
     """
     job = {"seconds": seconds, "state": "running", "steps": 0}
     JOBS.append(job)
@@ -46,7 +46,7 @@ async def long_job(seconds: float = 10, progress=gr.Progress()) -> str:
 
 
 def job_log() -> list[dict[str, object]]:
-    """The long jobs seen so far and how each ended (running, finished or cancelled)."""
+    """The long jobs seen so far and how each ended (running, finished or cancelled); takes no arguments."""
     return JOBS
 
 
@@ -62,4 +62,4 @@ with gr.Blocks(title="Streaming") as demo:
     gr.Button("Job log").click(job_log, None, log, api_name="job_log")
 
 if __name__ == "__main__":
-    demo.launch()
+    demo.launch(mcp_server=True)  # the MCP schema publishes each argument's docstring line

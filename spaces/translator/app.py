@@ -47,4 +47,4 @@ with gr.Blocks(title="Translator") as demo:
     gr.Button("Count words").click(word_count, text, count, api_name="word_count")
 
 if __name__ == "__main__":
-    demo.launch()
+    demo.launch(mcp_server=True)  # the MCP schema publishes each argument's docstring line
