@@ -32,8 +32,11 @@ from compose.models import (
 )
 from compose.models import local as local_mod
 from compose.models import select as select_mod
-from compose.models.local import call_schema, compact_system_prompt, rank_tools
+from compose.models.grounding import ground_answer
+from compose.models.local import call_schema
+from compose.models.plan import resolve, task_parts
 from compose.models.router import arguments_schema, conversation, extract_arguments
+from compose.models.steps import compact_system_prompt, next_step, rank_tools
 
 pytestmark = pytest.mark.timeout(30, func_only=True)
 
@@ -264,16 +267,112 @@ def test_call_schema_offers_exactly_one_call_of_the_offered_tools() -> None:
         jsonschema.validate({"name": "calculator_calculate", "arguments": {}}, only_final)
 
 
-def test_only_final_answer_is_offered_once_a_tool_answered() -> None:
-    model = LocalModel()
+def run_of(task: str, *calls: tuple[str, dict[str, Any], str]) -> list[ChatMessage]:
+    """An agent's memory as smolagents writes it: the task, then per call its message and its observation, or the
+    error smolagents reports for a failed call (an `result` starting with "!")."""
+    out = messages(task)
+    for i, (name, arguments, result) in enumerate(calls):
+        if result.startswith("!"):
+            text = (f"Call id: call_{i}\nError:\nError executing tool '{name}' with arguments {arguments}: "
+                    f"{result[1:]}\nPlease try again or use another tool\nNow let's retry: take care")
+            out.append(ChatMessage(role=MessageRole.TOOL_RESPONSE, content=[{"type": "text", "text": text}]))
+            continue
+        call = [{"id": f"call_{i}", "type": "function", "function": {"name": name, "arguments": arguments}}]
+        out.append(ChatMessage(role=MessageRole.TOOL_CALL,
+                               content=[{"type": "text", "text": f"Calling tools:\n{call}"}]))
+        out.append(ChatMessage(role=MessageRole.TOOL_RESPONSE,
+                               content=[{"type": "text", "text": f"Observation:\n{result}"}]))
+    return out
+
+
+def names(tools: list[Tool]) -> list[str]:
+    return [t.name for t in tools]
+
+
+def test_each_part_of_a_task_gets_a_step_of_its_own_then_the_final_answer() -> None:
     tools = [*space_like_tools(), FinalAnswerTool()]
-    assert model.offered_tools(messages("what is 12 times 7"), tools) == tools
-    assert [t.name for t in model.offered_tools(messages("what is 12 times 7", "84.0"), tools)] == ["final_answer"]
-    # a new task starts over
-    later = [*messages("what is 12 times 7", "84.0"),
-             ChatMessage(role=MessageRole.USER, content=[{"type": "text", "text": "New task:\nand 3 plus 4?"}])]
-    assert model.offered_tools(later, tools) == tools
-    assert model._engine is None  # nothing was loaded
+    task = "Multiply 12 by 3 and then add 4 to the result"
+    first = next_step(run_of(task), tools)
+    assert first.part == "Multiply 12 by 3" and "final_answer" not in names(first.offered)
+    assert first.messages[-1]["content"].startswith("Multiply 12 by 3")
+    # the second part sees the first result in place of "the result", and nothing else of the run
+    second = next_step(run_of(task, ("calculator_calculate", {"a": 12, "operation": "multiply", "b": 3}, "36.0")),
+                       tools)
+    assert second.part == "add 4 to 36" and len(second.messages) == 2
+    last = next_step(run_of(task, ("calculator_calculate", {"a": 12, "operation": "multiply", "b": 3}, "36.0"),
+                            ("calculator_calculate", {"a": 36, "operation": "add", "b": 4}, "40.0")), tools)
+    assert names(last.offered) == ["final_answer"]
+    assert "returned: 36.0" in last.messages[-1]["content"] and "returned: 40.0" in last.messages[-1]["content"]
+    # the system prompt is the same at every step and for every task: llama.cpp reuses its cache
+    other = next_step(run_of("translate 'good morning' to French"), tools)
+    assert first.messages[0] == second.messages[0] == last.messages[0] == other.messages[0]
+
+
+def test_a_task_no_tool_fits_is_answered_without_a_call() -> None:
+    tools = [*space_like_tools(), FinalAnswerTool()]
+    step = next_step(run_of("Hi! Who are you?"), tools)
+    assert names(step.offered) == ["final_answer"]
+    assert "No tool fits" in step.messages[-1]["content"]
+
+
+def test_after_the_spaces_own_error_only_the_final_answer_is_offered_and_asked_to_say_so() -> None:
+    tools = [*space_like_tools(), FinalAnswerTool()]
+    run = run_of("Divide 5 by 0", ("calculator_calculate", {"a": 5, "operation": "divide", "b": 0},
+                                   "!AppError: Cannot divide by zero."))
+    conv = conversation(run)
+    assert conv.failed is not None and conv.failed.error == "Cannot divide by zero."
+    step = next_step(run, tools)
+    assert names(step.offered) == ["final_answer"]
+    assert ") failed: Cannot divide by zero." in step.messages[-1]["content"]
+    # a refusal of the arguments may be mended once
+    refused = run_of("Divide 5 by 2", ("calculator_calculate", {"a": "five"}, "!InvalidArguments: a: not a number"))
+    assert "final_answer" not in names(next_step(refused, tools).offered)
+
+
+def test_calls_are_bounded() -> None:
+    tools = [*space_like_tools(), FinalAnswerTool()]
+    task = "Add 1 and 1, then add 1 to it, then add 1 to it, then add 1 to it, then add 1 to it"
+    calls = [("calculator_calculate", {"a": i, "operation": "add", "b": 1}, f"{i + 1}.0") for i in range(1, 5)]
+    assert names(next_step(run_of(task, *calls[:3]), tools).offered) != ["final_answer"]
+    assert names(next_step(run_of(task, *calls), tools, max_calls=4).offered) == ["final_answer"]
+
+
+@pytest.mark.parametrize(("task", "parts"), [
+    ("Multiply 12 by 3 and then add 4 to the result", ["Multiply 12 by 3", "add 4 to the result"]),
+    ("Add 2.5 and 2.5, then multiply that by 4", ["Add 2.5 and 2.5", "multiply that by 4"]),
+    ("What is 6 times 7? Then translate 'the answer is' into French",
+     ["What is 6 times 7?", "translate 'the answer is' into French"]),
+    ("Translate 'cat' to Spanish and 'dog' to German", ["Translate 'cat' to Spanish", "Translate 'dog' to German"]),
+    ("Translate 'salt and pepper. then' to French", ["Translate 'salt and pepper. then' to French"]),
+    ("what is 12 times 7", ["what is 12 times 7"]),
+])
+def test_task_parts(task: str, parts: list[str]) -> None:
+    assert task_parts(task) == parts
+
+
+def test_resolve_puts_the_result_in_place_of_its_reference_outside_quotes() -> None:
+    assert resolve("add 4 to the result", "36.0") == "add 4 to 36"
+    assert resolve("count the words of the translation", "bonjour") == "count the words of 'bonjour'"
+    assert resolve("translate 'the answer is' into French", "42.0") == "translate 'the answer is' into French"
+
+
+def test_grounding_states_a_failure_and_never_keeps_an_invented_result() -> None:
+    run = conversation(run_of("Divide 5 by 0", ("calculator_calculate", {"a": 5, "operation": "divide", "b": 0},
+                                                "!AppError: Cannot divide by zero.")))
+    assert ground_answer("5 divided by 0 is 0.", run) == \
+        "I could not complete this: calculator_calculate failed: Cannot divide by zero."
+    assert ground_answer("It failed: Cannot divide by zero.", run) == "It failed: Cannot divide by zero."
+    chain = conversation(run_of("Multiply 12 by 3 and then add 4 to the result",
+                                ("calculator_calculate", {"a": 12, "operation": "multiply", "b": 3}, "36.0"),
+                                ("calculator_calculate", {"a": 36, "operation": "add", "b": 4}, "40.0")))
+    assert ground_answer("The result is 40.", chain) == "The result is 40."  # the intermediate 36 is not needed
+    assert ground_answer("The result is 42.", chain) == "calculator_calculate: 40"  # 42: no tool said so
+    assert ground_answer("Done!", chain) == "Done!\ncalculator_calculate: 40"
+    both = conversation(run_of("What is 6 times 7? Then translate 'the answer is' into French",
+                               ("calculator_calculate", {"a": 6, "operation": "multiply", "b": 7}, "42.0"),
+                               ("translator_translate", {"text": "the answer is"}, "la réponse est")))
+    assert ground_answer("42", both) == "42\ntranslator_translate: la réponse est"
+    assert ground_answer("Hello!", conversation(run_of("Hi!"))) == "Hello!"
 
 
 def test_conversation_reads_the_task_and_answers() -> None:
@@ -292,7 +391,7 @@ def test_rank_tools_puts_the_relevant_tool_first_and_final_answer_last() -> None
 def test_compact_prompt_is_short_and_lists_every_tool() -> None:
     tools = [*space_like_tools(), FinalAnswerTool()]
     prompt = compact_system_prompt(tools)
-    assert len(prompt) < 1000
+    assert len(prompt) < 1300
     for tool in tools:
         assert f"- {tool.name}(" in prompt
     assert "operation: add|subtract|multiply|divide?" in prompt
@@ -304,17 +403,13 @@ def test_compact_prompt_is_short_and_lists_every_tool() -> None:
 
 
 def test_smolagents_default_prompt_is_compacted_keeping_the_instructions() -> None:
-    from compose.models.local import _chat_messages
-
     agent = ToolCallingAgent(tools=space_like_tools(), model=LocalModel(), instructions="Answer in one word.")
     memory = [*agent.write_memory_to_messages(), *messages("what is 12 times 7")[1:]]
-    tools = rank_tools(list(agent.tools.values()), "what is 12 times 7")
-    turns = _chat_messages(memory, tools)
-    system = turns[0]["content"]
+    step = next_step(memory, list(agent.tools.values()))
+    system = step.messages[0]["content"]
     assert system.startswith("You solve tasks with tools.") and system.endswith("Answer in one word.")
-    assert system.index("- calculator_calculate(") < system.index("- translator_translate(")
     assert len(system) < len(agent.system_prompt) / 3
-    assert turns[1] == {"role": "user", "content": "what is 12 times 7"}
+    assert step.messages[1]["content"].startswith("what is 12 times 7\n(Tools that may fit: calculator_calculate")
 
 
 def test_extract_arguments_fills_by_type() -> None:

@@ -6,9 +6,10 @@ Usage:
     agent = make_agent(registry.tools(), model)   # a ToolCallingAgent, compact prompt for the small models
 """
 
-from .local import LOCAL_LABEL, LocalModel, compact_system_prompt, ensure_model_file, join_chunks, verify_file
+from .local import LOCAL_LABEL, LocalModel, ensure_model_file, join_chunks, verify_file
 from .router import ROUTER_LABEL, RouterModel
 from .select import describe, local_model_available, make_agent, select_model
+from .steps import compact_system_prompt
 
 __all__ = [
     "LOCAL_LABEL",

@@ -9,12 +9,13 @@ against the official size and sha256 before first use; a mismatch is refused. A 
 cache is accepted after the same check. Nothing is ever downloaded at run time.
 
 `LocalModel` is a smolagents `Model`. For a ToolCallingAgent each step's output is constrained by a JSON schema to
-exactly one call of the offered tools (`{"name": ..., "arguments": <that tool's input schema>}`), and once a tool
-has answered the current task only `final_answer` is offered; sampling is greedy (temperature 0). This is what makes
-a 0.5B model reliable as a tool router: free-form tool calling with it invents tools and loops. The model also leans
-towards the first tool it is shown, so each step lists the tools most relevant to the task first (keyword ranking,
-`rank_tools`); it still chooses among all of them. smolagents' long default system prompt is replaced by a compact
-one (one line per tool, the agent's instructions kept): prompt processing runs at ~75-150 tokens/s on a small CPU.
+exactly one call of the offered tools (`{"name": ..., "arguments": <that tool's input schema>}`); sampling is greedy
+(temperature 0). This is what makes a 0.5B model reliable as a tool router: free-form tool calling with it invents
+tools and loops. Which tools a step offers and what it shows is `steps.next_step`: each part of the task gets a step
+of its own ("Multiply 12 by 3", then "add 4 to 36"), then only `final_answer` is offered, with the calls and their
+results; after the Space's own error only `final_answer`, asked to say what failed. A call identical to one already
+made for the task is never sent: that step is asked again with only `final_answer`. The final answer is held to the
+tool results (`grounding.ground_answer`): a failure is stated, a missing result added, an invented number replaced.
 
 Threads: one by default (COMPOSE_LOCAL_THREADS to change): generation is memory-bound, and on a 2-core machine shared
 with the app's Gradio servers two llama.cpp threads were erratic (1.7-35 tokens/s) where one held ~23 tokens/s.
@@ -30,7 +31,6 @@ Usage:
 
 from __future__ import annotations
 
-import ast
 import atexit
 import contextlib
 import hashlib
@@ -42,7 +42,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,16 +53,16 @@ from smolagents.monitoring import TokenUsage
 from ..errors import ConfigError
 from ..files import write_atomically
 from ..schema import cache_root
-from ..tools import RUNS_ON
+from .grounding import ground_answer
 from .router import (
+    Call,
     WholeStepModel,
     arguments_schema,
     conversation,
-    input_choices,
     message_text,
-    score_tool,
     tool_call_message,
 )
+from .steps import next_step
 
 __all__ = [
     "LOCAL_LABEL",
@@ -73,12 +73,10 @@ __all__ = [
     "LocalModel",
     "cached_model_path",
     "chunk_paths",
-    "compact_system_prompt",
     "ensure_model_file",
     "join_chunks",
     "models_dir",
     "parts_installed",
-    "rank_tools",
     "verify_file",
 ]
 
@@ -364,135 +362,6 @@ def _load(path: Path, n_ctx: int, threads: int) -> _Engine:
         return engine
 
 
-# --- prompts ------------------------------------------------------------------------------------------------------
-
-_DEFAULT_PROMPT_START = "You are an expert assistant who can solve any task using tool calls."
-_RULES = "Here are the rules you should always follow"
-_RETURNS = "Returns an output of type:"
-
-
-def _short(text: str, limit: int = 160) -> str:
-    text = " ".join(str(text or "").split(RUNS_ON)[0].split())
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def _signature(tool: Any) -> str:
-    parts = []
-    for name, spec in (getattr(tool, "inputs", {}) or {}).items():
-        choices = input_choices(tool, name)
-        kind = "|".join(str(c) for c in choices) if choices else str(spec.get("type", "any"))
-        parts.append(f"{name}: {kind}{'?' if spec.get('nullable') else ''}")
-    return f"{tool.name}({', '.join(parts)})"
-
-
-COMPACT_HEADER = 'You solve tasks with tools. Reply with one tool call as JSON: {"name": <tool>, "arguments": {...}}.'
-
-
-def compact_system_prompt(tools: Iterable[Any], instructions: str | None = None) -> str:
-    """A short system prompt for a small model: what to output and one line per tool."""
-    lines = [
-        COMPACT_HEADER,
-        "Call the tool that fits the task with values taken from the task. "
-        "When a tool has answered, call final_answer with that answer.",
-        "Tools:",
-    ]
-    for tool in tools:
-        lines.append(f"- {_signature(tool)}: {_short(getattr(tool, 'description', ''))}")
-    if instructions and instructions.strip():
-        lines.append(instructions.strip())
-    return "\n".join(lines)
-
-
-def rank_tools(tools: list[Any], task: str) -> list[Any]:
-    """The tools ordered by keyword relevance to the task (stable; final_answer last).
-
-    A 0.5B model leans towards the first tools it is shown: with the translator listed before the calculator it
-    translated "what is 12 times 7" (5-6 of 9 trial tasks right); with the relevant tool first, 9 of 9. So the
-    model still chooses among all the offered tools, but sees the likeliest ones first.
-    """
-
-    def key(item: tuple[int, Any]) -> tuple[float, int]:
-        index, tool = item
-        if tool.name == "final_answer":
-            return (float("inf"), index)
-        return (-score_tool(tool, task) if task else 0.0, index)
-
-    return [tool for _, tool in sorted(enumerate(tools), key=key)]
-
-
-def _default_prompt_instructions(system: str) -> str | None:
-    """The agent's own instructions inside smolagents' default prompt: between the last tool and the rules."""
-    head = system.split(_RULES)[0]
-    last = head.rfind(_RETURNS)
-    if last < 0:
-        return None
-    after = head[last:].split("\n", 1)
-    return after[1].strip() or None if len(after) == 2 else None
-
-
-def _system_prompt(system: str, tools: list[Any]) -> str:
-    """The agent's system prompt for this step: smolagents' long default becomes the compact one, and the tool
-    lines of a compact prompt follow the order of `tools`."""
-    if system.startswith(_DEFAULT_PROMPT_START):
-        return compact_system_prompt(tools, _default_prompt_instructions(system))
-    if system.startswith(COMPACT_HEADER):
-        lines = system.split("\n")
-        slots: dict[str, int] = {}
-        for i, line in enumerate(lines):
-            for tool in tools:
-                if line.startswith(f"- {tool.name}(") and tool.name not in slots:
-                    slots[tool.name] = i
-        positions = sorted(slots.values())
-        ordered = [lines[slots[t.name]] for t in tools if t.name in slots]
-        for position, line in zip(positions, ordered, strict=True):
-            lines[position] = line
-        return "\n".join(lines)
-    return system
-
-
-def _calls_as_json(text: str) -> str:
-    """smolagents' "Calling tools:\n[{...}]" (a Python repr) as the JSON the model writes."""
-    try:
-        calls = ast.literal_eval(text.removeprefix("Calling tools:").strip())
-        return "\n".join(json.dumps({"name": c["function"]["name"], "arguments": c["function"]["arguments"]},
-                                     ensure_ascii=False, default=str) for c in calls)
-    except (ValueError, SyntaxError, TypeError, KeyError):
-        return text
-
-
-def _chat_messages(messages: list[Any], tools: list[Any] | None) -> list[dict[str, str]]:
-    """smolagents memory → plain chat turns for the model: the tool call as the assistant's JSON, a tool's response
-    as a user turn, nothing repeated."""
-    out: list[dict[str, str]] = []
-    for message in messages:
-        role = getattr(message, "role", None) if not isinstance(message, dict) else message.get("role")
-        role = str(getattr(role, "value", role))
-        text = message_text(message).strip()
-        if role == MessageRole.SYSTEM.value:
-            out.append({"role": "system", "content": _system_prompt(text, tools) if tools else text})
-        elif role == MessageRole.USER.value:
-            out.append({"role": "user", "content": text.removeprefix("New task:").strip()})
-        elif role == MessageRole.ASSISTANT.value:
-            if text:
-                out.append({"role": "assistant", "content": text})
-        elif role == MessageRole.TOOL_CALL.value:
-            if out and out[-1]["role"] == "assistant":
-                continue  # the assistant turn already holds this call
-            out.append({"role": "assistant", "content": _calls_as_json(text)})
-        elif role == MessageRole.TOOL_RESPONSE.value:
-            if text.startswith("Observation:"):
-                out.append({"role": "user", "content": "Tool result: " + text[len("Observation:"):].strip()})
-            else:
-                out.append({"role": "user", "content": text.split("\nNow let's retry")[0]})
-    merged: list[dict[str, str]] = []
-    for turn in out:  # llama.cpp's chat templates want alternating turns
-        if merged and merged[-1]["role"] == turn["role"] and turn["role"] != "system":
-            merged[-1] = {"role": turn["role"], "content": merged[-1]["content"] + "\n" + turn["content"]}
-        else:
-            merged.append(turn)
-    return merged
-
-
 def _grammar(schema: dict[str, Any], separators: tuple[str, str]) -> str:
     """llama.cpp's LLGuidance grammar for a JSON schema, without free whitespace: with it, greedy decoding by a
     small model can fill max_tokens with blanks, and pretty-printed JSON costs twice the tokens."""
@@ -501,12 +370,26 @@ def _grammar(schema: dict[str, Any], separators: tuple[str, str]) -> str:
     return str(_runtime().json_schema_to_grammar(guided))
 
 
+MAX_TEXT = 600  # characters of one text argument or answer: a small model can repeat itself until max_tokens
+
+
+def _bounded(schema: dict[str, Any]) -> dict[str, Any]:
+    """An arguments schema whose text values have a length limit, so the output is always complete JSON."""
+    properties = {}
+    for name, value in (schema.get("properties") or {}).items():
+        kinds = value.get("type")
+        if kinds == "string" or (isinstance(kinds, list) and "string" in kinds):
+            value = {**value, "maxLength": MAX_TEXT}
+        properties[name] = value
+    return {**schema, "properties": properties}
+
+
 def call_schema(tools: list[Any]) -> dict[str, Any]:
     """Exactly one call of one of `tools`: {"name": <tool>, "arguments": <its input schema>}."""
     branches = [
         {
             "type": "object",
-            "properties": {"name": {"const": t.name}, "arguments": arguments_schema(t)},
+            "properties": {"name": {"const": t.name}, "arguments": _bounded(arguments_schema(t))},
             "required": ["name", "arguments"],
             "additionalProperties": False,
         }
@@ -515,21 +398,39 @@ def call_schema(tools: list[Any]) -> dict[str, Any]:
     return branches[0] if len(branches) == 1 else {"anyOf": branches}
 
 
+def _role_name(message: Any) -> str:
+    role = message.get("role") if isinstance(message, dict) else getattr(message, "role", "user")
+    name = str(getattr(role, "value", role))
+    return name if name in ("system", "user", "assistant") else "user"
+
+
+def _same_call(a: tuple[str, dict[str, Any]], b: Call) -> bool:
+    def norm(args: dict[str, Any]) -> str:
+        return json.dumps({k: v for k, v in args.items() if v is not None}, sort_keys=True, default=str)
+
+    return a[0] == b.name and norm(a[1]) == norm(b.arguments)
+
+
 class LocalModel(WholeStepModel):
-    """Qwen2.5-Coder-0.5B-Instruct in-process (see the module docstring). Loads lazily, once per process."""
+    """Qwen2.5-Coder-0.5B-Instruct in-process (see the module docstring). Loads lazily, once per process.
+
+    Each step is one constrained call: a tool or `final_answer` (`offered_tools` says which are allowed), never a
+    call already made for the task (that step is asked again with only `final_answer`), and at most `max_calls`
+    tool calls per task. The final answer is held to the tool results (`grounding.ground_answer`)."""
 
     label = LOCAL_LABEL
 
     def __init__(self, model_path: str | Path | None = None, *, n_ctx: int = 4096, max_tokens: int = 256,
-                 threads: int | None = None, final_after_tool: bool = True, rank: bool = True,
+                 threads: int | None = None, max_calls: int = 4, hint: bool = True, ground: bool = True,
                  separators: tuple[str, str] = (",", ":"), **kwargs: Any) -> None:
         super().__init__(model_id=MODEL_ID, **kwargs)
         self.model_path = Path(model_path) if model_path else None
         self.n_ctx = n_ctx
         self.max_tokens = max_tokens
         self.threads = threads
-        self.final_after_tool = final_after_tool
-        self.rank = rank
+        self.max_calls = max_calls
+        self.hint = hint
+        self.ground = ground
         self.separators = separators
         self._engine: _Engine | None = None
         self._lock = threading.Lock()
@@ -551,12 +452,15 @@ class LocalModel(WholeStepModel):
         return self._engine
 
     def offered_tools(self, messages: list[Any], tools: list[Any]) -> list[Any]:
-        """The tools the next step may call: all of them, or only final_answer once a tool has answered."""
-        if self.final_after_tool and conversation(messages).answered:
-            final = [t for t in tools if t.name == "final_answer"]
-            if final:
-                return final
-        return tools
+        """The tools the next step may call (`steps.next_step`)."""
+        return next_step(list(messages), tools, max_calls=self.max_calls, hint=self.hint).offered
+
+    def _complete(self, request: dict[str, Any]) -> tuple[str, dict[str, Any], TokenUsage]:
+        result = self._get_engine().chat(request)
+        content = str(result["choices"][0]["message"].get("content") or "")
+        usage = result.get("usage") or {}
+        return content, result, TokenUsage(input_tokens=int(usage.get("prompt_tokens", 0)),
+                                           output_tokens=int(usage.get("completion_tokens", 0)))
 
     def generate(
         self,
@@ -567,34 +471,46 @@ class LocalModel(WholeStepModel):
         **kwargs: Any,
     ) -> ChatMessage:
         tools = list(tools_to_call_from or [])
-        if tools and self.rank:
-            tools = rank_tools(tools, conversation(list(messages)).task)
+        history = list(messages)
         request: dict[str, Any] = {
-            "messages": _chat_messages(list(messages), tools),
             "temperature": 0.0,
             "top_k": 1,
             "seed": 0,
             "max_tokens": int(kwargs.pop("max_tokens", self.max_tokens)),
             "cache_prompt": True,
         }
-        if tools:
-            request["grammar"] = _grammar(call_schema(self.offered_tools(list(messages), tools)), self.separators)
-        else:
+        if not tools:
+            request["messages"] = [{"role": _role_name(m), "content": message_text(m)} for m in history]
             if response_format is not None:
                 request["response_format"] = response_format
             if stop_sequences:
                 request["stop"] = list(stop_sequences)
-        result = self._get_engine().chat(request)
-        content = str(result["choices"][0]["message"].get("content") or "")
-        usage = result.get("usage") or {}
-        token_usage = TokenUsage(input_tokens=int(usage.get("prompt_tokens", 0)),
-                                 output_tokens=int(usage.get("completion_tokens", 0)))
-        if tools:
+            content, raw, usage = self._complete(request)
+            return ChatMessage(role=MessageRole.ASSISTANT, content=content, raw=raw, token_usage=usage)
+        step = next_step(history, tools, max_calls=self.max_calls, hint=self.hint)
+        request["messages"] = step.messages
+        offered = step.offered
+        conv = conversation(history)
+        call: tuple[str, dict[str, Any]] | None = None
+        for attempt in (offered, [t for t in tools if t.name == "final_answer"]):
+            if not attempt:
+                break
+            request["grammar"] = _grammar(call_schema(attempt), self.separators)
+            content, raw, usage = self._complete(request)
             try:
-                call = json.loads(content)
-                return tool_call_message(str(call["name"]), dict(call.get("arguments") or {}), content=content,
-                                         raw=result, token_usage=token_usage)
+                parsed = json.loads(content)
+                call = (str(parsed["name"]), dict(parsed.get("arguments") or {}))
             except (ValueError, KeyError, TypeError):
-                pass  # cut off at max_tokens: the agent reports the unparsable step and asks again
-        return ChatMessage(role=MessageRole.ASSISTANT, content=content, raw=result, token_usage=token_usage)
-
+                call = None  # cut off at max_tokens: the agent reports the unparsable step and asks again
+                break
+            if not any(_same_call(call, earlier) for earlier in conv.calls):
+                break
+            log.info("the model repeated %s; asking for the final answer", call[0])
+            call = None
+        if call is None:
+            return ChatMessage(role=MessageRole.ASSISTANT, content=content, raw=raw, token_usage=usage)
+        name, arguments = call
+        if name == "final_answer" and self.ground:
+            arguments = {**arguments, "answer": ground_answer(str(arguments.get("answer", "")), conv)}
+            content = json.dumps({"name": name, "arguments": arguments}, ensure_ascii=False)
+        return tool_call_message(name, arguments, content=content, raw=raw, token_usage=usage)

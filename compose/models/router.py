@@ -40,14 +40,17 @@ from ..tools import tool_summary
 
 __all__ = [
     "ROUTER_LABEL",
+    "Call",
     "Conversation",
     "RouterModel",
     "WholeStepModel",
     "arguments_schema",
     "as_stream",
     "conversation",
+    "error_detail",
     "input_choices",
     "message_text",
+    "parse_calls",
     "tool_call_message",
 ]
 
@@ -126,23 +129,96 @@ def _role(message: Any) -> str:
 
 
 @dataclass
+class Call:
+    """One tool call of the current task and how it ended: `result` (the observation) or `error`."""
+
+    name: str
+    arguments: dict[str, Any]
+    result: str | None = None
+    error: str | None = None
+    retryable: bool = False  # the arguments were refused (the call may be made again, mended)
+
+
+@dataclass
 class Conversation:
-    """What a model needs to know about an agent's memory: the current task, and what the tools answered since
-    that task was given."""
+    """What a model needs to know about an agent's memory: the current task, the tool calls made for it (in order,
+    each with its result or error), and what the tools answered."""
 
     task: str = ""
     observations: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    calls: list[Call] = field(default_factory=list)
+    previous: str | None = None  # the last result of the task before this one, for "divide it by 2"
 
     @property
     def answered(self) -> bool:
         """A tool has answered the current task (an error is not an answer)."""
         return bool(self.observations)
 
+    @property
+    def failed(self) -> Call | None:
+        """The last call, when it failed and nothing succeeded after it: the task is unfinished because of it."""
+        if self.calls and self.calls[-1].error is not None:
+            return self.calls[-1]
+        return None
+
+
+_ERROR_DETAIL = re.compile(r"Error executing tool '[^']*' with arguments .*?\}: (?:\w+: )?(.*?)"
+                           r"(?:\nPlease try again.*)?$", re.DOTALL)
+
+
+def error_detail(text: str) -> str:
+    """The reason in a tool error as smolagents reports it ("Call id: …\nError:\nError executing tool 'x' with
+    arguments {…}: AppError: Cannot divide by zero.\nPlease try again…\nNow let's retry…"): "Cannot divide by
+    zero."."""
+    text = text.split("\nNow let's retry")[0]
+    text = re.sub(r"^Call id: \S+\n", "", text.strip())
+    text = text.removeprefix("Error:").strip()
+    match = _ERROR_DETAIL.match(text)
+    return (match.group(1) if match else text).strip()
+
+
+_FAILED_CALL = re.compile(r"Error executing tool '([^']+)' with arguments (\{.*?\}): ", re.DOTALL)
+
+
+def _failed_call(text: str) -> Call | None:
+    """The call an error message of smolagents names: "Error executing tool 'x' with arguments {...}: ..."."""
+    import ast
+
+    match = _FAILED_CALL.search(text)
+    if match is None:
+        return None
+    try:
+        arguments = ast.literal_eval(match.group(2))
+    except (ValueError, SyntaxError):
+        arguments = {}
+    return Call(match.group(1), dict(arguments) if isinstance(arguments, dict) else {})
+
+
+def parse_calls(text: str) -> list[tuple[str, dict[str, Any]]]:
+    """The calls in smolagents' "Calling tools:\n[{...}]" message (a Python repr): (name, arguments) each."""
+    import ast
+
+    try:
+        calls = ast.literal_eval(text.removeprefix("Calling tools:").strip())
+        out = []
+        for c in calls:
+            arguments = c["function"]["arguments"]
+            if isinstance(arguments, str):
+                try:
+                    arguments = json.loads(arguments)
+                except ValueError:
+                    arguments = {"value": arguments}
+            out.append((str(c["function"]["name"]), dict(arguments or {})))
+        return out
+    except (ValueError, SyntaxError, TypeError, KeyError):
+        return []
+
 
 def conversation(messages: list[Any]) -> Conversation:
-    """Read an agent's messages: the last user task and the tool responses after it."""
+    """Read an agent's messages: the last user task, the tool calls made for it and the tool responses."""
     conv = Conversation()
+    pending: list[Call] = []  # the calls of the last step, waiting for their response
     for message in messages:
         role, text = _role(message), message_text(message)
         if role == MessageRole.USER.value:
@@ -151,12 +227,31 @@ def conversation(messages: list[Any]) -> Conversation:
                 continue
             task = text[len("New task:"):].strip() if text.startswith("New task:") else text.strip()
             if task and not task.startswith("Now proceed and carry out this plan"):
-                conv.task, conv.observations, conv.errors = task, [], []
+                results = [c.result for c in conv.calls if c.result is not None]
+                conv = Conversation(task=task, previous=results[-1] if results else conv.previous)
+                pending = []
+        elif role == MessageRole.TOOL_CALL.value:
+            pending = [Call(name, arguments) for name, arguments in parse_calls(text)
+                       if name != "final_answer"]
+            conv.calls.extend(pending)
         elif role == MessageRole.TOOL_RESPONSE.value:
             if text.startswith("Observation:"):
-                conv.observations.append(text[len("Observation:"):].strip())
+                observation = text[len("Observation:"):].strip()
+                conv.observations.append(observation)
+                for call in pending:
+                    call.result = observation
             else:
                 conv.errors.append(text.strip())
+                if not pending:  # smolagents records no call for a step whose call failed: read it from the error
+                    failed = _failed_call(text)
+                    if failed is not None:
+                        pending = [failed]
+                        conv.calls.append(failed)
+                # A refusal of the arguments (before or by the Space) may be mended; the remote's own error not.
+                retryable = "InvalidArguments" in text or "Error executing tool" not in text
+                for call in pending:
+                    call.error, call.retryable = error_detail(text), retryable
+            pending = []
     return conv
 
 

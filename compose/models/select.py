@@ -29,8 +29,9 @@ from smolagents import ToolCallingAgent
 from smolagents.models import Model
 
 from ..errors import ConfigError
-from .local import INSTALL_HINT, LOCAL_LABEL, LocalModel, cached_model_path, compact_system_prompt, parts_installed
+from .local import INSTALL_HINT, LOCAL_LABEL, LocalModel, cached_model_path, parts_installed
 from .router import ROUTER_LABEL, RouterModel
+from .steps import compact_system_prompt
 
 __all__ = ["LOCAL_LABEL", "ROUTER_LABEL", "describe", "local_model_available", "make_agent", "select_model"]
 

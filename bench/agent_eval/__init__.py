@@ -1,0 +1,1 @@
+"""The agent evaluation (run: python -m bench.agent_eval)."""
