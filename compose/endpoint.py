@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from .calls import run_call
+from .errors import SpaceUnavailable
 from .identity import Identity, current_identity
 from .job import Job
 from .loop import io_loop, run_async, run_sync, spawn
@@ -89,10 +90,18 @@ class Endpoint:
 
     async def _run(self, args: tuple[Any, ...], kwargs: dict[str, Any], ident: Identity, emit: Callable[[Update], None]
                    ) -> Any:
+        await self.space._ready(emit)
         schema = (await self.space._aschema()).endpoints.get(self.api_name) or self.space._endpoint_schema(
             self.api_name)
         values = bind(schema, args, kwargs, space=self.space.name)
-        return await run_call(self.space, schema, values, ident, emit)
+        try:
+            return await run_call(self.space, schema, values, ident, emit)
+        except SpaceUnavailable as e:
+            # A Space that fell asleep (or restarts) since: no job started (the edge answered), so once the Hub
+            # says it runs again the call is made once more; a paused or broken one fails naming its stage.
+            if not await self.space._recover(e, emit):
+                raise
+            return await run_call(self.space, schema, values, ident, emit)
 
     async def call(self, *args: Any, **kwargs: Any) -> Any:
         """Call the endpoint and return its result; cancelling the awaiting task cancels the upstream job."""

@@ -14,29 +14,32 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import redact, sessions
+from . import hub, redact, sessions
 from .calls import download_target
 from .endpoint import Endpoint
-from .errors import APIChanged, ConfigError, SpaceError, SpaceUnavailable
+from .errors import APIChanged, ComposeError, ConfigError, SpaceError, SpaceUnavailable
 from .headers import DEFAULT_FORWARD_HEADERS, is_hf_origin, merge_headers
 from .identity import Identity, current_identity
 from .loop import run_sync
 from .schema import EndpointSchema, SpaceSchema, cache_root, load_cached, store_cached
 from .sessions import SessionMode
-from .streams import hub_for
+from .streams import StreamHub, hub_for
 from .transport import Transport
+from .updates import ProgressUnit, Update
 
 __all__ = ["Space", "resolve_src"]
 
 _SPACE_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
-def resolve_src(src: str) -> tuple[str, str]:
-    """(display name, root URL) for a Space id or a URL. Space ids map to their `*.hf.space` host."""
+def resolve_src(src: str) -> tuple[str, str | None]:
+    """(display name, root URL) for a URL; (Space id, None) for a Space id, whose host only the Hub knows
+    (`compose.hub.resolve`: a subdomain is not always `owner-name`, e.g. for names beyond one DNS label)."""
     src = src.strip()
     if src.startswith(("http://", "https://")):
         parts = urlsplit(src)
@@ -47,9 +50,7 @@ def resolve_src(src: str) -> tuple[str, str]:
             return resolve_src(m.group(1))
         return src.rstrip("/"), f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
     if _SPACE_ID.match(src):
-        owner, name = src.split("/")
-        host = re.sub(r"[._]", "-", f"{owner}-{name}").lower()
-        return src, f"https://{host}.hf.space"
+        return src, None
     raise ConfigError(f"{src!r} is neither a Space id ('owner/name') nor an http(s) URL")
 
 
@@ -77,14 +78,17 @@ class Space:
     ) -> None:
         if session not in ("user", "shared", "call"):
             raise ConfigError(f"session must be 'user', 'shared' or 'call', not {session!r}")
-        self.name, self.url = resolve_src(src)
-        self.key = self.url  # what the per-user session derivation binds to
+        self.name, url = resolve_src(src)
+        self.hub_id: str | None = self.name if url is None else None  # a Space id: resolved through the Hub
+        self._url = url
+        # What the per-user session derivation binds to: the URL, or the Space id (its host may change).
+        self.key = url or f"hf-space:{self.name}"
         if token is True:
             from huggingface_hub import get_token
 
             token = get_token()  # the developer opted in to their environment's token
         self._token: str | None = token or None
-        if self._token and not is_hf_origin(self.url):
+        if self._token and url is not None and not is_hf_origin(url):
             # Tokens are for Hugging Face only; a token given for another host is simply never sent.
             self._token = None
         self.static_headers = dict(headers or {})
@@ -103,15 +107,81 @@ class Space:
         if download_dir is None:
             download_dir = cache_root() / "downloads" / re.sub(r"[^\w.-]+", "_", self.name)[:80]
         self.download_dir = Path(download_dir)
-        self.transport = Transport(self.url, space=self.name, retries=retries, max_wait=max_wait)
-        self._hub = hub_for(self.url)
+        self.retries, self.max_wait = retries, max_wait
+        self._transport: Transport | None = None
+        self._stream_hub: StreamHub | None = None
         self._schema: SpaceSchema | None = None
         self._schema_lock: asyncio.Lock | None = None
+        self._resolve_lock: asyncio.Lock | None = None
         self._epoch = 0
         self._live_app_id: str | None = None
 
     def __repr__(self) -> str:
         return f"<Space {self.name}>"
+
+    # --- where it lives -----------------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The app's root URL (for a Space id, the host the Hub gave; resolved on first need)."""
+        if self._url is None:
+            raise ConfigError(f"{self.name}: not resolved through the Hub yet (load() the Space first)")
+        return self._url
+
+    @property
+    def transport(self) -> Transport:
+        if self._transport is None:
+            self._transport = Transport(self.url, space=self.name, retries=self.retries, max_wait=self.max_wait)
+        return self._transport
+
+    @property
+    def _hub(self) -> StreamHub:
+        if self._stream_hub is None:
+            self._stream_hub = hub_for(self.url)
+        return self._stream_hub
+
+    async def _ready(self, emit: Callable[[Update], None] | None = None, *, stage: str | None = None) -> None:
+        """For a Space id: ask the Hub for its host (once), and wait for it to run (bounded by `max_wait`, with
+        progress updates through `emit`); a paused or broken Space fails at once, naming its stage."""
+        if self.hub_id is None:
+            return
+        if self._url is None:
+            if self._resolve_lock is None:
+                self._resolve_lock = asyncio.Lock()
+            async with self._resolve_lock:
+                if self._url is None:
+                    info = await hub.resolve(self.hub_id, self._token)
+                    stage = info.stage
+                    self._url = info.url
+        if stage is None or stage == "RUNNING":
+            return
+
+        def progress(message: str) -> None:
+            if emit is not None:
+                emit(Update("progress", progress=(ProgressUnit(progress=0.0, desc=message),)))
+
+        async def wake() -> None:
+            try:  # any request wakes a sleeping Space; its answer (503 meanwhile) does not matter
+                await self.transport.send("GET", "/config", headers=self._headers_for(None))
+            except SpaceError:
+                pass
+
+        await hub.wait_running(self.hub_id, self._token, stage=stage, max_wait=self.max_wait, wake=wake,
+                               progress=progress)
+
+    async def _recover(self, e: SpaceUnavailable, emit: Callable[[Update], None]) -> bool:
+        """After a request failed as unavailable: for a Space id, ask the Hub why. True if the Space was sleeping
+        or starting and runs now (the call may be made again); raises at once for a paused or broken Space."""
+        if self.hub_id is None or e.stage is not None:
+            return False
+        try:
+            stage = (await hub.resolve(self.hub_id, self._token)).stage
+        except ComposeError:
+            return False
+        if stage in (None, "RUNNING"):
+            return False
+        await self._ready(emit, stage=stage)
+        return True
 
     # --- schema -------------------------------------------------------------------------------------------------
 
@@ -123,6 +193,7 @@ class Space:
     async def _aschema(self, force: bool = False) -> SpaceSchema:
         if self._schema is not None and not force:
             return self._schema
+        await self._ready()
         if self._schema_lock is None:
             self._schema_lock = asyncio.Lock()
         async with self._schema_lock:
@@ -342,7 +413,8 @@ class Space:
 
     async def aclose(self) -> None:
         """Close the connection pool (open calls fail)."""
-        await self.transport.aclose()
+        if self._transport is not None:
+            await self._transport.aclose()
 
     def close(self) -> None:
         run_sync(self.aclose())

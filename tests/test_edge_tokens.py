@@ -29,7 +29,7 @@ def test_the_apps_code_never_sees_the_callers_token_and_a_private_space_still_wo
     assert owner not in str(headers)  # neither Authorization nor X-HF-Authorization reached the app
     assert headers["authorization"] == headers["x-hf-authorization"] == ""
     # Without the token the private Space does not exist, and compose says so (refresh: not from the disk cache).
-    with pytest.raises(compose.SpaceError):
+    with pytest.raises(compose.ConfigError, match="private"):
         compose.Space("owner/private").refresh()
 
 

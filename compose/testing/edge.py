@@ -65,6 +65,7 @@ def edge_app(world: World, ledger_url: Callable[[], str]) -> web.Application:
         auth_user = (world.bearer_user(request.headers.get("x-hf-authorization"))
                      or world.bearer_user(request.headers.get("authorization")))
         with world.lock:
+            space.requests += 1
             if not world.may_see(space, auth_user):
                 return _page(404, "404", "Sorry, we can't find the page you are looking for.")
             if space.rate_limited > 0:

@@ -50,7 +50,10 @@ async def start_tunnel(edge_port: int) -> asyncio.Server:
             writer.close()
             return
         writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
-        await writer.drain()
-        await asyncio.gather(_pipe(reader, edge_writer), _pipe(edge_reader, writer))
+        try:
+            await writer.drain()
+            await asyncio.gather(_pipe(reader, edge_writer), _pipe(edge_reader, writer))
+        except (ConnectionError, asyncio.CancelledError):
+            edge_writer.close()  # the client left, or the emulator is closing: the tunnel ends quietly
 
     return await asyncio.start_server(serve, "127.0.0.1", 0)

@@ -64,6 +64,7 @@ class EmulatedSpace:
     source: object = None  # what runs it: a folder path, a gr.Blocks or a factory (see replicas.py)
     files: dict[str, bytes] = field(default_factory=dict)  # what was uploaded to it (create_commit)
     sha: str = field(default_factory=lambda: secrets.token_hex(20))
+    requests: int = 0  # requests the edge received for it (a test can tell that nothing was retried)
     rate_limited: int = 0  # how many of the next requests the edge answers 429
     retry_after: int = 1
     _ready_at: float | None = None  # while waking, building or starting: when it becomes RUNNING

@@ -1,0 +1,66 @@
+"""compose resolves Space ids through the (emulated) Hub and handles runtime stages: a bounded wait with visible
+progress for a sleeping or starting Space, an immediate error naming the stage for a paused or broken one."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from conftest import LONG_ID
+
+import compose
+import compose.testing
+
+
+def test_the_host_comes_from_the_hub_not_from_the_id(edge: compose.testing.Hub) -> None:
+    guessed = "https://" + LONG_ID.replace("/", "-") + ".hf.space"
+    space = compose.Space(LONG_ID)
+    assert space.endpoint("/increment").predict() == 1
+    assert space.url == f"https://{edge.space(LONG_ID).host}" != guessed
+
+
+def test_a_sleeping_space_is_woken_on_first_need(edge: compose.testing.Hub) -> None:
+    edge.set_stage("owner/sleepy", "SLEEPING")
+    space = compose.Space("owner/sleepy").load()  # waits (bounded by max_wait) while it wakes
+    assert edge.space("owner/sleepy").stage_now() == "RUNNING"
+    with compose.identity(session="first-need"):
+        assert space.endpoint("/increment").predict() == 1
+
+
+def test_a_space_that_fell_asleep_is_woken_with_visible_progress(edge: compose.testing.Hub) -> None:
+    """The common case: an outer app loaded the Space at start, which has gone to sleep since. The call waits for
+    it (longer than compose's own retries last) and says so in its updates, then goes through."""
+    space = compose.Space("owner/sleepy").load()
+    edge.space("owner/sleepy").wake_seconds = 6.0
+    try:
+        edge.set_stage("owner/sleepy", "SLEEPING")
+
+        async def run() -> list[compose.Update]:
+            async with compose.identity(session="woken"):
+                return [u async for u in space.endpoint("/increment").stream()]
+
+        updates = asyncio.run(run())
+    finally:
+        edge.space("owner/sleepy").wake_seconds = 1.0
+    said = [p.desc or "" for u in updates if u.kind == "progress" for p in u.progress]
+    assert any("the Space is starting…" in text or "waking the Space…" in text for text in said), said
+    assert [u.value for u in updates if u.kind == "output"][-1] == 1
+
+
+@pytest.mark.parametrize("stage", ["PAUSED", "RUNTIME_ERROR", "BUILD_ERROR"])
+def test_a_paused_or_broken_space_fails_at_once_naming_its_stage(edge: compose.testing.Hub, stage: str) -> None:
+    edge.set_stage("owner/stages", stage)
+    before = edge.space("owner/stages").requests
+    try:
+        with pytest.raises(compose.SpaceUnavailable) as raised:
+            compose.Space("owner/stages").endpoint("/increment").predict()
+    finally:
+        edge.set_stage("owner/stages", "RUNNING")
+    assert raised.value.stage == stage and stage in str(raised.value)
+    assert edge.space("owner/stages").requests == before  # no request, so no retry, was wasted on it
+
+
+def test_a_private_space_by_id_needs_its_token(edge: compose.testing.Hub) -> None:
+    with pytest.raises(compose.ConfigError, match="private"):
+        compose.Space("owner/private").load()
+    assert compose.Space("owner/private", token=edge.token("owner")).endpoint("/increment").predict() == 1
