@@ -274,6 +274,7 @@ def _return_json(r: Return) -> dict[str, Any]:
 
 def describe(space: Space) -> dict[str, Any]:
     """A machine-readable description of a Space's public endpoints (what `compose inspect --json` prints)."""
+    space.load()  # a Space id's URL is the Hub's answer: known once loaded
     return {
         "space": space.name,
         "url": space.url,
