@@ -25,6 +25,7 @@ from .errors import (
 from .files import FileArg, file
 from .identity import Identity, identity
 from .job import Job
+from .limits import Limits
 from .schema import Parameter, Return
 from .sessions import set_secret as set_session_secret
 from .space import Space
@@ -63,6 +64,7 @@ __all__ = [
     "Identity",
     "InvalidArguments",
     "Job",
+    "Limits",
     "Parameter",
     "ProgressUnit",
     "QuotaExceeded",

@@ -44,7 +44,9 @@ from .files import (
 )
 from .headers import is_hf_origin
 from .identity import Identity
+from .limits import current_budget
 from .loop import deadline
+from .messages import HEARTBEAT, Malformed, apply_diffs, malformed
 from .schema import EndpointSchema, Parameter, SpaceSchema
 from .streams import DISCONNECTED
 from .updates import ProgressUnit, Update
@@ -181,20 +183,34 @@ async def _read(space: Space, schema: EndpointSchema, queue: asyncio.Queue[dict[
         return finished if raw else shape(schema, finished)
 
     latest: list[Any] | None = None
+    loop = asyncio.get_running_loop()
+    # Heartbeats prove the upstream alive, so they reset the idle deadline; this one bounds the call whatever.
+    ends = loop.time() + space.limits.max_duration
     while True:
         if queue.empty():
+            wait = min(space.idle_timeout, ends - loop.time())
             try:
-                async with deadline(space.idle_timeout):
+                async with deadline(max(0.0, wait)):
                     msg = await queue.get()
             except TimeoutError:
+                if wait < space.idle_timeout:
+                    raise UpstreamTimeout(f"the call ran past its overall deadline of {space.limits.max_duration:g} "
+                                          "s (Limits.max_duration); the upstream job was cancelled",
+                                          space=space.name, api_name=name) from None
                 raise UpstreamTimeout(f"no progress for {space.idle_timeout:g} s; the upstream job was cancelled",
                                       space=space.name, api_name=name) from None
         else:  # often several messages came in one read: no timer for those
             msg = queue.get_nowait()
-        kind = msg.get("msg")
+        if msg is HEARTBEAT:
+            continue
         if msg is DISCONNECTED:
             raise UpstreamDisconnected("the connection to the Space closed before the job finished",
                                        space=space.name, api_name=name)
+        problem = malformed(msg)
+        if problem is not None:
+            raise UpstreamDisconnected(f"the Space sent a malformed {msg.get('msg')!r} message ({problem}); this "
+                                       "call was abandoned", space=space.name, api_name=name)
+        kind = msg.get("msg")
         if kind == "estimation":
             emit(Update("status", stage="queued", rank=msg.get("rank"), queue_size=msg.get("queue_size"),
                         eta=msg.get("rank_eta")))
@@ -215,7 +231,11 @@ async def _read(space: Space, schema: EndpointSchema, queue: asyncio.Queue[dict[
                 latest = list(chunk)
             else:
                 # Gradio streams diffs after the first value; gradio_client's helper applies them.
-                latest = [gc_utils.apply_diff(latest[i] if i < len(latest) else None, d) for i, d in enumerate(chunk)]
+                try:
+                    latest = apply_diffs(latest, chunk)
+                except Malformed as e:
+                    raise UpstreamDisconnected(f"the Space sent a malformed update ({e}); this call was abandoned",
+                                               space=space.name, api_name=name) from None
             emit(Update("output", value=await present(latest)))
         elif kind == "process_completed":
             output = msg.get("output") or {}
@@ -299,6 +319,11 @@ async def _upload_or_link(
             "in compose.file(...) or under the Space's allowed_paths")
     limit = space.max_upload_bytes if sch.max_file_size is None else min(space.max_upload_bytes, sch.max_file_size)
     checked = upload_source(str(path), max_bytes=limit)
+    budget = current_budget(space.limits)  # this call's: a count and byte cap, and each file sent once
+    sent = budget.already(checked)
+    if sent is not None:
+        return {**{k: v for k, v in (extra or {}).items() if k not in ("path", "url")}, **sent}
+    budget.charge(checked)
     with checked.open("rb") as f:
         response = await space.transport.send(
             "POST", f"{sch.api_prefix}/upload", headers=space._headers_for(None), retry=True,
@@ -309,6 +334,7 @@ async def _upload_or_link(
                                api_name=schema.api_name)
     remote_path = response.json()[0]
     data = {"path": remote_path, "orig_name": checked.name, "size": checked.stat().st_size, "meta": dict(FILE_META)}
+    budget.record(checked, data)
     if extra:
         data = {**{k: v for k, v in extra.items() if k not in ("path", "url")}, **data}
     return data

@@ -91,16 +91,18 @@ class Endpoint:
     async def _run(self, args: tuple[Any, ...], kwargs: dict[str, Any], ident: Identity, emit: Callable[[Update], None]
                    ) -> Any:
         await self.space._ready(emit)
-        schema = (await self.space._aschema()).endpoints.get(self.api_name) or self.space._endpoint_schema(
-            self.api_name)
-        values = bind(schema, args, kwargs, space=self.space.name)
-        try:
-            return await run_call(self.space, schema, values, ident, emit)
-        except SpaceUnavailable as e:
-            # A Space that fell asleep (or restarts) since: no job started (the edge answered), so once the Hub
-            # says it runs again the call is made once more; a paused or broken one fails naming its stage.
-            if not await self.space._recover(e, emit):
-                raise
+        # The Space's gate: its circuit breaker, an in-flight slot, this call's upload budget (compose.limits).
+        async with self.space.gate.call(self.api_name):
+            schema = (await self.space._aschema()).endpoints.get(self.api_name) or self.space._endpoint_schema(
+                self.api_name)
+            values = bind(schema, args, kwargs, space=self.space.name)
+            try:
+                return await run_call(self.space, schema, values, ident, emit)
+            except SpaceUnavailable as e:
+                # A Space that fell asleep (or restarts) since: no job started (the edge answered), so once the Hub
+                # says it runs again the call is made once more; a paused or broken one fails naming its stage.
+                if not await self.space._recover(e, emit):
+                    raise
             return await run_call(self.space, schema, values, ident, emit)
 
     async def call(self, *args: Any, **kwargs: Any) -> Any:

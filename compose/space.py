@@ -25,6 +25,7 @@ from .endpoint import Endpoint
 from .errors import APIChanged, ComposeError, ConfigError, SpaceError, SpaceUnavailable
 from .headers import DEFAULT_FORWARD_HEADERS, is_hf_origin, merge_headers
 from .identity import Identity, current_identity
+from .limits import Gate, Limits, check_schema_counts, schema_json
 from .loop import run_sync
 from .schema import EndpointSchema, SpaceSchema, cache_root, load_cached, store_cached
 from .sessions import SessionMode
@@ -75,6 +76,7 @@ class Space:
         max_wait: float = 30.0,
         schema_ttl: float = 3600.0,
         use_oauth_token: bool = False,
+        limits: Limits | None = None,
     ) -> None:
         if session not in ("user", "shared", "call"):
             raise ConfigError(f"session must be 'user', 'shared' or 'call', not {session!r}")
@@ -104,6 +106,8 @@ class Space:
         self.idle_timeout = idle_timeout
         self.schema_ttl = schema_ttl
         self.use_oauth_token = use_oauth_token
+        self.limits = limits if limits is not None else Limits()
+        self.gate = Gate(self.limits, self.name)  # in-flight slots, circuit breaker, upload budgets
         if download_dir is None:
             download_dir = cache_root() / "downloads" / re.sub(r"[^\w.-]+", "_", self.name)[:80]
         self.download_dir = Path(download_dir)
@@ -203,7 +207,12 @@ class Space:
             if cached is not None:
                 self._schema = SpaceSchema.parse(self.url, *cached)
             else:
-                config, info = await self._fetch()
+                self.gate.check()  # a host found dead a moment ago is not asked again (circuit breaker)
+                try:
+                    config, info = await self._fetch()
+                except SpaceUnavailable as e:
+                    self.gate.failed(e)
+                    raise
                 self._schema = SpaceSchema.parse(self.url, config, info)
                 self._live_app_id = self._schema.app_id
                 store_cached(self.url, config, info)
@@ -215,7 +224,7 @@ class Space:
         if r.status_code != 200:
             raise SpaceUnavailable(f"config answered {r.status_code}", space=self.name)
         try:
-            config = r.json()
+            config = schema_json(self.name, f"{self.url}/config", r.content, self.limits)
         except ValueError:
             raise ConfigError(f"{self.name}: {self.url}/config is not a Gradio app's config") from None
         if not isinstance(config, dict) or "dependencies" not in config:
@@ -225,9 +234,12 @@ class Space:
         if r.status_code != 200:
             raise SpaceUnavailable(f"API info answered {r.status_code}", space=self.name)
         try:
-            info = r.json()
+            info = schema_json(self.name, f"{self.url}{prefix}/info", r.content, self.limits)
         except ValueError:  # as for the config above: a clear error rather than a bare ValueError
             raise ConfigError(f"{self.name}: {self.url}{prefix}/info is not a Gradio app's API info") from None
+        if not isinstance(info, dict):
+            raise ConfigError(f"{self.name}: {self.url}{prefix}/info is not a Gradio app's API info")
+        check_schema_counts(self.name, config, info, self.limits)
         if config.get("mcp_server"):
             await self._add_parameter_descriptions(prefix, h, info)
         return config, info

@@ -22,6 +22,7 @@ import httpx
 import orjson
 
 from . import redact
+from .messages import HEARTBEAT
 
 __all__ = ["DISCONNECTED", "EventParser", "StreamHub", "hub_for"]
 
@@ -161,16 +162,30 @@ class StreamHub:
 
     def _route(self, s: _Session, msg: dict[str, Any]) -> bool:
         """Hand one message to its event's queue; True for close_stream."""
+        if not isinstance(msg, dict):
+            log.debug("dropped a data-stream message that is not an object: %.200r", msg)
+            return False  # nobody's: it names no event
         kind = msg.get("msg")
         if kind == "close_stream":
             return True
         if kind == "heartbeat":
+            # The upstream is alive: each waiting call hears it (once; it only needs to know), so a long job that
+            # reports nothing is not taken for a stalled one.
+            for waiting in s.subscribed:
+                q = s.queues.get(waiting)
+                if q is not None and q.empty():
+                    q.put_nowait(HEARTBEAT)
             return False
         event_id = msg.get("event_id")
         if event_id in s.released:
             # Its call has gone (e.g. the completion Gradio sends after a cancel): drop it, not keep it.
             if kind == "process_completed":
                 s.released.discard(event_id)
+            return False
+        if event_id is None and kind != "unexpected_error":
+            # Only an error is session-wide news; anything else without an event id (a process_completed, say)
+            # belongs to no call, and taking it as one call's result would hand a job's answer to the wrong caller.
+            log.debug("dropped a %r message with no event id", kind)
             return False
         if event_id is None:
             # Session-wide news (the server stopping): everyone on this stream hears it.

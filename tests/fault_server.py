@@ -173,6 +173,7 @@ class FaultServer:
         self.extra_endpoints = 0  # extra named endpoints in /gradio_api/info (50,000 endpoints)
         self.echo_headers = False  # join 500s and gr.Errors repeat the request's headers, as a careless app does
         self.max_pending = 0  # the most events pending at once, across sessions
+        self.heartbeats = 0  # heartbeats sent so far
         # --- fault knobs (set by the test before the call) ---
         self.join_faults: list[tuple[int, dict[str, str]]] = []  # answered to the next joins, in order
         self.join_fault_forever: tuple[int, dict[str, str]] | None = None  # answered to every join
@@ -401,12 +402,14 @@ class FaultServer:
                 except asyncio.TimeoutError:
                     if stall == "stall":
                         await _sse(send, {"msg": "heartbeat"}, event="heartbeat")
+                        self.heartbeats += 1
                     continue
                 if isinstance(step, threading.Event):
                     while not step.is_set() and not gone.is_set() and not self._stopping:
                         await asyncio.sleep(_TICK)
                         if stall == "stall":  # a long job: alive (heartbeats), with nothing to report
                             await _sse(send, {"msg": "heartbeat"}, event="heartbeat")
+                            self.heartbeats += 1
                     continue
                 if step in ("stall", "silent"):
                     stall = str(step)
@@ -420,7 +423,7 @@ class FaultServer:
                 if step["msg"] == "process_starts":
                     self.started.set()
                 if step["msg"] == "process_completed":
-                    session.pending.discard(step["event_id"])
+                    session.pending.discard(step.get("event_id", ""))
                     stall = None
                     if not session.pending:
                         await _sse(send, {"msg": "close_stream", "event_id": None})

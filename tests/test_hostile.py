@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import os
 import resource
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -215,3 +217,182 @@ def test_compose_logs_never_carry_a_credential(caplog: pytest.LogCaptureFixture)
         log.debug("upstream said %s and %s", f"key={KEY}", f"Authorization: Bearer {HF}")
     (record,) = [r for r in caplog.records if r.name == "compose.calls"]
     assert KEY not in record.getMessage() and HF not in record.getMessage()
+
+
+# --- heartbeats: alive is not stalled; the overall deadline still holds ---------------------------------------------
+
+
+async def until(condition: Callable[[], bool], timeout: float = HANG) -> None:
+    """Wait (off this loop) until `condition()` holds, polling what the server recorded; fail if it never does."""
+    def poll() -> bool:
+        ends = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > ends:
+                return False
+            threading.Event().wait(0.02)
+        return True
+
+    assert await asyncio.to_thread(poll), "the condition never held"
+
+
+@pytest.fixture
+def server() -> Iterator[FaultServer]:
+    with FaultServer() as s:
+        yield s
+
+
+async def test_a_long_job_that_only_sends_heartbeats_is_waited_for(server, make_space):
+    done = threading.Event()
+    server.scripts = [["stall", done, "ok"]]  # alive but silent, until the test lets it finish
+    # The server beats every 50 ms; the idle deadline leaves room for a loaded machine's hiccups.
+    space = make_space(server.url, idle_timeout=1.5)
+    call = asyncio.ensure_future(space.endpoint("/echo").call("long"))
+    # Heartbeats for over three idle deadlines: a job taken for stalled would have been cancelled by now.
+    await until(lambda: server.heartbeats >= 100 or call.done())
+    assert not call.done(), call
+    done.set()
+    assert await asyncio.wait_for(call, HANG) == "echo: long"
+    assert server.cancels == []
+
+
+async def test_heartbeats_do_not_outlive_the_overall_deadline(server, make_space):
+    server.stream_mode = "stall"  # heartbeats forever
+    space = make_space(server.url, idle_timeout=30, limits=compose.Limits(max_duration=1.0))
+    with pytest.raises(compose.UpstreamTimeout, match="max_duration"):
+        await asyncio.wait_for(space.endpoint("/echo").call("x"), HANG)
+    assert server.heartbeats > 0
+    assert await asyncio.to_thread(server.cancelled.wait, HANG), "the job was not cancelled upstream"
+
+
+async def test_real_silence_still_times_out_at_the_idle_deadline(server, make_space):
+    server.stream_mode = "silent"
+    space = make_space(server.url, idle_timeout=0.5)
+    with pytest.raises(compose.UpstreamTimeout, match="no progress"):
+        await asyncio.wait_for(space.endpoint("/echo").call("x"), HANG)
+    assert await asyncio.to_thread(server.cancelled.wait, HANG)
+
+
+# --- malformed messages fail their own call, typed; other calls go on ------------------------------------------------
+
+MALFORMED = {
+    "progress of strings": {"msg": "progress", "event_id": "$event", "progress_data": ["50%", "of", "it"]},
+    "output not an object": {"msg": "process_completed", "event_id": "$event", "success": True,
+                             "output": ["not", "an", "object"]},
+    "data not a list": {"msg": "process_generating", "event_id": "$event", "success": True,
+                        "output": {"data": "nope"}},
+    "diff out of range": [{"msg": "process_generating", "event_id": "$event", "success": True,
+                           "output": {"data": ["abc"]}},
+                          {"msg": "process_generating", "event_id": "$event", "success": True,
+                           "output": {"data": [[["replace", [7, 3], "x"]]]}}],
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED))
+async def test_a_malformed_message_fails_its_own_call_typed_and_others_go_on(server, make_space, case):
+    steps = MALFORMED[case]
+    release = threading.Event()
+    # Call 1 (user a) waits until call 2 (user b, same Space) has been sent its malformed message.
+    server.scripts = [[release, "ok"], [*(steps if isinstance(steps, list) else [steps]), "silent"]]
+    space = make_space(server.url, idle_timeout=30)
+
+    async def call(user: str, text: str) -> Any:
+        with compose.identity(session=user):
+            return await asyncio.wait_for(space.endpoint("/echo").call(text), HANG)
+
+    first = asyncio.ensure_future(call("a", "fine"))
+    assert await asyncio.to_thread(server.wait_joins, 1, HANG)
+    with pytest.raises(compose.UpstreamDisconnected, match="malformed"):  # typed, and long before idle_timeout
+        await call("b", "bad")
+    release.set()
+    assert await first == "echo: fine"
+
+
+async def test_a_completion_with_no_event_id_is_nobodys_result(server, make_space):
+    release = threading.Event()
+    orphan = {"msg": "process_completed", "success": True, "output": {"data": ["not yours"]}}
+    server.scripts = [[orphan, release, "ok"]]
+    space = make_space(server.url, idle_timeout=30)
+    call = asyncio.ensure_future(space.endpoint("/echo").call("mine"))
+    await until(lambda: server.started.is_set())
+    release.set()
+    assert await asyncio.wait_for(call, HANG) == "echo: mine"
+
+
+# --- limits: uploads per call, in-flight calls per Space, the circuit breaker, schema size ---------------------------
+
+
+def test_one_file_referenced_a_thousand_times_is_uploaded_once(server, make_space, tmp_path):
+    app = blocks(files=lambda: ([gr.JSON(label="refs")], [gr.Textbox(label="n")]))
+    server.redeploy(app)
+    server.answer = lambda api_name, data: [str(len(data[0]))]
+    one = tmp_path / "one.bin"
+    one.write_bytes(os.urandom(1024))
+    space = make_space(server.url)
+    refs = [compose.file(one)] * 1000
+    assert space.endpoint("/files").predict(refs) == "1000"
+    assert server.uploads == [one.read_bytes()]  # one upload, referenced 1,000 times
+
+
+def test_the_per_call_upload_budget_refuses_before_sending_more(server, make_space, tmp_path):
+    app = blocks(files=lambda: ([gr.JSON(label="refs")], [gr.Textbox(label="n")]))
+    server.redeploy(app)
+    server.answer = lambda api_name, data: [str(len(data[0]))]
+    paths = []
+    for i in range(5):
+        paths.append(tmp_path / f"f{i}.bin")
+        paths[-1].write_bytes(os.urandom(1024))
+    space = make_space(server.url, limits=compose.Limits(max_uploads=3, max_upload_total=10 * 1024))
+    with pytest.raises(compose.UnsafeInput, match="max_uploads"):
+        space.endpoint("/files").predict([compose.file(p) for p in paths])
+    assert len(server.uploads) == 3 and server.joins == []  # refused before the job was sent
+    bytes_cap = make_space(server.url, limits=compose.Limits(max_upload_total=2 * 1024 + 10))
+    with pytest.raises(compose.UnsafeInput, match="max_upload_total"):
+        bytes_cap.endpoint("/files").predict([compose.file(p) for p in paths])
+    # Each call has its own budget: a call within it goes through.
+    assert space.endpoint("/files").predict([compose.file(p) for p in paths[:3]]) == "3"
+
+
+async def test_in_flight_calls_per_space_are_capped(server, make_space):
+    release = threading.Event()
+    server.scripts = [[release, "ok"] for _ in range(12)]
+    space = make_space(server.url, idle_timeout=30, limits=compose.Limits(max_in_flight=4))
+
+    async def call(i: int) -> Any:
+        with compose.identity(session=f"user-{i}"):
+            return await asyncio.wait_for(space.endpoint("/echo").call(str(i)), HANG)
+
+    calls = [asyncio.ensure_future(call(i)) for i in range(12)]
+    assert await asyncio.to_thread(server.wait_joins, 4, HANG)
+    await until(lambda: space.gate.in_flight == 4)
+    assert len(server.joins) == 4  # the other 8 wait their turn here, not in the Space's queue
+    release.set()
+    assert await asyncio.gather(*calls) == [f"echo: {i}" for i in range(12)]
+    assert server.max_pending <= 4
+
+
+async def test_a_dead_host_is_remembered_and_later_calls_fail_fast_saying_so(make_space):
+    from compose.local import free_port
+
+    space = make_space(f"http://127.0.0.1:{free_port()}", retries=1, limits=compose.Limits(breaker_cooldown=60))
+    with pytest.raises(compose.SpaceUnavailable, match="cannot reach") as first:
+        await asyncio.wait_for(space.aload(), HANG)  # pays the retry budget once...
+    assert "circuit breaker" not in str(first.value)
+    for _ in range(3):  # ...and every later call within the cooldown fails at once, saying why
+        with pytest.raises(compose.SpaceUnavailable, match="circuit breaker") as fast:
+            await asyncio.wait_for(space.aload(), HANG)
+        assert "unreachable" in str(fast.value)
+
+
+@pytest.mark.parametrize(("knob", "value", "message"), [
+    ("config_pad", 50 * 2**20, "max_schema_bytes"),
+    ("extra_endpoints", 5_000, "max_endpoints"),  # 50,000 would be refused for its size already
+])
+async def test_a_huge_schema_is_refused_with_a_clear_error_and_bounded_memory(server, make_space, knob, value,
+                                                                            message):
+    setattr(server, knob, value)
+    space = make_space(server.url)
+    before = rss_mib()
+    with pytest.raises(compose.ConfigError, match=message) as info:
+        await asyncio.wait_for(space.aload(), HANG)
+    assert server.url in str(info.value)
+    assert rss_mib() - before < 200  # the document itself, at most; never parsed into a schema
