@@ -1,8 +1,10 @@
 """A ready agent chat app: `compose.AgentChat(tools=..., model=...)`, built on `stream_trace`.
 
 Each end user gets their own agent and memory, and their identity (x-ip-token, upstream session) in every tool
-call. Tool calls show live in the chat: pending with a spinner, then done with their duration. A stop button
-cancels the agent and the upstream jobs it has running. The header says which model backend answers.
+call. Tool calls show live in the chat: pending with a spinner and the Space's progress or the output so far, then
+done with their duration and result (an error open, with its message). The Stop button shows only while a run
+goes on; it cancels the agent and the upstream jobs it has running, marks what was pending as cancelled and says
+"Stopped." The header says which model backend answers.
 
 Usage:
     chat = compose.AgentChat(tools=registry, examples=["what is 12 times 7"])
@@ -12,16 +14,28 @@ Usage:
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 
 from .agents import UserAgents
-from .trace import stream_trace
+from .trace import TraceState, stream_trace
 from .tracing import TraceScope
 
 __all__ = ["AgentChat"]
+
+
+@dataclass
+class _Run:
+    """A user's run in progress: what the Stop button needs."""
+
+    agent: Any
+    scope: TraceScope
+    state: TraceState
+    history: list[Any]
 
 
 class AgentChat:
@@ -56,11 +70,11 @@ class AgentChat:
                                                   max_users=max_users)
         self.title = title
         self.examples = list(examples)
+        self._runs: dict[str, _Run] = {}
+        self._runs_lock = threading.Lock()
         self.demo = self._build()
         if callable(getattr(self.model, "load", None)):
             # Warm the embedded model while the page loads, so the first message does not pay for it.
-            import threading
-
             threading.Thread(target=self.model.load, name="compose-model-load", daemon=True).start()
 
     def _fresh_tools(self) -> list[Any]:
@@ -82,8 +96,11 @@ class AgentChat:
         history = [*(history or []), gr.ChatMessage(role="user", content=message)]
         yield history, ""
         agent = self.agents.get(request)
-        scope = TraceScope(sink=lambda event: None)
-        trace = stream_trace(agent, message, reset=False, scope=scope)
+        run = _Run(agent, TraceScope(sink=lambda event: None), TraceState(), history)
+        key = _session(request)
+        with self._runs_lock:
+            self._runs[key] = run
+        trace = stream_trace(agent, message, reset=False, scope=run.scope, state=run.state)
         try:
             while True:
                 messages = await asyncio.to_thread(next, trace, None)
@@ -91,9 +108,24 @@ class AgentChat:
                     break
                 yield [*history, *messages], ""
         finally:
-            scope.stop()
+            with self._runs_lock:
+                if self._runs.get(key) is run:
+                    del self._runs[key]
+            run.scope.stop()
             if hasattr(agent, "interrupt"):
                 agent.interrupt()
+
+    def stop(self, request: gr.Request) -> tuple[Any, Any]:
+        """The Stop button: cancel this user's run (its upstream jobs too) and show it stopped: every pending tool
+        message done, marked cancelled, with its duration, and "Stopped." in the chat."""
+        with self._runs_lock:
+            run = self._runs.pop(_session(request), None)
+        if run is None:
+            return gr.skip(), gr.Button(visible=False)
+        run.scope.stop()
+        if hasattr(run.agent, "interrupt"):
+            run.agent.interrupt()
+        return [*run.history, *run.state.stop()], gr.Button(visible=False)
 
     def _build(self) -> gr.Blocks:
         with gr.Blocks(title=self.title, fill_height=True) as demo:
@@ -104,13 +136,16 @@ class AgentChat:
                 box = gr.Textbox(label="Message", placeholder="Ask something the tools can do…", show_label=False,
                                  scale=8,
                                  elem_id="compose-input", submit_btn=True)
-                stop = gr.Button("Stop", variant="stop", scale=1, elem_id="compose-stop")
+                # Shown only while a run goes on.
+                stop = gr.Button("Stop", variant="stop", scale=1, elem_id="compose-stop", visible=False)
             if self.examples:
                 gr.Examples(self.examples, inputs=box)
-            run = box.submit(self.respond, [box, chatbot], [chatbot, box], api_name="chat")
-            # The stop button cancels the running event: stream_trace then interrupts the agent and cancels the
-            # upstream jobs of the Space calls in flight.
-            stop.click(None, None, None, cancels=[run])
+            shown = box.submit(lambda: gr.Button(visible=True), None, stop, queue=False, api_visibility="private")
+            run = shown.then(self.respond, [box, chatbot], [chatbot, box], api_name="chat")
+            run.then(lambda: gr.Button(visible=False), None, stop, queue=False, api_visibility="private")
+            # The stop button cancels the running event (respond's finally then interrupts the agent and cancels the
+            # upstream jobs of the Space calls in flight) and shows the run stopped.
+            stop.click(self.stop, None, [chatbot, stop], cancels=[run], api_visibility="private")
 
             def forget(request: gr.Request) -> None:
                 from . import sessions
@@ -125,3 +160,7 @@ class AgentChat:
     def launch(self, **kwargs: Any) -> Any:
         """Launch the chat (queue enabled); kwargs go to `gr.Blocks.launch`."""
         return self.demo.queue(default_concurrency_limit=None).launch(**kwargs)
+
+
+def _session(request: Any) -> str:
+    return str(getattr(request, "session_hash", None) or "local")

@@ -238,7 +238,7 @@ class SpaceTool(Tool):  # type: ignore[misc]
     async def _run(self, arguments: dict[str, Any], ident: Identity, call: int,
                    report: Callable[[ToolEvent], None] | None) -> Any:
         def emit(update: Update) -> None:  # runs on compose's I/O loop, like this call
-            if report and update.kind != "output":
+            if report:  # outputs too: a trace shows a generator's output so far
                 report(ToolEvent("update", call, self.name, self.endpoint.space.name, update=update))
 
         return await self.endpoint._run((), arguments, ident, emit)

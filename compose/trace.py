@@ -6,7 +6,12 @@ A pure mapping from agent events to chat messages, separate from any UI:
 - the Space's own progress and queue position show in that message's `log` while it runs;
 - several tool calls in one step each get their own message; calls made inside a CodeAgent's code, or by a
   managed sub-agent, nest under it through `parent_id`; a planning step is its own message;
-- a failed call reads "💥 Error using tool <name>" with the error;
+- a streaming tool's partial outputs show in its message as they arrive, and each finished call shows its result
+  (cut to `RESULT_CHARS`);
+- a failed call reads "💥 Error using tool <name>" with its duration (no stale progress), and is left open (no
+  `status`: gradio then shows it expanded, without a spinner) so that its error is read without a click;
+- `TraceState.stop()` (a stop button) turns every pending message done, titled "⏹️ Cancelled …", with its duration,
+  and adds "⏹️ Stopped." to the chat;
 - streamed model text grows as it is generated; the final answer is a plain assistant message (a file or image
   result is shown as a file).
 
@@ -31,9 +36,23 @@ import gradio as gr
 from .tracing import ToolEvent, TraceScope, trace_scope
 from .updates import Update
 
-__all__ = ["TraceState", "stream_trace"]
+__all__ = ["RESULT_CHARS", "STOPPED", "TraceState", "stream_trace"]
 
 _DONE = object()
+RESULT_CHARS = 500  # of a tool's result or partial output shown in its message
+STOPPED = "⏹️ Stopped."
+
+
+def _cut(value: Any, limit: int = RESULT_CHARS) -> str:
+    if isinstance(value, dict):
+        text = ", ".join(f"{k}: {v}" for k, v in value.items())
+    elif isinstance(value, (list, tuple)):
+        text = ", ".join(str(v) for v in value)
+    elif hasattr(value, "to_string"):  # smolagents' AgentImage / AgentAudio: where the file is
+        text = str(value.to_string())
+    else:
+        text = str(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _progress_text(update: Update) -> str | None:
@@ -71,8 +90,11 @@ class TraceState:
     _space_calls: dict[int, str] = field(default_factory=dict)  # compose call number → message id
     _container: str | None = None  # a code run or managed agent whose Space calls nest under it
     _stream_text: gr.ChatMessage | None = None
+    _arguments: dict[str, str] = field(default_factory=dict)  # message id → its arguments' text
+    _tool_names: dict[str, str] = field(default_factory=dict)  # message id → the tool's title text ("long_job (on …)")
     _seq: int = 0
     space_tools: frozenset[str] = frozenset()
+    lock: threading.Lock = field(default_factory=threading.Lock)  # apply() and stop() may come from two threads
 
     def _new_id(self, prefix: str) -> str:
         self._seq += 1
@@ -90,15 +112,42 @@ class TraceState:
     def _finish(self, mid: str, *, duration: float | None = None, error: str | None = None,
                 tool: str | None = None) -> None:
         message = self._by_id.get(mid)
-        if message is None:
+        if message is None or (message.metadata or {}).get("duration") is not None:
             return
-        meta = dict(message.metadata or {})
+        meta = {k: v for k, v in (message.metadata or {}).items() if k != "log"}  # progress is stale once it ended
         meta["status"] = "done"
         meta["duration"] = round(duration if duration is not None else time.perf_counter() - self._started[mid], 3)
         if error is not None:
-            meta["title"] = f"💥 Error using tool {tool or ''}".rstrip()
-            message.content = f"{message.content}\n\nError: {error}".strip()
+            meta["title"] = f"💥 Error using tool {tool or self._tool_names.get(mid, '')}".rstrip()
+            meta.pop("status")  # gradio shows a message without status open: the error is read without a click
+            message.content = f"{self._arguments.get(mid, message.content)}\n\n**Error:** {error}".strip()
         message.metadata = meta  # type: ignore[assignment]
+
+    def _show(self, mid: str, label: str, value: Any) -> None:
+        """Put a result (or the output so far) under the call's arguments."""
+        message = self._by_id.get(mid)
+        if message is not None:
+            message.content = f"{self._arguments.get(mid, '')}\n\n**{label}:** {_cut(value)}".strip()
+
+    def stop(self) -> list[gr.ChatMessage]:
+        """The run was stopped: every pending message is done, marked cancelled, with its duration; the chat says
+        so. Returns a snapshot of the messages."""
+        with self.lock:
+            self._stop()
+            return _snapshot(self.messages)
+
+    def _stop(self) -> None:
+        for mid, message in list(self._by_id.items()):
+            meta = dict(message.metadata or {})
+            if meta.get("status") != "pending":
+                continue
+            name = self._tool_names.get(mid)
+            meta["title"] = f"⏹️ Cancelled: tool {name}" if name else f"⏹️ Cancelled: {meta.get('title', '')}"
+            message.metadata = meta  # type: ignore[assignment]
+            self._finish(mid)
+        self._stream_text = None
+        if not (self.messages and self.messages[-1].content == STOPPED):
+            self.messages.append(gr.ChatMessage(role="assistant", content=STOPPED))
 
     # --- events from smolagents -------------------------------------------------------------------------------
 
@@ -130,13 +179,17 @@ class TraceState:
                 self._agent_calls[event.id] = ""
             else:
                 mid = self._new_id("tool")
-                self._add(_args_text(event.arguments), {"title": f"🛠️ Used tool {event.name}", "status": "pending",
-                                                        "id": mid})
+                self._arguments[mid] = _args_text(event.arguments)
+                self._tool_names[mid] = str(event.name)
+                self._add(self._arguments[mid], {"title": f"🛠️ Used tool {event.name}", "status": "pending",
+                                                 "id": mid})
                 self._agent_calls[event.id] = mid
                 self._container = mid  # a managed agent: its own Space calls nest under it
         elif isinstance(event, ToolOutput):
             mid = self._agent_calls.pop(event.id, "")
             if mid:
+                if not mid.startswith("code-"):
+                    self._show(mid, "Result", event.output)
                 self._finish(mid)
                 if self._container == mid:
                     self._container = None
@@ -150,9 +203,7 @@ class TraceState:
             self._close_stream_text()
             for tid, mid in list(self._agent_calls.items()):
                 if mid:
-                    self._finish(mid, error=str(event.error) if event.error else None,
-                                 tool=self._by_id[mid].metadata.get("title", "").removeprefix("🛠️ Used tool ")
-                                 if mid in self._by_id else None)
+                    self._finish(mid, error=str(event.error) if event.error else None)
                 self._agent_calls.pop(tid)
             self._container = None
             if event.error is not None and not any(m.metadata and m.metadata.get("title", "").startswith("💥")
@@ -179,21 +230,26 @@ class TraceState:
                                     "log": "Calling the Space"}
             if self._container:
                 meta["parent_id"] = self._container
-            self._add(_args_text(e.arguments), meta)
+            self._arguments[mid] = _args_text(e.arguments)
+            self._tool_names[mid] = f"{e.tool} (on {e.space})"
+            self._add(self._arguments[mid], meta)
             self._space_calls[e.call] = mid
         elif e.kind == "update" and e.update is not None:
             current = self._space_calls.get(e.call)
+            if not current or current not in self._by_id:
+                return
+            if e.update.kind == "output":  # a generator's output so far
+                self._show(current, "Output so far", e.update.value)
+                return
             text = _progress_text(e.update)
-            if current and text and current in self._by_id:
+            if text:
                 message = self._by_id[current]
                 message.metadata = {**(message.metadata or {}), "log": text}  # type: ignore[assignment]
         elif e.kind == "end":
             ended = self._space_calls.pop(e.call, "")
             if ended:
-                message = self._by_id[ended]
                 if e.error is None:
-                    message.metadata = {k: v for k, v in (message.metadata or {}).items()  # type: ignore[assignment]
-                                        if k != "log"}
+                    self._show(ended, "Result", e.result)
                 self._finish(ended, duration=e.duration, error=e.error, tool=e.tool)
 
 
@@ -210,11 +266,12 @@ def _snapshot(messages: list[gr.ChatMessage]) -> list[gr.ChatMessage]:
 
 
 def stream_trace(agent: Any, task: str, *, reset: bool = True, scope: TraceScope | None = None,
-                 **run_kwargs: Any) -> Iterator[list[gr.ChatMessage]]:
+                 state: TraceState | None = None, **run_kwargs: Any) -> Iterator[list[gr.ChatMessage]]:
     """Run `agent` on `task` and yield the growing list of chat messages after every change.
 
     Closing the generator (a stop button, the browser going away) interrupts the agent and cancels the upstream
-    jobs of the Space calls in flight.
+    jobs of the Space calls in flight. Pass a `state` to keep a handle on the messages (`state.stop()` marks what
+    was pending as cancelled).
     """
     from .tools import SpaceTool
 
@@ -222,7 +279,8 @@ def stream_trace(agent: Any, task: str, *, reset: bool = True, scope: TraceScope
     scope = scope or TraceScope(sink=events.put)
     scope.sink = events.put
     tools = getattr(agent, "tools", {}) or {}
-    state = TraceState(space_tools=frozenset(n for n, t in tools.items() if isinstance(t, SpaceTool)))
+    state = state or TraceState()
+    state.space_tools = frozenset(n for n, t in tools.items() if isinstance(t, SpaceTool))
     context = contextvars.copy_context()  # the caller's identity travels into the agent's thread
 
     def run() -> None:
@@ -244,12 +302,14 @@ def stream_trace(agent: Any, task: str, *, reset: bool = True, scope: TraceScope
             event = events.get()
             if event is _DONE:
                 break
-            if isinstance(event, BaseException):
-                state.messages.append(gr.ChatMessage(role="assistant", content=f"The agent stopped: {event}",
-                                                     metadata={"title": "💥 Agent error", "status": "done"}))
-            else:
-                state.apply(event)
-            yield _snapshot(state.messages)
+            with state.lock:
+                if isinstance(event, BaseException):
+                    state.messages.append(gr.ChatMessage(role="assistant", content=f"The agent stopped: {event}",
+                                                         metadata={"title": "💥 Agent error", "status": "done"}))
+                else:
+                    state.apply(event)
+                snapshot = _snapshot(state.messages)
+            yield snapshot
     finally:
         if thread.is_alive():
             scope.stop()

@@ -18,6 +18,7 @@ def registry(urls: dict[str, str]) -> compose.ToolRegistry:
     reg.add(compose.Space(urls["calculator"]).endpoint("/calculate"), name="calculate")
     reg.add(compose.Space(urls["translator"]).endpoint("/translate"), name="translate")
     reg.add(compose.Space(urls["streaming"]).endpoint("/long_job"), name="long_job")
+    reg.add(compose.Space(urls["streaming"]).endpoint("/count_up"), name="count_up")
     return reg
 
 
@@ -85,8 +86,48 @@ def test_a_failing_tool_reads_error_using_tool(registry: compose.ToolRegistry) -
     failed = titled(final, "💥 Error using tool calculate")
     assert len(failed) == 1
     assert "Cannot divide by zero." in failed[0].content
-    assert failed[0].metadata["status"] == "done"
+    # The title names the tool, the duration is measured, no stale progress; no status: gradio shows it open.
+    assert failed[0].metadata["title"] == "💥 Error using tool calculate"
+    assert failed[0].metadata["duration"] > 0 and "log" not in failed[0].metadata
+    assert "status" not in failed[0].metadata
     assert final[-1].content == "cannot"
+
+
+def test_a_finished_call_shows_its_result(registry: compose.ToolRegistry) -> None:
+    model = ScriptedModel([[("calculate", {"a": 12, "operation": "multiply", "b": 7})],
+                           [("final_answer", {"answer": "84"})]])
+    final = run(ToolCallingAgent(tools=registry.tools(), model=model, verbosity_level=0))[-1]
+    done = titled(final, "Used tool calculate")[0]
+    assert "**Result:** 84" in done.content and 'operation = "multiply"' in done.content
+
+
+def test_a_streaming_tool_shows_its_output_so_far_while_it_runs(registry: compose.ToolRegistry) -> None:
+    model = ScriptedModel([[("count_up", {"n": 4, "delay": 0.3})], [("final_answer", {"answer": "1 2 3 4"})]])
+    snapshots = run(ToolCallingAgent(tools=registry.tools(), model=model, verbosity_level=0))
+    calls = [titled(s, "Used tool count_up")[0] for s in snapshots if titled(s, "Used tool count_up")]
+    pending = [c.content for c in calls if c.metadata["status"] == "pending"]
+    assert any("**Output so far:** 1 2" in c for c in pending), pending
+    assert "**Result:** 1 2 3 4" in titled(snapshots[-1], "Used tool count_up")[0].content
+
+
+def test_stop_marks_pending_calls_cancelled_with_their_duration(registry: compose.ToolRegistry,
+                                                                urls: dict[str, str]) -> None:
+    marker = 13.25
+    model = ScriptedModel([[("long_job", {"seconds": marker})], [("final_answer", {"answer": "late"})]])
+    state = compose.trace.TraceState()
+    trace = compose.stream_trace(ToolCallingAgent(tools=registry.tools(), model=model, verbosity_level=0), "go",
+                                 state=state)
+    for messages in trace:
+        if titled(messages, "long_job") and "Working" in titled(messages, "long_job")[0].metadata.get("log", ""):
+            break
+    trace.close()
+    stopped = state.stop()
+    cancelled = titled(stopped, "⏹️ Cancelled: tool long_job")
+    assert len(cancelled) == 1
+    assert cancelled[0].metadata["status"] == "done" and cancelled[0].metadata["duration"] > 0
+    assert "log" not in cancelled[0].metadata  # no frozen progress
+    assert stopped[-1].content == "⏹️ Stopped."
+    assert wait_for_state(compose.Space(urls["streaming"]), marker, "cancelled", limit=15) == "cancelled"
 
 
 def test_closing_the_trace_stops_the_agent_and_cancels_the_upstream_job(registry: compose.ToolRegistry,

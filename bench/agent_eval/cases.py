@@ -28,11 +28,11 @@ COUNT, LONG = "streaming_count_up", "streaming_long_job"
 
 FAILURE = ("fail", "error", "cannot", "can't", "could not", "couldn't", "unable", "not possible", "impossible",
            "undefined", "not defined")
-_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:[.,]\d+)?(?![\w])")
+_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w])")
 
 
 def numbers(text: str) -> set[float]:
-    return {round(float(m.replace(",", ".")), 6) for m in _NUMBER.findall(text)}
+    return {round(float(m), 6) for m in _NUMBER.findall(text)}
 
 
 @dataclass(frozen=True)

@@ -26,16 +26,16 @@ __all__ = ["FAILURE_WORDS", "ground_answer", "numbers_in", "result_text", "state
 
 FAILURE_WORDS = ("fail", "error", "cannot", "can't", "could not", "couldn't", "unable", "not possible",
                  "impossible", "refused", "did not work", "didn't work")
-_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:[.,]\d+)?(?![\w])")
+_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w])")
 _LIMIT = 400  # characters of one result quoted in an answer
 
 
 def numbers_in(text: str) -> set[float]:
-    """The numbers a text holds ("36", "36.0" and "36,0" are one number; thousands separators are not read)."""
+    """The numbers a text holds ("36" and "36.0" are one number; "4,8" is two)."""
     out = set()
     for match in _NUMBER.findall(text):
         try:
-            out.add(round(float(match.replace(",", ".")), 6))
+            out.add(round(float(match), 6))
         except ValueError:
             continue
     return out
