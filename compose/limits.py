@@ -30,7 +30,7 @@ import orjson
 
 from .errors import ConfigError, SpaceUnavailable, UnsafeInput
 
-__all__ = ["Gate", "Limits", "UploadBudget", "check_schema_counts", "current_budget", "schema_json"]
+__all__ = ["Gate", "Limits", "UploadBudget", "check_schema_counts", "current_budget", "schema_json", "unreachable"]
 
 MiB = 2**20
 
@@ -104,7 +104,7 @@ def current_budget(limits: Limits) -> UploadBudget:
     return budget if budget is not None else UploadBudget(limits)
 
 
-def _unreachable(error: BaseException) -> bool:
+def unreachable(error: BaseException) -> bool:
     """Did this failure come from not reaching the host at all (refused, unresolvable, connect timeout)?"""
     seen: BaseException | None = error
     while seen is not None:
@@ -138,7 +138,7 @@ class Gate:
 
     def failed(self, error: SpaceUnavailable) -> None:
         """Note a failure: one that never reached the host trips the breaker."""
-        if _unreachable(error):
+        if unreachable(error):
             self.trip(error)
 
     def trip(self, error: BaseException) -> None:

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from . import hub, redact, sessions
 from .calls import download_target
+from .download import fetch_file
 from .endpoint import Endpoint
 from .errors import APIChanged, ComposeError, ConfigError, SpaceError, SpaceUnavailable
 from .headers import DEFAULT_FORWARD_HEADERS, is_hf_origin, merge_headers
@@ -406,22 +407,10 @@ class Space:
 
     async def _download(self, remote: dict[str, Any], api_name: str, ident: Identity) -> str:
         route, target = download_target(self, remote, ident)
-        size = 0
-        async with self.transport.client.stream("GET", self.transport.url(route),
-                                                headers=self._headers_for(None)) as r:
-            if r.status_code != 200:
-                raise SpaceUnavailable(f"file download answered {r.status_code}", space=self.name,
-                                       api_name=api_name)
-            with target.open("wb") as f:
-                async for chunk in r.aiter_bytes():
-                    size += len(chunk)
-                    if size > self.max_download_bytes:
-                        f.close()
-                        target.unlink(missing_ok=True)
-                        raise SpaceUnavailable(f"file output over {self.max_download_bytes} bytes; not kept",
-                                               space=self.name, api_name=api_name)
-                    f.write(chunk)
-        return str(target)
+        # Whole or not at all, typed errors, bounded by the idle and total deadlines (compose.download).
+        return await fetch_file(self.transport.stream, route, self._headers_for(None), target,
+                                max_bytes=self.max_download_bytes, idle=self.idle_timeout,
+                                total=self.limits.download_timeout, space=self.name, api_name=api_name)
 
     async def aclose(self) -> None:
         """Close the connection pool (open calls fail)."""

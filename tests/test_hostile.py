@@ -396,3 +396,50 @@ async def test_a_huge_schema_is_refused_with_a_clear_error_and_bounded_memory(se
         await asyncio.wait_for(space.aload(), HANG)
     assert server.url in str(info.value)
     assert rss_mib() - before < 200  # the document itself, at most; never parsed into a schema
+
+
+# --- downloads: typed, bounded, and never a partial file -------------------------------------------------------------
+
+BIG = os.urandom(50_000)
+
+
+@pytest.fixture
+def file_server() -> Iterator[FaultServer]:
+    with FaultServer(app=blocks(file=lambda: ([gr.Textbox(label="text")], [gr.File(label="report")]))) as server:
+        server.files["/remote/big.bin"] = BIG
+        server.answer = lambda api_name, data: [file_data("/remote/big.bin", "big.bin")]
+        yield server
+
+
+def kept(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file()]
+
+
+async def test_a_download_reset_midway_is_typed_and_leaves_no_partial_file(file_server, make_space, tmp_path):
+    file_server.file_mode = "reset"
+    space = make_space(file_server.url, download_dir=tmp_path / "dl")
+    with pytest.raises(compose.UpstreamDisconnected, match=r"big\.bin"):
+        await asyncio.wait_for(space.endpoint("/file").call("x"), HANG)
+    assert kept(tmp_path / "dl") == []
+    file_server.file_mode = "ok"  # and a good download is whole
+    local = await asyncio.wait_for(space.endpoint("/file").call("x"), HANG)
+    assert Path(local).read_bytes() == BIG and kept(tmp_path / "dl") == [Path(local)]
+
+
+async def test_a_trickling_download_is_cut_at_the_total_deadline(file_server, make_space, tmp_path):
+    file_server.file_mode = "trickle"  # 16 bytes every 50 ms: never idle, done in minutes
+    space = make_space(file_server.url, download_dir=tmp_path / "dl", idle_timeout=3,
+                       limits=compose.Limits(download_timeout=1.0))
+    with pytest.raises(compose.UpstreamTimeout, match="download_timeout"):
+        await asyncio.wait_for(space.endpoint("/file").call("x"), HANG)
+    assert kept(tmp_path / "dl") == []
+
+
+async def test_a_cancelled_call_leaves_no_partial_download(file_server, make_space, tmp_path):
+    file_server.file_mode = "trickle"
+    space = make_space(file_server.url, download_dir=tmp_path / "dl")
+    job = space.endpoint("/file").submit("x")
+    await until(lambda: any(p.name.endswith(".part") for p in kept(tmp_path / "dl")))  # mid-download
+    job.cancel()
+    await until(job.done)
+    await until(lambda: kept(tmp_path / "dl") == [])

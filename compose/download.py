@@ -1,0 +1,85 @@
+"""One file result fetched from the Space's own origin into compose's download folder: whole, or not at all.
+
+The file is written under a hidden temporary name in its own fresh folder and renamed into place only once it is
+complete, so a connection reset, a size cap, a deadline or a cancelled call (`job.cancel()`) never leaves a partial
+file behind (the temporary file and its folder are removed). Two deadlines bound it: `idle` (no byte for that long)
+and `total` (start to end, however steadily it trickles). Failures are typed: `UpstreamDisconnected` for a broken
+transfer, `UpstreamTimeout` for a deadline, `SpaceUnavailable` for a refusal or a file over the size cap.
+
+Usage (inside compose's I/O loop):
+    `local = await fetch_file(transport.stream, route, headers, target, max_bytes=cap, idle=300, total=600,
+                               space=name, api_name="/predict")`
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
+
+from .errors import ComposeError, SpaceUnavailable, UpstreamDisconnected, UpstreamTimeout
+from .limits import unreachable
+from .loop import deadline
+
+__all__ = ["fetch_file"]
+
+Opener = Callable[[str, dict[str, str]], AbstractAsyncContextManager[tuple[int, AsyncIterator[bytes]]]]
+
+
+async def fetch_file(opener: Opener, route: str, headers: dict[str, str], target: Path, *, max_bytes: int,
+                     idle: float, total: float, space: str, api_name: str | None) -> str:
+    """Download `route` (a path on the Space's origin) to `target`; see the module docstring."""
+    name = target.name
+    partial = target.with_name(f".{name}.part")
+    try:
+        async with deadline(total), opener(route, headers) as (status, chunks):
+            if status != 200:
+                raise SpaceUnavailable(f"download of {name!r} answered {status}", space=space,
+                                       api_name=api_name)
+            size = 0
+            with partial.open("wb") as f:
+                body = chunks.__aiter__()
+                while True:
+                    try:
+                        async with deadline(idle):
+                            chunk = await body.__anext__()
+                    except StopAsyncIteration:
+                        break
+                    except TimeoutError:
+                        raise UpstreamTimeout(f"download of {name!r} stalled: no data for {idle:g} s; "
+                                              "nothing kept", space=space, api_name=api_name) from None
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise SpaceUnavailable(f"file output {name!r} is over {max_bytes} bytes; not kept",
+                                               space=space, api_name=api_name)
+                    f.write(chunk)
+        os.replace(partial, target)
+        return str(target)
+    except TimeoutError:
+        _discard(partial)
+        raise UpstreamTimeout(f"download of {name!r} took longer than {total:g} s (Limits.download_timeout); "
+                              "nothing kept", space=space, api_name=api_name) from None
+    except ComposeError:
+        _discard(partial)
+        raise
+    except Exception as e:  # the transport's own errors (a reset mid-body, a refused connection)
+        _discard(partial)
+        if unreachable(e):
+            raise SpaceUnavailable(f"cannot reach the Space to download {name!r}: {e!r}", space=space,
+                                   api_name=api_name) from e
+        raise UpstreamDisconnected(f"the download of {name!r} broke off ({e!r}); nothing kept", space=space,
+                                   api_name=api_name) from e
+    except BaseException:  # cancelled (job.cancel(), a closed tab): no partial file stays either
+        _discard(partial)
+        raise
+
+
+def _discard(partial: Path) -> None:
+    """Remove a partial download and its folder (each download has a fresh one of its own) if nothing else is
+    in it."""
+    with contextlib.suppress(OSError):
+        partial.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        partial.parent.rmdir()
