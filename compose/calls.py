@@ -80,13 +80,14 @@ async def run_call(space: Space, schema: EndpointSchema, values: list[Any], iden
     sch = space._schema_now()
     epoch = space._epoch
     session_hash = sessions.derive(space.session_mode, space_key=space.key, user=ident.session, epoch=epoch)
-    headers = space._headers_for(ident)
+    headers = space._headers_for(ident, session_hash)
     name = schema.api_name
     if raw:
-        data = [None if slot is None else await _prepare(space, sch, schema, None, v)
+        data = [None if slot is None else await _prepare(space, sch, schema, None, v, (session_hash, ident.session))
                 for slot, v in zip(schema.input_slots, values, strict=False)]
     else:
-        payload = [await _prepare(space, sch, schema, p, v) for p, v in zip(schema.parameters, values, strict=True)]
+        payload = [await _prepare(space, sch, schema, p, v, (session_hash, ident.session))
+                   for p, v in zip(schema.parameters, values, strict=True)]
         data = [None if slot is None else payload[slot] for slot in schema.input_slots]
     body: dict[str, Any] = {"data": data, "event_data": None, "fn_index": schema.fn_index, "trigger_id": None,
                             "session_hash": session_hash}
@@ -111,6 +112,8 @@ async def run_call(space: Space, schema: EndpointSchema, values: list[Any], iden
         # Cancelled while the join was in flight: the job may start anyway, so cancel it once its id is known.
         join.add_done_callback(lambda done: _cancel_joined(space, sch, schema, session_hash, done))
         raise
+    # A balancer's affinity cookie (or any other) belongs to this upstream session alone.
+    space.cookies.update(session_hash, response.headers.get_list("set-cookie"), user=ident.session)
     if response.status_code != 200:
         raise _join_error(space, schema, response)
     event_id = _event_id(response)
@@ -119,14 +122,15 @@ async def run_call(space: Space, schema: EndpointSchema, values: list[Any], iden
         raise SpaceUnavailable(f"join answered 200 without an event id: {response.text[:200]!r}",
                                space=space.name, api_name=name)
     # The data stream carries no user's headers: it may serve several calls of a shared session, and starts nothing.
-    queue = space._hub.subscribe(session_hash, event_id, space._headers_for(None), opener=space.transport.stream,
+    queue = space._hub.subscribe(session_hash, event_id, space._headers_for(None, session_hash),
+                                 opener=space.transport.stream,
                                  path=f"{sch.api_prefix}/queue/data")
     try:
-        if new_connection and await space._upstream_restarted(epoch):
+        if new_connection and await space._upstream_restarted(epoch, session_hash):
             raise SessionLost(
                 "the Space restarted and this user's upstream session (its gr.State) was lost; it has been reset, "
                 "call again to start over", space=space.name, api_name=name)
-        return await _read(space, schema, queue, emit, ident, raw)
+        return await _read(space, schema, queue, emit, ident, raw, session_hash)
     except BaseException as e:
         if not isinstance(e, (AppError, QuotaExceeded, UpstreamDisconnected, InvalidArguments)):
             # Cancelled by the caller, timed out, or lost: stop the upstream job so it does not run on for no one.
@@ -150,7 +154,7 @@ def _cancel_joined(space: Space, sch: SpaceSchema, schema: EndpointSchema, sessi
         return
     event_id = _event_id(join.result())
     if event_id is not None:
-        _cancel_upstream(space, sch, schema, session_hash, event_id, space._headers_for(None))
+        _cancel_upstream(space, sch, schema, session_hash, event_id, space._headers_for(None, session_hash))
 
 
 def _cancel_upstream(
@@ -175,11 +179,11 @@ def _cancel_upstream(
 
 
 async def _read(space: Space, schema: EndpointSchema, queue: asyncio.Queue[dict[str, Any]], emit: Emit,
-                ident: Identity, raw: bool) -> Any:
+                ident: Identity, raw: bool, session_hash: str | None = None) -> Any:
     name = schema.api_name
 
     async def present(data: list[Any]) -> Any:
-        finished = await _finish_outputs(space, schema, data, ident, raw)
+        finished = await _finish_outputs(space, schema, data, ident, raw, session_hash)
         return finished if raw else shape(schema, finished)
 
     latest: list[Any] | None = None
@@ -281,7 +285,7 @@ def _join_error(space: Space, schema: EndpointSchema, response: httpx.Response) 
 
 
 async def _prepare(space: Space, sch: SpaceSchema, schema: EndpointSchema, param: Parameter | None, value: Any,
-                   ) -> Any:
+                   session: tuple[str, str | None] | None = None) -> Any:
     """Turn file arguments into FileData the remote can read, uploading only what the developer allowed.
 
     `param` is None for a raw payload (`space.render()`), whose FileData the caller has already vetted as the end
@@ -292,9 +296,9 @@ async def _prepare(space: Space, sch: SpaceSchema, schema: EndpointSchema, param
 
     async def walk(v: Any) -> Any:
         if isinstance(v, FileArg):
-            return await _upload_or_link(space, sch, schema, v.source, explicit=True)
+            return await _upload_or_link(space, sch, schema, v.source, explicit=True, session=session)
         if gc_utils.is_file_obj_with_meta(v):
-            return await _upload_or_link(space, sch, schema, v["path"], explicit=vetted, extra=v)
+            return await _upload_or_link(space, sch, schema, v["path"], explicit=vetted, extra=v, session=session)
         if isinstance(v, dict):
             return {k: await walk(x) for k, x in v.items()}
         if isinstance(v, (list, tuple)):
@@ -302,13 +306,13 @@ async def _prepare(space: Space, sch: SpaceSchema, schema: EndpointSchema, param
         return v
 
     if isinstance(value, str) and param is not None and param.is_file and value:
-        return await _upload_or_link(space, sch, schema, value, explicit=False)
+        return await _upload_or_link(space, sch, schema, value, explicit=False, session=session)
     return await walk(value)
 
 
 async def _upload_or_link(
     space: Space, sch: SpaceSchema, schema: EndpointSchema, source: str, *, explicit: bool,
-    extra: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None, session: tuple[str, str | None] | None = None,
 ) -> dict[str, Any]:
     if is_url(source):
         return file_data_for_url(source)
@@ -326,9 +330,12 @@ async def _upload_or_link(
     budget.charge(checked)
     with checked.open("rb") as f:
         response = await space.transport.send(
-            "POST", f"{sch.api_prefix}/upload", headers=space._headers_for(None), retry=True,
+            # The session's cookies: the upload must land on the replica its join will reach.
+            "POST", f"{sch.api_prefix}/upload", headers=space._headers_for(None, session and session[0]), retry=True,
             files=[("files", (checked.name, f))], api_name=schema.api_name,
         )
+    if session is not None:  # (upstream session, its end user)
+        space.cookies.update(session[0], response.headers.get_list("set-cookie"), user=session[1])
     if response.status_code != 200:
         raise SpaceUnavailable(f"upload of {checked.name!r} answered {response.status_code}", space=space.name,
                                api_name=schema.api_name)
@@ -340,8 +347,8 @@ async def _upload_or_link(
     return data
 
 
-async def _finish_outputs(space: Space, schema: EndpointSchema, data: list[Any], ident: Identity, raw: bool
-                          ) -> list[Any]:
+async def _finish_outputs(space: Space, schema: EndpointSchema, data: list[Any], ident: Identity, raw: bool,
+                          session_hash: str | None = None) -> list[Any]:
     """Make every FileData the remote sent safe to hand on: downloaded (from the Space's own origin only, into the
     sandboxed download folder) or, where nothing is downloaded, a link on the Space's origin with no local path
     (`files.remote_file_ref`). A remote path is never left for anyone to read from our disk."""
@@ -351,7 +358,7 @@ async def _finish_outputs(space: Space, schema: EndpointSchema, data: list[Any],
         return remote_file_ref(v, base_url=space.url, api_prefix=sch.api_prefix)
 
     async def download(v: dict[str, Any]) -> Any:
-        local = await space._download(v, schema.api_name, ident)
+        local = await space._download(v, schema.api_name, ident, session_hash)
         if raw:
             return {"path": local, "orig_name": v.get("orig_name") or Path(local).name,
                     "mime_type": v.get("mime_type"), "meta": dict(FILE_META)}

@@ -70,8 +70,10 @@ def merge_headers(
     origin: str,
     forwarded: Iterable[tuple[str, str]] = (),
     forward_anywhere: bool = False,
+    cookie: str | None = None,
 ) -> dict[str, str]:
-    """Headers for one request to `origin`: static, then the token if `origin` may see it, then forwarded ones.
+    """Headers for one request to `origin`: static, then the token if `origin` may see it, then forwarded ones,
+    then the upstream session's own cookies (`compose.cookies`; never another session's).
 
     `forwarded` (the visitor's allow-listed headers) are added for Hugging Face origins, or anywhere when
     `forward_anywhere` (the developer listed them explicitly for this Space).
@@ -81,4 +83,6 @@ def merge_headers(
     if forward_anywhere or is_hf_origin(origin):
         for name, value in forwarded:
             headers[name.lower()] = value
+    if cookie:
+        headers["cookie"] = cookie
     return headers

@@ -21,6 +21,8 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Literal
 
+from . import cookies
+
 __all__ = ["SessionMode", "bucket", "derive", "forget", "reset", "set_secret", "user_folder"]
 
 SessionMode = Literal["user", "shared", "call"]
@@ -79,6 +81,7 @@ def reset(*, space_key: str, user: str | None) -> None:
 
 
 def forget(user: str) -> None:
-    """Drop everything compose holds for this user (their outer session ended)."""
+    """Drop everything compose holds for this user (their outer session ended): reset marker and cookies."""
     with _resets_lock:
         _resets.pop(_reset_key(user), None)
+    cookies.forget(user)

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 from . import hub, redact, sessions
 from .calls import download_target
+from .cookies import CookieJars
 from .download import fetch_file
 from .endpoint import Endpoint
 from .errors import APIChanged, ComposeError, ConfigError, SpaceError, SpaceUnavailable
@@ -119,7 +120,8 @@ class Space:
         self._schema_lock: asyncio.Lock | None = None
         self._resolve_lock: asyncio.Lock | None = None
         self._epoch = 0
-        self._live_app_id: str | None = None
+        self._live_app_ids: dict[str, str | None] = {}  # per replica (its affinity cookies): the app id seen
+        self.cookies = CookieJars()  # per upstream session; see compose.cookies
 
     def __repr__(self) -> str:
         return f"<Space {self.name}>"
@@ -215,7 +217,8 @@ class Space:
                     self.gate.failed(e)
                     raise
                 self._schema = SpaceSchema.parse(self.url, config, info)
-                self._live_app_id = self._schema.app_id
+                if self._schema.app_id:
+                    self._live_app_ids[""] = self._schema.app_id  # asked without a session's cookies
                 store_cached(self.url, config, info)
             return self._schema
 
@@ -352,18 +355,22 @@ class Space:
 
     # --- identity -----------------------------------------------------------------------------------------------
 
-    def _headers_for(self, ident: Identity | None) -> dict[str, str]:
+    def _headers_for(self, ident: Identity | None, session: str | None = None) -> dict[str, str]:
+        """Headers of one request, for `ident` (None: no end user's headers) in upstream session `session` (its
+        cookies ride along: replica affinity keeps its join, stream and uploads on one replica)."""
         forwarded = ident.forwarded(self.forward_headers) if ident is not None else ()
         token = self._token
         if self.use_oauth_token and ident is not None and ident.oauth_token:
             token = ident.oauth_token  # a signed-in user's own token, opted in by the developer
         headers = merge_headers(self.static_headers, token=token, origin=self.url, forwarded=forwarded,
-                                forward_anywhere=self.forward_anywhere)
+                                forward_anywhere=self.forward_anywhere,
+                                cookie=self.cookies.header(session) if session is not None else None)
         redact.remember(headers)  # whatever credential goes out can never come back in an error text or a log
         return headers
 
     def reset_session(self) -> None:
         """Give the current caller a fresh upstream session (their remote gr.State starts over); others keep theirs."""
+        self.cookies.drop(self.upstream_session())  # the old session's cookies go with it
         if self.session_mode == "shared":
             self._epoch += 1
         else:
@@ -376,24 +383,32 @@ class Space:
 
     # --- faults -------------------------------------------------------------------------------------------------
 
-    async def _upstream_restarted(self, epoch: int) -> bool:
+    async def _upstream_restarted(self, epoch: int, session: str | None = None) -> bool:
         """Called when a stateful call joined on a fresh connection, with sessions derived at `epoch`: did the app
-        restart (and lose that call's session) since we last saw it?"""
+        restart (and lose that call's session) since we last saw it?
+
+        Asked with the session's own cookies, so the answer comes from the replica that holds the session, and
+        compared with what that replica said before: each replica has its own app id, so one Space-wide baseline
+        would take landing on another replica for a restart and reset every user.
+        """
+        replica = (self.cookies.header(session) if session is not None else None) or ""
         try:
-            r = await self.transport.send("GET", "/config", headers=self._headers_for(None))
+            r = await self.transport.send("GET", "/config", headers=self._headers_for(None, session))
             app_id = str(r.json().get("app_id", "")) if r.status_code == 200 else None
         except Exception:
             return epoch != self._epoch
-        if self._live_app_id is None:
-            # The schema came from the disk cache, so this process has not seen the app yet: this is the baseline
-            # the next restart is measured against (a cached app_id may be hours old).
-            self._live_app_id = app_id
+        if replica not in self._live_app_ids:
+            # This process has not seen this replica yet (or the schema came from the disk cache, whose app_id may
+            # be hours old): this is the baseline its next restart is measured against.
+            if len(self._live_app_ids) >= 64:  # bounded: balancers may mint a new cookie now and then
+                self._live_app_ids.pop(next(iter(self._live_app_ids)))
+            self._live_app_ids[replica] = app_id
             return False
-        if not app_id or app_id == self._live_app_id:
+        if not app_id or app_id == self._live_app_ids[replica]:
             # Another call may have found the restart first: a call that joined under the old sessions lost its
             # state all the same (before, only the first call to look was told).
             return epoch != self._epoch
-        self._live_app_id = app_id
+        self._live_app_ids[replica] = app_id
         self._epoch += 1  # every derived session changes: all users start over, as they must after a restart
         old = self._schema
         fresh = await self._aschema(force=True)
@@ -405,10 +420,12 @@ class Space:
         """Where files downloaded for this end user land (the guard lets a user's agent pass these back)."""
         return sessions.user_folder(self.download_dir, user)
 
-    async def _download(self, remote: dict[str, Any], api_name: str, ident: Identity) -> str:
+    async def _download(self, remote: dict[str, Any], api_name: str, ident: Identity, session: str | None = None
+                        ) -> str:
         route, target = download_target(self, remote, ident)
         # Whole or not at all, typed errors, bounded by the idle and total deadlines (compose.download).
-        return await fetch_file(self.transport.stream, route, self._headers_for(None), target,
+        # With the session's cookies: a result file lives on the replica that made it.
+        return await fetch_file(self.transport.stream, route, self._headers_for(None, session), target,
                                 max_bytes=self.max_download_bytes, idle=self.idle_timeout,
                                 total=self.limits.download_timeout, space=self.name, api_name=api_name)
 

@@ -17,6 +17,7 @@ Usage: `edge_app(world, ledger_url)` is served by the emulator on its own thread
 from __future__ import annotations
 
 import html
+import secrets
 from collections.abc import Callable
 
 import aiohttp
@@ -77,8 +78,8 @@ def edge_app(world: World, ledger_url: Callable[[], str]) -> web.Application:
             backends = list(space.backends)
         if stage != "RUNNING" or not backends:
             return _stage_page(space, stage if backends else "BUILDING")
-        chosen = request.cookies.get(AFFINITY_COOKIE)
-        index = int(chosen) if chosen and chosen.isdigit() and int(chosen) < len(backends) else None
+        chosen = request.cookies.get(AFFINITY_COOKIE, "").split(".")[0]
+        index = int(chosen) if chosen.isdigit() and int(chosen) < len(backends) else None
         set_cookie = index is None
         if index is None:
             index = space.next_backend()
@@ -105,8 +106,9 @@ def edge_app(world: World, ledger_url: Callable[[], str]) -> web.Application:
                 if k.lower() not in _HOP:
                     response.headers.add(k, v)
             if set_cookie:
-                response.set_cookie(AFFINITY_COOKIE, str(index), path="/", secure=True, httponly=True,
-                                    samesite="None")
+                # Opaque and unique per issue, as balancers' cookies are (so a test can tell whose it is).
+                response.set_cookie(AFFINITY_COOKIE, f"{index}.{secrets.token_hex(6)}", path="/", secure=True,
+                                    httponly=True, samesite="None")
             await response.prepare(request)
             async for chunk in answer.content.iter_any():
                 await response.write(chunk)
