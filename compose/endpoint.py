@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from .calls import run_call
+from .drift import current_schema
 from .errors import SpaceUnavailable
 from .identity import Identity, current_identity
 from .job import Job
@@ -93,8 +94,8 @@ class Endpoint:
         await self.space._ready(emit)
         # The Space's gate: its circuit breaker, an in-flight slot, this call's upload budget (compose.limits).
         async with self.space.gate.call(self.api_name):
-            schema = (await self.space._aschema()).endpoints.get(self.api_name) or self.space._endpoint_schema(
-                self.api_name)
+            # The schema the app runs now (a redeploy may have reordered the parameters: compose.drift).
+            schema = await current_schema(self.space, self.api_name, positional=bool(args))
             values = bind(schema, args, kwargs, space=self.space.name)
             try:
                 return await run_call(self.space, schema, values, ident, emit)

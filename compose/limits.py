@@ -47,6 +47,7 @@ class Limits:
     max_schema_bytes: int = 20 * MiB  # /config or /info larger than this is refused
     max_endpoints: int = 2000  # named endpoints (and dependencies) a schema may declare
     download_timeout: float = 600.0  # one file download, start to end
+    schema_check_every: float = 2.0  # how often a call first asks the app whether it was redeployed (0: always)
 
     def __post_init__(self) -> None:
         for name in ("max_in_flight", "max_uploads", "max_upload_total", "max_schema_bytes", "max_endpoints"):
@@ -55,6 +56,8 @@ class Limits:
         for name in ("max_duration", "download_timeout"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"Limits.{name} must be positive, not {getattr(self, name)!r}")
+        if self.schema_check_every < 0:
+            raise ConfigError(f"Limits.schema_check_every may not be negative, not {self.schema_check_every!r}")
         if self.breaker_cooldown < 0:
             raise ConfigError(f"Limits.breaker_cooldown may not be negative, not {self.breaker_cooldown!r}")
 
@@ -126,6 +129,9 @@ class Gate:
         self._down_since = 0.0
         self._why = ""
         self.in_flight = 0  # calls holding a slot now (for tests and the soak)
+        # compose.drift: when the app was last asked whether it was redeployed, and the check under way, if any.
+        self.checked_at = -float("inf")
+        self.checking: asyncio.Future[None] | None = None
 
     def check(self, api_name: str | None = None) -> None:
         """Fail at once while the breaker remembers the host as unreachable."""

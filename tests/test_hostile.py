@@ -443,3 +443,48 @@ async def test_a_cancelled_call_leaves_no_partial_download(file_server, make_spa
     job.cancel()
     await until(job.done)
     await until(lambda: kept(tmp_path / "dl") == [])
+
+
+# --- a redeploy that swaps two parameters ----------------------------------------------------------------------------
+
+
+def two(order: tuple[str, str]) -> gr.Blocks:
+    return blocks(two=lambda: ([gr.Textbox(label=order[0]), gr.Textbox(label=order[1])], [gr.Textbox(label="out")]))
+
+
+@pytest.fixture
+def redeploying() -> Iterator[FaultServer]:
+    with FaultServer(app=two(("first", "second"))) as server:
+        # The app answers what it received for each of its parameters, in its current order.
+        server.answer = lambda api_name, data: [
+            ",".join(f"{p['parameter_name']}={v}" for p, v in
+                     zip(server.info()["named_endpoints"]["/two"]["parameters"], data, strict=True))]
+        yield server
+
+
+async def test_a_redeploy_that_swaps_parameters_binds_keywords_by_name_again(redeploying, make_space):
+    space = make_space(redeploying.url, limits=compose.Limits(schema_check_every=0))
+    ep = space.endpoint("/two")
+    assert await asyncio.wait_for(ep.call(first="A", second="B"), HANG) == "first=A,second=B"
+    redeploying.redeploy(two(("second", "first")))
+    assert await asyncio.wait_for(ep.call(first="A", second="B"), HANG) == "second=B,first=A"
+    assert [p.name for p in ep.parameters] == ["second", "first"]
+
+
+async def test_a_redeploy_that_swaps_parameters_refuses_positional_arguments(redeploying, make_space):
+    space = make_space(redeploying.url, limits=compose.Limits(schema_check_every=0))
+    ep = space.endpoint("/two")
+    assert await asyncio.wait_for(ep.call("A", "B"), HANG) == "first=A,second=B"
+    redeploying.redeploy(two(("second", "first")))
+    joins = len(redeploying.joins)
+    with pytest.raises(compose.APIChanged, match=r"from \(first, second\) to \(second, first\)"):
+        await asyncio.wait_for(ep.call("A", "B"), HANG)
+    assert len(redeploying.joins) == joins  # nothing was sent with the old order
+
+
+async def test_a_redeploy_is_looked_for_at_most_every_schema_check_every(redeploying, make_space):
+    space = make_space(redeploying.url, limits=compose.Limits(schema_check_every=3600))
+    ep = space.endpoint("/two")
+    for _ in range(5):
+        await asyncio.wait_for(ep.call(first="A", second="B"), HANG)
+    assert len(redeploying.seen(f"{API_PREFIX}/app_id")) == 1  # the first call's check, then none for an hour

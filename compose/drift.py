@@ -1,0 +1,97 @@
+"""Is the schema compose binds arguments with still the app's? A redeployed Space may have swapped two parameters.
+
+Before a call binds its arguments, compose asks the app for its `app_id` (a tiny `GET {prefix}/app_id`; Gradio
+draws a new one at every launch) when it has not done so for `Limits.schema_check_every` seconds. An app_id other
+than the schema's means a restart or a redeploy: the schema is read again, and then
+
+- keyword arguments are bound by name against the new signature (what gradio_client users expect);
+- positional arguments to an endpoint whose parameters changed (names, order or types) raise `APIChanged`: compose
+  cannot know which value was meant for which parameter, so nothing is sent;
+- an endpoint that is gone raises `APIChanged` naming the ones there are;
+- a stateful call (its gr.State lived in the lost process) raises `SessionLost`, as a restart found any other way.
+
+Calls made while a check is under way wait for its answer, so none is sent with the old binding.
+
+Usage (inside compose's I/O loop): `schema = await current_schema(space, "/predict", positional=bool(args))`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import TYPE_CHECKING, Any
+
+from .errors import APIChanged, SessionLost
+from .schema import EndpointSchema
+
+if TYPE_CHECKING:
+    from .space import Space
+
+__all__ = ["current_schema", "signature"]
+
+
+def signature(schema: EndpointSchema) -> tuple[tuple[str, str, str], ...]:
+    """An endpoint's parameters as compared across deploys: name, component and JSON type, in order."""
+    return tuple((p.name, p.component, json.dumps(p.json_schema, sort_keys=True, default=str))
+                 for p in schema.parameters)
+
+
+async def _live_app_id(space: Space, prefix: str) -> str | None:
+    """The running app's id, or None if it cannot be had (the call itself will then say what is wrong)."""
+    try:
+        r = await space.transport.send("GET", f"{prefix}/app_id", headers=space._headers_for(None),
+                                       read_timeout=min(30.0, space.idle_timeout))
+        body: Any = r.json() if r.status_code == 200 else None
+    except Exception:  # an unreachable or odd app: not this check's to report
+        return None
+    return str(body["app_id"]) if isinstance(body, dict) and body.get("app_id") is not None else None
+
+
+async def current_schema(space: Space, api_name: str, *, positional: bool) -> EndpointSchema:
+    """The endpoint's schema to bind this call with; see the module docstring."""
+    gate = space.gate
+    epoch = space._epoch
+    sch = await space._aschema()
+    old = sch.endpoints.get(api_name)
+    if gate.checking is not None:
+        await asyncio.shield(gate.checking)  # another call is asking right now: its answer is ours
+    elif time.monotonic() - gate.checked_at >= space.limits.schema_check_every:
+        gate.checking = asyncio.get_running_loop().create_future()
+        try:
+            await _check(space, sch.api_prefix, sch.app_id)
+        finally:
+            gate.checked_at = time.monotonic()
+            gate.checking.set_result(None)
+            gate.checking = None
+    sch = await space._aschema()
+    new = sch.endpoints.get(api_name)
+    if new is None and old is None:
+        return space._endpoint_schema(api_name)  # never there: the ConfigError that lists what is
+    if new is None:
+        raise APIChanged(f"the Space was redeployed without this endpoint; it has: {', '.join(sch.endpoints)}",
+                         space=space.name, api_name=api_name)
+    if old is not None and new is not old:
+        if positional and signature(old) != signature(new):
+            before = ", ".join(p.name for p in old.parameters)
+            after = ", ".join(p.name for p in new.parameters)
+            raise APIChanged(f"the Space was redeployed and this endpoint's parameters changed from ({before}) to "
+                             f"({after}); nothing was sent: pass the arguments by name", space=space.name,
+                             api_name=api_name)
+        if new.stateful and space._epoch != epoch:
+            raise SessionLost("the Space restarted and this user's upstream session (its gr.State) was lost; it "
+                              "has been reset, call again to start over", space=space.name, api_name=api_name)
+    return new
+
+
+async def _check(space: Space, prefix: str, schema_app_id: str) -> None:
+    live = await _live_app_id(space, prefix)
+    if live is None or live == schema_app_id:
+        return
+    try:
+        # The restart bookkeeping every other path uses: new sessions for everyone, the schema read again.
+        await space._upstream_restarted(space._epoch)
+    except APIChanged:
+        pass  # the schema has been read again; what changed for *this* endpoint is decided by the caller
+    if (await space._aschema()).app_id != live:
+        await space._aschema(force=True)  # a schema from the disk cache, older than this process's first look
