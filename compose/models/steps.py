@@ -167,9 +167,8 @@ def _result_turn(conv: Conversation) -> str:
     elif conv.calls:
         lines.append("Call final_answer with the answer for the user, from these results.")
     else:
-        lines.append("No tool fits this task. Call final_answer with a short, true answer: you are this app's "
-                     "assistant and can do only what the tools above do; do not claim to be anyone else. If the "
-                     "user asked for something the tools cannot do, say so.")
+        lines.append("No tool fits this task. Call final_answer with a short reply to the user, as the assistant "
+                     "of this app, who can do what the tools listed above do.")
     return "\n".join(lines)
 
 
