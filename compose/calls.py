@@ -9,6 +9,7 @@ Usage (internal): `result = await run_call(space, schema, values, ident, emit)`.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -78,6 +79,10 @@ async def run_call(space: Space, schema: EndpointSchema, values: list[Any], iden
     full output list, files as FileData pointing at local copies: what `space.render()` passes straight through.
     """
     sch = space._schema_now()
+    if ident.oauth_token and schema.oauth_token is None:
+        # A signed-in user's token goes only to an endpoint that declares a gr.OAuthToken parameter (neither as
+        # a header nor in the body elsewhere): another endpoint of the same Space has no business with it.
+        ident = dataclasses.replace(ident, oauth_token=None)
     epoch = space._epoch
     session_hash = sessions.derive(space.session_mode, space_key=space.key, user=ident.session, epoch=epoch)
     headers = space._headers_for(ident, session_hash)

@@ -124,6 +124,9 @@ class EndpointSchema:
     output_slots: tuple[int | None, ...]
     input_ids: tuple[int, ...] = field(default=())
     output_ids: tuple[int, ...] = field(default=())
+    # "required"/"optional" when the remote function declares a gr.OAuthToken parameter (from /info), else None:
+    # only such an endpoint is ever sent a signed-in user's token.
+    oauth_token: str | None = None
 
     @property
     def stateful(self) -> bool:
@@ -257,6 +260,7 @@ def _parse_endpoint(
         output_slots=slots(dep["outputs"], components),
         input_ids=tuple(dep["inputs"]),
         output_ids=tuple(dep["outputs"]),
+        oauth_token=str(info["oauth_token"]) if info.get("oauth_token") else None,
     )
 
 

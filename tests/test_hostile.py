@@ -488,3 +488,38 @@ async def test_a_redeploy_is_looked_for_at_most_every_schema_check_every(redeplo
     for _ in range(5):
         await asyncio.wait_for(ep.call(first="A", second="B"), HANG)
     assert len(redeploying.seen(f"{API_PREFIX}/app_id")) == 1  # the first call's check, then none for an hour
+
+
+# --- a signed-in user's OAuth token goes only where a gr.OAuthToken is declared --------------------------------------
+
+
+def oauth_blocks() -> gr.Blocks:
+    with gr.Blocks() as demo:
+        text, out = gr.Textbox(label="text"), gr.Textbox(label="out")
+
+        def with_token(text: str, token: gr.OAuthToken | None) -> str:
+            return text
+
+        def without(text: str) -> str:
+            return text
+
+        gr.Button().click(with_token, text, out, api_name="with_token")
+        gr.Button().click(without, text, out, api_name="without")
+    return demo
+
+
+def test_the_oauth_token_goes_only_to_endpoints_that_declare_one(edge, make_space):
+    from compose.testing import EmulatedSpace
+
+    user_token = "hf_oauth" + os.urandom(12).hex()
+    with FaultServer(app=oauth_blocks()) as server:
+        # A Space on the emulated Hugging Face edge whose replica is the fault server: it records what arrives.
+        edge.world.add_space(EmulatedSpace(id="owner/oauth-fault", backends=[server.url]))
+        space = make_space("owner/oauth-fault", use_oauth_token=True)
+        with compose.identity(session="signed-in", oauth_token=user_token):
+            assert space.endpoint("/with_token").predict("a") == "echo: a"
+            assert space.endpoint("/without").predict("b") == "echo: b"
+        declared, undeclared = server.joins
+        assert declared.json()["oauth_token"] == user_token
+        assert "oauth_token" not in undeclared.json()
+        assert user_token not in str(undeclared.headers) and user_token not in undeclared.body.decode()
