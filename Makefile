@@ -25,11 +25,15 @@ demo: $(STAMP)
 /usr/bin/chromium:
 	(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-noto-color-emoji) >/dev/null
 
+# The scale-out test runs a composed app as two replicas behind Debian's nginx.
+/usr/sbin/nginx:
+	(apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx) >/dev/null
+
 lint: $(STAMP)
 	$(BIN)/ruff check compose tests bench examples apps spaces
 	$(BIN)/mypy
 
-test: $(STAMP) /usr/bin/chromium lint
+test: $(STAMP) /usr/bin/chromium /usr/sbin/nginx lint
 	$(BIN)/pytest -q
 
 bench: $(STAMP)
