@@ -21,10 +21,10 @@ from . import redact, sessions
 from .errors import (
     APIChanged,
     AppError,
+    ComposeError,
     InvalidArguments,
     QuotaExceeded,
     SessionLost,
-    SpaceError,
     SpaceUnavailable,
     UnsafeInput,
     UpstreamDisconnected,
@@ -51,6 +51,7 @@ from .messages import HEARTBEAT, Malformed, apply_diffs, malformed
 from .schema import EndpointSchema, Parameter, SpaceSchema
 from .streams import DISCONNECTED
 from .updates import ProgressUnit, Update
+from .validation import validation_failure
 
 if TYPE_CHECKING:
     from .space import Space
@@ -72,7 +73,7 @@ def shape(schema: EndpointSchema, data: list[Any]) -> Any:
 
 
 async def run_call(space: Space, schema: EndpointSchema, values: list[Any], ident: Identity, emit: Emit, *,
-                   raw: bool = False) -> Any:
+                   raw: bool = False, event_data: Any = None) -> Any:
     """Run one job upstream and return its shaped result, emitting updates as they arrive.
 
     With `raw`, `values` holds one wire payload per dependency input (state slots ignored) and the result is the
@@ -94,7 +95,7 @@ async def run_call(space: Space, schema: EndpointSchema, values: list[Any], iden
         payload = [await _prepare(space, sch, schema, p, v, (session_hash, ident.session))
                    for p, v in zip(schema.parameters, values, strict=True)]
         data = [None if slot is None else payload[slot] for slot in schema.input_slots]
-    body: dict[str, Any] = {"data": data, "event_data": None, "fn_index": schema.fn_index, "trigger_id": None,
+    body: dict[str, Any] = {"data": data, "event_data": event_data, "fn_index": schema.fn_index, "trigger_id": None,
                             "session_hash": session_hash}
     if ident.oauth_token and space.use_oauth_token and is_hf_origin(space.url):
         body["oauth_token"] = ident.oauth_token  # a signed-in user's token, only ever to Hugging Face
@@ -275,11 +276,13 @@ def _app_error(space: Space, api_name: str, output: dict[str, Any]) -> AppError 
     return quota or AppError(str(message), title=title, space=space.name, api_name=api_name)
 
 
-def _join_error(space: Space, schema: EndpointSchema, response: httpx.Response) -> SpaceError:
+def _join_error(space: Space, schema: EndpointSchema, response: httpx.Response) -> ComposeError:
     try:
         detail = response.json().get("detail")
     except ValueError:
         detail = response.text[:200]
+    if response.status_code == 422 and (invalid := validation_failure(detail, schema, space=space.name)):
+        return invalid  # the remote's validators refused the arguments: each parameter and its message
     if response.status_code == 422:
         return AppError(str(detail), space=space.name, api_name=schema.api_name)
     if response.status_code in (400, 404):

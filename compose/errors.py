@@ -54,13 +54,15 @@ class ConfigError(ComposeError):
 
 
 class InvalidArguments(ComposeError):
-    """Arguments rejected before anything was sent.
+    """Arguments rejected before anything was sent, or by the remote's own validators (Gradio 6 `validator=`).
 
-    Usage: `except InvalidArguments as e: print(e.space, e.api_name, e.parameter)`.
+    `.problems` holds one (parameter, message) each. Usage: `except InvalidArguments as e: print(e.problems)`.
     """
 
-    def __init__(self, message: str, *, space: str = "", api_name: str = "", parameter: str | None = None):
+    def __init__(self, message: str, *, space: str = "", api_name: str = "", parameter: str | None = None,
+                 problems: list[tuple[str, str]] | None = None):
         self.space, self.api_name, self.parameter = space, api_name, parameter
+        self.problems = problems if problems is not None else ([(parameter, message)] if parameter else [])
         where = f"{space} {api_name}".strip()
         super().__init__(f"{where}: {message}" if where else message)
 

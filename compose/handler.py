@@ -114,12 +114,24 @@ def _chat_message(message: Any) -> Any:
     return message
 
 
-def _from_wire(files: list[bool], result: Any) -> Any:
+def _label_value(value: Any) -> Any:
+    """A Label's wire form ({label, confidences: [...]}) as gr.Label takes it (its own postprocess cannot)."""
+    if isinstance(value, dict) and isinstance(value.get("confidences"), list):
+        return {c["label"]: c["confidence"] for c in value["confidences"]} or value.get("label")
+    return value
+
+
+def _from_wire(files: list[bool], result: Any, labels: list[bool] | None = None) -> Any:
     """Make downloaded files (the outputs flagged in `files`) servable by the outer app; the rest passes as is.
 
     A file output that was not downloaded is a link on the Space's origin (`files.remote_file_ref`): the outer
     component gets its URL, never the remote's path, which would name a file on our disk.
     """
+    if labels and any(labels):
+        if len(labels) == 1:
+            result = _label_value(result)
+        else:
+            result = tuple(_label_value(v) if lb else v for v, lb in zip(result, labels, strict=False))
     if not any(files):
         return result
     if len(files) == 1:
@@ -157,6 +169,7 @@ def make_handler(ep: Endpoint) -> Callable[..., Any]:
     params = ep.parameters
     by_name = {p.name: p for p in params}
     files = [r.is_file for r in ep.returns]
+    labels = [r.component.lower() == "label" for r in ep.returns]
     use_oauth = ep.space.use_oauth_token
 
     def bind(args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -188,7 +201,7 @@ def make_handler(ep: Endpoint) -> Callable[..., Any]:
                 async for update in ep._stream(values, named, ident_for(request, oauth)):
                     if update.kind == "output":
                         if not update.final:
-                            yield _from_wire(files, update.value)
+                            yield _from_wire(files, update.value, labels)
                     else:
                         forward_progress(progress, update)
             except ComposeError as e:
@@ -211,7 +224,7 @@ def make_handler(ep: Endpoint) -> Callable[..., Any]:
                 result = await run_async(ep._run(values, named, ident_for(request, oauth), emit))
             except ComposeError as e:
                 raise to_gradio_error(e) from e
-            return _from_wire(files, result)
+            return _from_wire(files, result, labels)
 
         fn = call_handler
 

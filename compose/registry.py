@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .errors import ComposeError, ConfigError, InvalidArguments
+from .tool_schema import decode_argument, parameter_description, parameters_schema
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -86,9 +88,13 @@ class ToolRegistry:
         """Fresh `smolagents.Tool` instances for every registered tool (give each agent its own list)."""
         return [self.tool(n) for n in self._entries]
 
-    def openai_tools(self) -> list[dict[str, Any]]:
-        """OpenAI function-calling schemas, with the same names as `tools()`."""
-        return [openai_schema(t) for t in self.tools()]
+    def openai_tools(self, *, strict: bool = False) -> list[dict[str, Any]]:
+        """OpenAI function-calling schemas, with the same names as `tools()`.
+
+        `strict=True`: schemas OpenAI's strict mode accepts (every property required, optional ones nullable,
+        closed objects); a model's null for an optional parameter means "use the remote default".
+        """
+        return [openai_schema(t, strict=strict) for t in self.tools()]
 
     async def call(self, name: str, arguments: dict[str, Any]) -> Any:
         """Call a registered tool with a model's arguments (vetted like the smolagents tool's); for other frameworks."""
@@ -98,7 +104,8 @@ class ToolRegistry:
             raise InvalidArguments(f"unknown argument(s) {sorted(unknown)}; {name} takes {sorted(tool.inputs)}",
                                    space=tool.endpoint.space.name, api_name=tool.endpoint.api_name,
                                    parameter=sorted(unknown)[0])
-        vetted = tool.vet(arguments)
+        params = {p.name: p for p in tool.endpoint.parameters}
+        vetted = tool.vet({k: decode_argument(params[k], v) if k in params else v for k, v in arguments.items()})
         result = await asyncio.wait_for(tool.endpoint.call(**vetted), timeout=tool.timeout)
         return tool.shape(result)
 
@@ -112,38 +119,24 @@ class ToolRegistry:
         return demo  # type: ignore[no-any-return]
 
 
-_JSON_TYPES = {"string": "string", "integer": "integer", "number": "number", "boolean": "boolean",
-               "array": "array", "object": "object", "image": "string", "audio": "string"}
+def openai_schema(tool: SpaceTool, *, strict: bool = False) -> dict[str, Any]:
+    """One tool as an OpenAI function schema: valid JSON Schema for its parameters (with `enum`, `default` and the
+    docstring's descriptions); `strict=True` for OpenAI strict mode (see compose.tool_schema)."""
+    function: dict[str, Any] = {"name": tool.name, "description": tool.description,
+                                "parameters": parameters_schema(tool.endpoint.parameters, strict=strict)}
+    if strict:
+        function["strict"] = True
+    return {"type": "function", "function": function}
 
 
-def openai_schema(tool: SpaceTool) -> dict[str, Any]:
-    """One tool as an OpenAI function schema (valid JSON Schema for its parameters)."""
-    properties: dict[str, Any] = {}
-    required = []
-    params = {p.name: p for p in tool.endpoint.parameters}
-    for key, spec in tool.inputs.items():
-        prop: dict[str, Any] = {"description": spec["description"]}
-        kind = _JSON_TYPES.get(str(spec["type"]))
-        if kind:
-            prop["type"] = [kind, "null"] if spec.get("nullable") else kind
-        choices = params[key].choices if key in params else None
-        if choices and not params[key].is_file:
-            prop["enum"] = list(choices) + ([None] if spec.get("nullable") else [])
-        properties[key] = prop
-        if not spec.get("nullable"):
-            required.append(key)
-    return {"type": "function", "function": {
-        "name": tool.name, "description": tool.description,
-        "parameters": {"type": "object", "properties": properties, "required": required,
-                       "additionalProperties": False}}}
-
-
-_PY = {"string": str, "integer": int, "number": float, "boolean": bool, "array": list, "object": dict,
-       "image": str, "audio": str}
+def _mcp_value(value: Any) -> Any:
+    """A result as an MCP client should see it: agent types as their file path, everything else as is."""
+    return value.to_string() if hasattr(value, "to_string") else value
 
 
 def _mcp_function(registry: ToolRegistry, name: str) -> Any:
     tool = registry.tool(name)
+    endpoint_params = {p.name: p for p in tool.endpoint.parameters}
 
     async def fn(*args: Any, **kwargs: Any) -> Any:
         # gradio (and so its MCP server) calls the function with positional arguments in signature order, so
@@ -157,22 +150,40 @@ def _mcp_function(registry: ToolRegistry, name: str) -> Any:
             from .handler import to_gradio_error
 
             raise to_gradio_error(e) from e
-        if isinstance(result, dict):
-            return {k: (v.to_string() if hasattr(v, "to_string") else v) for k, v in result.items()}
-        return result.to_string() if hasattr(result, "to_string") else result
+        if isinstance(result, (dict, list)):
+            # JSON, not a Python repr, for structured results (gradio's MCP server sends str() of what it gets).
+            return json.dumps(_jsonable(result), ensure_ascii=False, default=str)
+        return _mcp_value(result)
 
     params = []
-    for key, spec in tool.inputs.items():
-        annotation = _PY.get(str(spec["type"]), str)
-        default = None if spec.get("nullable") else inspect.Parameter.empty
+    for key in tool.inputs:
+        p = endpoint_params[key]
+        # The remote's own Python type (a Literal for choices): gradio's MCP server derives the schema from it.
+        annotation = str if p.is_file else p.annotation
+        default = inspect.Parameter.empty if p.required else p.default
         params.append(inspect.Parameter(key, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=annotation,
                                         default=default))
-    params.sort(key=lambda q: q.default is not inspect.Parameter.empty)
+    for i in range(len(params) - 2, -1, -1):  # Python's order rule: no default before a parameter without one
+        if params[i + 1].default is inspect.Parameter.empty and params[i].default is not inspect.Parameter.empty:
+            params[i] = params[i].replace(default=inspect.Parameter.empty)
     # gr.api derives the endpoint's outputs from the return annotation: without one the result is dropped.
-    returns: Any = None if tool.output_type == "null" else _PY.get(str(tool.output_type), Any)
+    returns: Any = None if tool.output_type == "null" else (
+        str if tool.output_type in ("object", "image", "audio") else _PY.get(str(tool.output_type), Any))
     fn.__signature__ = inspect.Signature(params, return_annotation=returns)  # type: ignore[attr-defined]
     fn.__annotations__ = {**{q.name: q.annotation for q in params}, "return": returns}
     fn.__name__ = name
-    args_doc = "\n".join(f"    {k}: {v['description']}" for k, v in tool.inputs.items())
+    args_doc = "\n".join(f"    {k}: {parameter_description(endpoint_params[k])}" for k in tool.inputs)
     fn.__doc__ = f"{tool.description}\n\nArgs:\n{args_doc}" if args_doc else tool.description
     return fn
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return _mcp_value(value)
+
+
+_PY = {"string": str, "integer": int, "number": float, "boolean": bool, "array": list, "object": dict,
+       "image": str, "audio": str}

@@ -12,38 +12,36 @@ Usage:
 
 from __future__ import annotations
 
-import copy
+import asyncio
+import inspect
+import keyword
 import weakref
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 from gradio.context import Context
-from gradio.utils import component_or_layout_class
 from gradio_client import utils as gc_utils
 
 from . import sessions
 from .calls import run_call
-from .endpoint import _ignore, stream_updates
+from .endpoint import stream_updates
 from .errors import ComposeError, UnsafeInput
 from .files import under_roots
-from .handler import serve_locally, to_gradio_error, upload_root
+from .handler import forward_progress, serve_locally, to_gradio_error, upload_root
 from .identity import current_identity
 from .loop import run_async
+from .mirror import build, make_component
 from .schema import EndpointSchema, slots
+from .updates import Update
 
 if TYPE_CHECKING:
     from .endpoint import Endpoint
     from .space import Space
 
 __all__ = ["Rendered", "forget_on_unload", "render_endpoint", "render_space"]
-
-# Props that only make sense on the remote (or are re-derived locally) and must not be copied.
-_DROP = {"proxy_url", "name", "_selectable", "server_fns", "component_class_id", "key", "preserved_by_key",
-         "col_count"}  # col_count: a deprecated alias of column_count, which the config also carries
-
 
 @dataclass
 class Rendered:
@@ -52,22 +50,17 @@ class Rendered:
     inputs: list[gr.components.Component]
     outputs: list[gr.components.Component]
     button: gr.Button | None
+    # remote api_name → the outer app's (gradio renames a taken name: /predict → /predict_1)
+    api_names: dict[str, str] = field(default_factory=dict)
+    # space.render() outside any gr.Blocks: the Blocks it made
+    blocks: gr.Blocks | None = None
+    # space.render(): the local block of each remote component id, and the pages it added
+    components: dict[int, Any] = field(default_factory=dict)
+    pages: list[str] = field(default_factory=list)
 
 
 def _component(config: dict[str, Any], *, is_file: bool) -> gr.components.Component:
-    props = copy.deepcopy(config.get("props", {}))
-    cls = component_or_layout_class(props.get("name") or config["type"])
-    if is_file or _has_file(props.get("value")):
-        props.pop("value", None)  # a remote file path means nothing here
-    kwargs = cls.recover_kwargs({k: v for k, v in props.items() if k not in _DROP})
-    component = cls(**kwargs)
-    return component  # type: ignore[return-value]
-
-
-def _has_file(value: Any) -> bool:
-    found = []
-    gc_utils.traverse(value, lambda v: found.append(v), gc_utils.is_file_obj_with_meta)
-    return bool(found)
+    return make_component(config, is_file=is_file)  # type: ignore[return-value]
 
 
 _forgetting: weakref.WeakSet[gr.Blocks] = weakref.WeakSet()
@@ -108,24 +101,39 @@ def render_endpoint(
     made_out = list(outputs) if outputs is not None else [
         _component(comps[cid], is_file=r.is_file) for cid, r in zip(visible_out, schema.returns, strict=False)]
     btn = gr.Button(button) if isinstance(button, str) else button
-    if btn is not None:
-        btn.click(ep.handler(), made_in, made_out, api_name=ep.api_name.strip("/"))
+    api_names = {}
+    if btn is not None and inputs is None and outputs is None:
+        # Mirrored components speak the remote's wire format: payloads pass through untouched, as in a whole-app
+        # render (a handler would postprocess remote values a second time, which Label and JSON cannot take).
+        wire_in = iter(made_in)
+        wire_out = iter(made_out)
+        all_in = [next(wire_in) if slot is not None else gr.State() for slot in schema.input_slots]
+        all_out = [next(wire_out) if slot is not None else gr.State() for slot in schema.output_slots]
+        event = btn.click(_raw_fn(ep.space, schema, comps), all_in, all_out, api_name=ep.api_name.strip("/"),
+                          api_description=ep.description or None, preprocess=False, postprocess=False)
+        api_names[ep.api_name] = "/" + str(event["api_name"])  # gradio renames a name already taken
+    elif btn is not None:
+        event = btn.click(ep.handler(), made_in, made_out, api_name=ep.api_name.strip("/"))
+        api_names[ep.api_name] = "/" + str(event["api_name"])  # gradio renames a name already taken
     forget_on_unload()
-    return Rendered(made_in, made_out, btn)
+    return Rendered(made_in, made_out, btn, api_names=api_names)
 
 
 # --- a whole remote app -----------------------------------------------------------------------------------------
 
 
-def _dependency_schema(dep: dict[str, Any], comps: dict[int, dict[str, Any]]) -> EndpointSchema:
+def _dependency_schema(dep: dict[str, Any], comps: dict[int, dict[str, Any]],
+                       named: dict[str, EndpointSchema]) -> EndpointSchema:
     inputs = tuple(dep["inputs"])
     outputs = tuple(dep["outputs"])
+    api_name = f"/{dep.get('api_name') or 'fn' + str(dep['id'])}"
+    public = named.get(api_name)
     return EndpointSchema(
-        api_name=f"/{dep.get('api_name') or 'fn' + str(dep['id'])}",
+        api_name=api_name,
         fn_index=int(dep["id"]),
-        description="",
+        description=public.description if public else "",
         streams=bool((dep.get("types") or {}).get("generator")),
-        parameters=(),
+        parameters=public.parameters if public and public.fn_index == int(dep["id"]) else (),
         returns=(),
         input_slots=slots(inputs, comps),
         output_slots=slots(outputs, comps),
@@ -151,8 +159,36 @@ def _serve_payload(value: Any) -> Any:
     return gc_utils.traverse(value, lambda v: {**v, "path": serve_locally(v["path"])}, gc_utils.is_file_obj_with_meta)
 
 
+def _signature(schema: EndpointSchema, comps: dict[int, dict[str, Any]]) -> inspect.Signature:
+    """One parameter per dependency input, named as the remote names it, so the outer API keeps those names
+    (gradio names a `*args` function's parameters param_0, param_1, ...), plus the event's data."""
+    params: list[inspect.Parameter] = []
+    taken: set[str] = {"event_data"}
+    named = iter(schema.parameters)
+    for cid, slot in zip(schema.input_ids, schema.input_slots, strict=False):
+        p = next(named, None) if slot is not None else None
+        label = comps.get(cid, {}).get("props", {}).get("label")
+        base = p.name if p is not None else gc_utils.sanitize_parameter_names(
+            label if isinstance(label, str) and label else ("state" if slot is None else f"param_{len(params)}"))
+        if not base.isidentifier() or keyword.iskeyword(base):
+            base = f"param_{len(params)}"
+        name, n = base, 1
+        while name in taken:
+            name, n = f"{base}_{n}", n + 1
+        taken.add(name)
+        # Only a None default comes from the signature (gradio reads others from the component's value).
+        default = None if p is not None and not p.required and p.default is None else inspect.Parameter.empty
+        params.append(inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default))
+    for i in range(len(params) - 2, -1, -1):  # Python's order rule: no default before a parameter without one
+        if params[i + 1].default is inspect.Parameter.empty:
+            params[i] = params[i].replace(default=inspect.Parameter.empty)
+    params.append(inspect.Parameter("event_data", inspect.Parameter.KEYWORD_ONLY, default=None,
+                                    annotation=gr.EventData | None))
+    params.append(inspect.Parameter("progress", inspect.Parameter.KEYWORD_ONLY, default=gr.Progress()))
+    return inspect.Signature(params)
 
-def _raw_fn(space: Space, schema: EndpointSchema) -> Callable[..., Any]:
+
+def _raw_fn(space: Space, schema: EndpointSchema, comps: dict[int, dict[str, Any]]) -> Callable[..., Any]:
     """A preprocess=False/postprocess=False function for one remote dependency (payloads pass through)."""
 
     def prepare(payloads: tuple[Any, ...]) -> list[Any]:
@@ -169,47 +205,70 @@ def _raw_fn(space: Space, schema: EndpointSchema) -> Callable[..., Any]:
             return None
         return out[0] if len(out) == 1 else tuple(out)
 
+    def event(data: gr.EventData | None) -> Any:
+        return getattr(data, "_data", None)
+
     if schema.streams:
 
-        async def stream_fn(*payloads: Any) -> AsyncIterator[Any]:
+        async def stream_fn(*payloads: Any, event_data: gr.EventData | None = None,
+                            progress: gr.Progress | None = None) -> AsyncIterator[Any]:
             ident = current_identity()
             try:
                 values = prepare(payloads)
                 async for update in stream_updates(lambda emit: run_call(space, schema, values, ident, emit,
-                                                                         raw=True)):
-                    if update.kind == "output" and not update.final:
+                                                                         raw=True, event_data=event(event_data))):
+                    if update.kind != "output":
+                        forward_progress(progress, update)
+                    elif not update.final:
                         yield present(update.value)
             except ComposeError as e:
                 raise to_gradio_error(e) from e
 
-        return stream_fn
+        fn: Callable[..., Any] = stream_fn
+    else:
 
-    async def call_fn(*payloads: Any) -> Any:
-        try:
-            data = await run_async(run_call(space, schema, prepare(payloads), current_identity(), _ignore,
-                                            raw=True))
-        except ComposeError as e:
-            raise to_gradio_error(e) from e
-        return present(data)
+        async def call_fn(*payloads: Any, event_data: gr.EventData | None = None,
+                          progress: gr.Progress | None = None) -> Any:
+            loop = asyncio.get_running_loop()
 
-    return call_fn
+            def emit(update: Update) -> None:  # on compose's I/O loop: progress goes to this event's loop
+                if update.kind != "output" and progress is not None:
+                    loop.call_soon_threadsafe(forward_progress, progress, update)
+
+            try:
+                data = await run_async(run_call(space, schema, prepare(payloads), current_identity(), emit,
+                                                raw=True, event_data=event(event_data)))
+            except ComposeError as e:
+                raise to_gradio_error(e) from e
+            return present(data)
+
+        fn = call_fn
+    fn.__signature__ = _signature(schema, comps)  # type: ignore[attr-defined]
+    fn.__doc__ = schema.description or None
+    fn.__name__ = schema.api_name.strip("/") or "fn"
+    return fn
 
 
-def render_space(space: Space) -> gr.Blocks:
-    """Embed the whole remote app (layout and every event) in the current `gr.Blocks`, every event via compose."""
+def render_space(space: Space, *, trust_remote_js: bool = False) -> Rendered:
+    """Embed the whole remote app (layout, pages and every event) in the current `gr.Blocks`, every event via
+    compose; the outer API keeps the remote's parameter names and visibility (`Rendered.api_names` maps names)."""
     sch = space.schema
-    comps = {c["id"]: c for c in sch.config.get("components", [])}
+    config = sch.config
+    comps = {c["id"]: c for c in config.get("components", [])}
     fns: list[Callable[..., Any] | None] = []
-    for dep in sch.config["dependencies"]:
-        fns.append(_raw_fn(space, _dependency_schema(dep, comps)) if dep.get("backend_fn") else None)
-    config = copy.deepcopy(sch.config)
-    # Strip remote file values from the layout's components: they point into the remote's file system.
-    for c in config.get("components", []):
-        if _has_file(c.get("props", {}).get("value")):
-            c["props"].pop("value", None)
-    blocks = gr.Blocks.from_config(config, fns, space.url)  # type: ignore[arg-type]
-    for block in blocks.blocks.values():
-        # Files are served by this app from local copies, never proxied from a URL the remote chose.
-        block.proxy_url = None
-    forget_on_unload()
-    return blocks
+    for dep in config["dependencies"]:
+        schema = _dependency_schema(dep, comps, sch.endpoints)
+        fns.append(_raw_fn(space, schema, comps) if dep.get("backend_fn") else None)
+    descriptions = {name: ep.description for name, ep in sch.endpoints.items()}
+    if Context.root_block is None:
+        with gr.Blocks() as standalone:
+            made = build(config, fns, trust_remote_js=trust_remote_js, api_descriptions=descriptions)
+        blocks: gr.Blocks | None = standalone
+    else:
+        made = build(config, fns, trust_remote_js=trust_remote_js, api_descriptions=descriptions)
+        blocks = None
+        forget_on_unload()
+    if blocks is not None:
+        forget_on_unload(blocks)
+    return Rendered(inputs=[], outputs=[], button=None, api_names=made.api_names, blocks=blocks,
+                    components=made.blocks, pages=made.pages)

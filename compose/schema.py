@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import time
 import typing
@@ -23,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 from .files import write_atomically
 
 __all__ = ["EndpointSchema", "Parameter", "Return", "SpaceSchema", "cache_root", "load_cached", "output_labels",
-           "store_cached"]
+           "plain_text", "store_cached"]
 
 _CACHE_FORMAT = 1
 
@@ -31,7 +32,7 @@ _CACHE_FORMAT = 1
 _CONFIG_KEYS = (
     "label", "choices", "minimum", "maximum", "step", "headers", "datatype", "type", "include_time", "timezone",
     "file_types", "file_count", "multiselect", "precision", "lines", "max_lines", "placeholder", "info",
-    "row_count", "col_count", "sources", "format", "image_mode", "height", "value",
+    "row_count", "col_count", "sources", "format", "image_mode", "height", "value", "allow_custom_value",
 )
 
 
@@ -85,8 +86,13 @@ class Parameter:
     is_file: bool
 
     @property
+    def closed(self) -> bool:
+        """True when only `choices` are accepted (a Dropdown with allow_custom_value takes any text too)."""
+        return self.choices is not None and not self.component_config.get("allow_custom_value")
+
+    @property
     def choices(self) -> list[Any] | None:
-        """The allowed values for Radio/Dropdown/CheckboxGroup-like inputs, if any."""
+        """The values offered by Radio/Dropdown/CheckboxGroup-like inputs, if any (see `closed`)."""
         if "enum" in self.json_schema:
             return list(self.json_schema["enum"])
         raw = self.component_config.get("choices")
@@ -170,6 +176,25 @@ class SpaceSchema:
         )
 
 
+_I18N = "__i18n__"
+
+
+def plain_text(value: Any, fallback: str = "") -> str:
+    """A label as text: gradio's translated labels (gr.I18n) come as a dict or an "__i18n__{...}" string; their
+    key stands in for them (compose has no browser locale to resolve them with)."""
+    if isinstance(value, str) and value.startswith(_I18N):
+        try:
+            value = json.loads(value[len(_I18N):])
+        except ValueError:
+            return str(value[len(_I18N):])
+    if isinstance(value, dict):
+        key = value.get("key")
+        return str(key) if key is not None else fallback
+    if value is None:
+        return fallback
+    return str(value)
+
+
 def _skipped(component: dict[str, Any]) -> bool:
     return bool(component.get("skip_api", component.get("type") in gc_utils.SKIP_COMPONENTS))
 
@@ -201,7 +226,14 @@ def slots(ids: list[int] | tuple[int, ...], components: dict[int, dict[str, Any]
 
 def _config_of(component: dict[str, Any]) -> dict[str, Any]:
     props = component.get("props", {})
-    return {k: props[k] for k in _CONFIG_KEYS if k in props and props[k] is not None}
+    config = {k: props[k] for k in _CONFIG_KEYS if k in props and props[k] is not None}
+    for key in ("label", "info", "placeholder"):
+        if key in config:
+            config[key] = plain_text(config[key])
+    if isinstance(config.get("choices"), list):
+        config["choices"] = [[plain_text(c[0]), c[1]] if isinstance(c, (list, tuple)) and len(c) == 2 else c
+                             for c in config["choices"]]
+    return config
 
 
 def _parse_endpoint(
@@ -217,8 +249,9 @@ def _parse_endpoint(
         comp = components.get(cid, {})
         params.append(
             Parameter(
-                name=p.get("parameter_name") or gc_utils.sanitize_parameter_names(p.get("label", f"arg{len(params)}")),
-                label=p.get("label") or "",
+                name=p.get("parameter_name") or gc_utils.sanitize_parameter_names(
+                    plain_text(p.get("label"), f"arg{len(params)}")),
+                label=plain_text(p.get("label")),
                 annotation=_annotation(schema, is_file),
                 type_name=_type_name(schema),
                 json_schema=schema,
@@ -240,7 +273,8 @@ def _parse_endpoint(
         is_file = _is_file(schema)
         returns.append(
             Return(
-                label=r.get("label") or comp.get("props", {}).get("label") or f"output {len(returns)}",
+                label=plain_text(r.get("label")) or plain_text(comp.get("props", {}).get("label"))
+                or f"output {len(returns)}",
                 annotation=_annotation(schema, is_file),
                 type_name=_type_name(schema),
                 json_schema=schema,

@@ -347,11 +347,15 @@ class Space:
             raise SpaceUnavailable(f"could not duplicate into {target}: {e}", space=from_id) from None
         return cls(target, token=token, **options)
 
-    def render(self) -> Any:
-        """Inside `gr.Blocks`: the whole remote app, every event through compose (per-user sessions, streaming)."""
+    def render(self, *, trust_remote_js: bool = False) -> Any:
+        """Inside `gr.Blocks`: the whole remote app, every event through compose (per-user sessions, streaming).
+
+        Returns a `Rendered` whose `api_names` maps each remote api_name to the outer app's. Remote markup is
+        sanitized and remote frontend JS dropped unless `trust_remote_js=True`.
+        """
         from .render import render_space
 
-        return render_space(self)
+        return render_space(self, trust_remote_js=trust_remote_js)
 
     # --- identity -----------------------------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from smolagents import Tool
 from smolagents.agent_types import AgentAudio, AgentImage
@@ -30,15 +31,16 @@ from .errors import ComposeError
 from .guard import check_arguments
 from .identity import Identity, current_identity
 from .loop import spawn
-from .schema import Parameter, Return, output_labels
+from .schema import Parameter, Return, output_labels, plain_text
 from .sessions import user_folder
+from .tool_schema import parameter_description
 from .tracing import ToolEvent, TraceScope, current_scope
 from .updates import Update
 
 if TYPE_CHECKING:
     from .endpoint import Endpoint
 
-__all__ = ["SpaceTool", "input_spec", "output_type", "tool_name"]
+__all__ = ["RUNS_ON", "SpaceTool", "app_name", "input_spec", "output_type", "tool_name", "tool_summary"]
 
 _SIMPLE = {"string": "string", "integer": "integer", "number": "number", "boolean": "boolean", "array": "array",
            "object": "object"}
@@ -55,15 +57,27 @@ def _identifier(text: str) -> str:
     return name
 
 
+def app_name(space: Any) -> str:
+    """A short readable name for a Space: its repo name; for a URL, the app's title, else the last part of its
+    path, else its host (so untitled apps on different URLs do not all become "space")."""
+    if "://" not in space.name:
+        return str(space.name.split("/")[-1])
+    title = plain_text(space.schema.config.get("title"))
+    if title and title.lower() != "gradio":
+        return title
+    parts = urlsplit(space.url)
+    segment = parts.path.rstrip("/").rsplit("/", 1)[-1]
+    if segment:
+        return str(segment)
+    host = parts.hostname or ""
+    if host and not host.replace(".", "").isdigit() and host != "localhost":
+        return host.split(".")[0]
+    return f"app_{parts.port}" if parts.port else "space"
+
+
 def tool_name(ep: Endpoint) -> str:
-    """A valid identifier from the Space and endpoint, e.g. "translator_translate"."""
-    space = ep.space
-    if "://" in space.name:
-        title = str(space.schema.config.get("title") or "")
-        short = title if title and title.lower() != "gradio" else "space"
-    else:
-        short = space.name.split("/")[-1]
-    return _identifier(f"{short}_{ep.api_name.strip('/')}")
+    """A valid identifier from the app and endpoint, e.g. "translator_translate"."""
+    return _identifier(f"{app_name(ep.space)}_{ep.api_name.strip('/')}")
 
 
 def _kind(component: str, schema: dict[str, Any], is_file: bool) -> str:
@@ -78,28 +92,29 @@ def _kind(component: str, schema: dict[str, Any], is_file: bool) -> str:
     return "any"
 
 
-# What a tool's description ends with; small models drop it again to score and show the tool's own words.
+# What a tool's description used to end with (before descriptions became the function's own words); tools saved
+# by older versions still carry it, and the small models strip it.
 RUNS_ON = " (runs on the Space "
 
 
 def tool_summary(tool: Any) -> str:
-    """A tool's description without the Space note compose adds."""
+    """A tool's description without the Space note older versions added."""
     return str(getattr(tool, "description", "") or "").split(RUNS_ON)[0]
 
 
 def input_spec(p: Parameter) -> dict[str, Any]:
-    """The smolagents input description for one remote parameter."""
-    bits = [p.description or p.label or p.name]
-    if p.is_file:
-        bits.append("a public http(s) URL of the file, or the path of a file you received")
+    """The smolagents input description for one remote parameter (choices also as `enum`)."""
+    bits = [parameter_description(p)]
     if p.choices:
-        bits.append("one of: " + ", ".join(json.dumps(c) for c in p.choices))
+        bits.append(("one of: " if p.closed else "for example: ") + ", ".join(json.dumps(c) for c in p.choices))
     lo, hi = p.component_config.get("minimum"), p.component_config.get("maximum")
     if lo is not None or hi is not None:
         bits.append(f"from {lo} to {hi}")
     if not p.required:
         bits.append(f"default {json.dumps(p.default, default=str)}")
     spec: dict[str, Any] = {"type": _kind(p.component, p.json_schema, p.is_file), "description": "; ".join(bits)}
+    if p.closed and p.choices and spec["type"] in ("string", "integer", "number"):
+        spec["enum"] = list(p.choices)
     if not p.required:
         spec["nullable"] = True
     return spec
@@ -143,8 +158,10 @@ class SpaceTool(Tool):  # type: ignore[misc]
     ) -> None:
         self.endpoint = endpoint
         self.name = name or tool_name(endpoint)
-        desc = description or endpoint.description or f"Calls {endpoint.api_name}."
-        self.description = f"{desc.strip()}{RUNS_ON}{endpoint.space.name})"
+        # The function's own docstring, as gradio's MCP server publishes it; where the Space runs is in
+        # `endpoint.space`, not repeated in every description a model reads.
+        self.description = (description or endpoint.description or
+                            f"Calls {endpoint.api_name} of {app_name(endpoint.space)}.").strip()
         self.inputs = {p.name: input_spec(p) for p in endpoint.parameters}
         self.output_type = output_type(endpoint.returns)
         self.timeout = timeout
@@ -176,10 +193,11 @@ class SpaceTool(Tool):  # type: ignore[misc]
     def vet(self, arguments: dict[str, Any], ident: Identity | None = None) -> dict[str, Any]:
         """Check a model's arguments (files, URLs, nested file dicts); raises `UnsafeInput` before any traffic.
 
-        Arguments given as None are dropped: a model's way of leaving an optional one out (the remote default
-        applies).
+        Optional arguments given as None are dropped: a model's way of leaving one out (the remote default
+        applies); a required one given as None is sent as None, as gradio_client sends it.
         """
-        given = {k: v for k, v in arguments.items() if v is not None}
+        required = {p.name for p in self.endpoint.parameters if p.required}
+        given = {k: v for k, v in arguments.items() if v is not None or k in required}
         return check_arguments(self.endpoint, given, roots=self.roots(ident), max_bytes=self.max_file_bytes)
 
     def shape(self, result: Any) -> Any:

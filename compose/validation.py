@@ -13,7 +13,7 @@ from .errors import InvalidArguments
 from .files import FileArg
 from .schema import EndpointSchema, Parameter
 
-__all__ = ["bind", "check_value"]
+__all__ = ["bind", "check_value", "validation_failure"]
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
@@ -69,7 +69,7 @@ def check_value(p: Parameter, value: Any, fail: Any) -> Any:
     if p.component.lower() == "dataframe":
         value = _dataframe(value, p)
     choices = p.choices
-    if choices is not None and "enum" in p.json_schema:
+    if choices is not None and "enum" in p.json_schema and p.closed:
         if value not in choices:
             raise fail(f"parameter {p.name!r} must be one of {choices}, got {value!r}", p.name)
         return value
@@ -102,3 +102,20 @@ def _dataframe(value: Any, p: Parameter) -> Any:
         headers = p.component_config.get("headers") or []
         return {"headers": list(headers), "data": [list(r) for r in value], "metadata": None}
     return value
+
+
+def validation_failure(detail: Any, schema: EndpointSchema, *, space: str) -> InvalidArguments | None:
+    """The remote validators' verdict (a 422 whose detail lists `{"__type__": "validate", ...}` per input) as
+    InvalidArguments naming each failed parameter, worded as gradio_client words it; None for any other detail."""
+    if not isinstance(detail, list) or not any(isinstance(d, dict) and d.get("__type__") == "validate"
+                                               for d in detail):
+        return None
+    problems: list[tuple[str, str]] = []
+    for index, item in enumerate(detail):
+        if isinstance(item, dict) and item.get("__type__") == "validate" and item.get("is_valid") is False:
+            name = item.get("parameter_name") or (schema.parameters[index].name if index < len(schema.parameters)
+                                                  else f"parameter_{index}")
+            problems.append((str(name), str(item.get("message") or "")))
+    lines = [f"{len(problems)} parameter(s) failed validation:", *(f"- {n}: {m}" for n, m in problems)]
+    return InvalidArguments("\n".join(lines), space=space, api_name=schema.api_name,
+                            parameter=problems[0][0] if problems else None, problems=problems)

@@ -13,6 +13,13 @@ import pytest
 # Schemas and downloads go to a throwaway folder, never the developer's cache.
 os.environ.setdefault("COMPOSE_CACHE_DIR", tempfile.mkdtemp(prefix="compose-test-cache-"))
 
+# gradio reads its OAuth settings once, at import: set them for the apps with a gr.LoginButton (they only matter
+# where SYSTEM=spaces, which those tests set; nothing is ever sent to the provider).
+os.environ.setdefault("OAUTH_CLIENT_ID", "corpus")
+os.environ.setdefault("OAUTH_CLIENT_SECRET", "corpus")
+os.environ.setdefault("OAUTH_SCOPES", "openid profile")
+os.environ.setdefault("OPENID_PROVIDER_URL", "http://127.0.0.1:9")
+
 import compose
 import compose.testing
 from compose.local import LocalSpace, launch_spaces

@@ -1,0 +1,252 @@
+"""A remote app's config as local Gradio blocks: components, layout, pages and event wiring, made safe.
+
+This is compose's own `Blocks.from_config`: gradio's fails on any app with an examples table (the Dataset's
+`components` are `{name, class_id}` dicts it cannot construct), on `gr.api` endpoints, loses every page but the
+first, loses Chatbot like/retry/undo, preselects a Dropdown's first choice, keeps the remote's `proxy_url`, and
+copies remote markup and frontend JS into the composing app. Here remote markup is always sanitized and remote
+JS never runs unless the developer trusts the remote (`trust_remote_js=True`).
+
+Usage:
+    made = build(config, fns, trust_remote_js=False)      # inside a gr.Blocks; fns: one per dependency (or None)
+    made.api_names                                        # remote api_name → the outer app's one
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import gradio as gr
+from gradio.blocks import Block, BlockContext, Blocks
+from gradio.components.api_component import Api
+from gradio.components.navbar import Navbar
+from gradio.context import Context
+from gradio.events import EventListenerMethod
+from gradio.utils import component_or_layout_class
+from gradio_client import utils as gc_utils
+
+__all__ = ["Mirrored", "build", "make_component", "safe_js"]
+
+# Props that only make sense on the remote (or are re-derived locally) and must not be copied.
+DROP = frozenset({"proxy_url", "name", "_selectable", "server_fns", "component_class_id", "key", "preserved_by_key",
+                  "col_count",  # a deprecated alias of column_count, which the config also carries
+                  "class_id", "server_functions"})
+# Remote code and markup that would run in the composing app's page.
+_UNSAFE_PROPS = frozenset({"js_on_load", "head", "server_functions"})
+# Set by event listeners (`chatbot.like(...)` sets likeable); not constructor arguments, so copied by hand.
+_EVENT_FLAGS = ("likeable", "_retryable", "_undoable", "_selectable", "streaming", "_editable")
+# A frontend-only function that just returns literal values (gradio's own Interface "Clear" button) is data, not
+# code: it may run. Anything else is remote code.
+_LITERAL_JS = re.compile(r"^\s*\(\s*\)\s*=>\s*(?P<body>[\[{].*[\]}])\s*$", re.S)
+
+
+def safe_js(js: Any, *, trust_remote_js: bool) -> str | None:
+    """The remote event's frontend `js` if it may run here: all of it when trusted, else only literal data."""
+    if not isinstance(js, str) or not js.strip():
+        return None
+    if trust_remote_js:
+        return js
+    m = _LITERAL_JS.match(js)
+    if m is None:
+        return None
+    try:
+        json.loads(m.group("body"))
+    except ValueError:
+        return None
+    return js
+
+
+def _has_file(value: Any) -> bool:
+    found: list[Any] = []
+    gc_utils.traverse(value, found.append, gc_utils.is_file_obj_with_meta)
+    return bool(found)
+
+
+def make_component(config: dict[str, Any], *, is_file: bool = False, trust_remote_js: bool = False,
+                   known: dict[int, Block] | None = None) -> Block:
+    """One local block from a remote component config (its value included, unless it names a remote file)."""
+    props = copy.deepcopy(config.get("props", {}))
+    name = str(props.get("name") or config["type"])
+    value = props.pop("value", None)
+    if is_file or _has_file(value):
+        value = None  # a remote file path means nothing here, and must never be read from our disk
+    if name == "html" and not trust_remote_js:
+        # gr.HTML renders its value unsanitized and runs js_on_load: shown as sanitized markdown instead.
+        name = "markdown"
+        props = {k: v for k, v in props.items() if k in ("label", "visible", "elem_id", "elem_classes", "min_height",
+                                                         "max_height", "show_label", "container", "padding")}
+    if not trust_remote_js:
+        props = {k: v for k, v in props.items() if k not in _UNSAFE_PROPS}
+    cls = Api if name == "api" else component_or_layout_class(name)
+    kwargs = cls.recover_kwargs({k: v for k, v in props.items() if k not in DROP})
+    if "sanitize_html" in kwargs or name in ("markdown", "chatbot"):
+        kwargs["sanitize_html"] = True  # remote markup never runs unsanitized here
+    if name == "dataset":
+        _dataset_kwargs(kwargs, props, known or {})
+    if name == "api":
+        kwargs["_api_info"] = config.get("api_info") or {}
+    if "value" in _init_params(cls):
+        # Explicitly None: a Dropdown left at its default would preselect its first choice.
+        kwargs["value"] = None if name != "api" else value
+    block = cls(**kwargs)
+    if value is not None and name != "api":
+        block.value = value  # type: ignore[union-attr]  # already postprocessed by the remote, as gradio's own from_config assigns it
+    for flag in _EVENT_FLAGS:
+        if props.get(flag):
+            setattr(block, flag, props[flag])
+    block.proxy_url = None  # files are served by this app from local copies, never proxied from the remote
+    return block
+
+
+def _init_params(cls: type) -> set[str]:
+    import inspect
+
+    return set(inspect.signature(cls.__init__).parameters)  # type: ignore[misc]
+
+
+def _dataset_kwargs(kwargs: dict[str, Any], props: dict[str, Any], known: dict[int, Block]) -> None:
+    """An examples table: its components are the local mirrors of the remote ones (by id), or their type names."""
+    ids = props.get("component_ids") or []
+    local = [known.get(i) for i in ids]
+    if ids and all(isinstance(b, gr.components.Component) for b in local):
+        kwargs["components"] = local
+    else:
+        kwargs["components"] = [c["name"] if isinstance(c, dict) else c for c in props.get("components") or []]
+    kwargs.pop("component_props", None)
+
+
+@dataclass
+class Mirrored:
+    """What `build` made: blocks by remote id, the outer api_name of each remote one, and the pages added."""
+
+    blocks: dict[int, Block] = field(default_factory=dict)
+    api_names: dict[str, str] = field(default_factory=dict)
+    pages: list[str] = field(default_factory=list)
+
+
+def build(config: dict[str, Any], fns: Sequence[Callable[..., Any] | None], *, trust_remote_js: bool = False,
+          api_descriptions: dict[str, str] | None = None) -> Mirrored:
+    """Build `config`'s layout and events inside the current gr.Blocks (see the module docstring)."""
+    root = Context.root_block
+    if root is None:
+        raise RuntimeError("build() must run inside a gr.Blocks")
+    made = Mirrored()
+    comps = {c["id"]: c for c in config.get("components", [])}
+    remote_pages = config.get("pages") or [["", "Home", True]]
+    per_page = config.get("page") or {}
+    page_of_dep: dict[int, str] = {}
+    home = root.current_page
+    has_navbar = {getattr(b, "page", "") for b in root.blocks.values() if isinstance(b, Navbar)}
+
+    def children(nodes: list[dict[str, Any]], page: str) -> None:
+        for node in nodes:
+            cfg = comps.get(node["id"])
+            if cfg is None:
+                continue
+            if cfg["type"] == "navbar" and page in has_navbar:
+                continue  # one Navbar per page: the composing app's own wins
+            block = make_component(cfg, trust_remote_js=trust_remote_js, known=made.blocks)
+            made.blocks[node["id"]] = block
+            if cfg["type"] == "navbar":
+                has_navbar.add(page)
+            if node.get("children") is not None and isinstance(block, BlockContext):
+                with block:
+                    children(node["children"], page)
+
+    multipage = len(remote_pages) > 1 and per_page
+    for path, name, show in remote_pages:
+        if multipage and path:
+            local_path = path
+            while local_path in [p[0] for p in root.pages]:
+                local_path = "_" + local_path
+            # Blocks.route() refuses to run inside a Blocks context; this is what it does (pinned by a contract test).
+            root.pages.append((local_path, name, show))
+            root.current_page = local_path
+            made.pages.append(local_path)
+        page_cfg = per_page.get(path) if multipage else None
+        layout = page_cfg["layout"] if page_cfg else config.get("layout", {})
+        children(layout.get("children", []), root.current_page)
+        for dep_id in (page_cfg or {}).get("dependencies", []):
+            page_of_dep[dep_id] = root.current_page
+        root.current_page = home
+        if not multipage:
+            break
+
+    fn_ids: dict[int, int] = {}
+    for dep, fn in zip(config.get("dependencies", []), fns, strict=False):
+        page = page_of_dep.get(dep["id"], home)
+        root.current_page = page
+        try:
+            _wire(root, dep, fn, made, fn_ids, trust_remote_js, api_descriptions or {})
+        finally:
+            root.current_page = home
+    if config.get("title") and root.title == "Gradio":
+        root.title = config["title"]  # the composing app had no title of its own
+    if config.get("fill_height"):
+        root.fill_height = True
+    return made
+
+
+def _wire(root: Blocks, dep: dict[str, Any], fn: Callable[..., Any] | None, made: Mirrored, fn_ids: dict[int, int],
+          trust_remote_js: bool, descriptions: dict[str, str]) -> None:
+    if dep.get("trigger") == "fake_event":
+        return
+    mapping = made.blocks
+    targets_cfg = dep.get("targets") or []
+    if targets_cfg and not isinstance(targets_cfg[0], int) and targets_cfg[0][1] in ("then", "success"):
+        targets = [EventListenerMethod(None, "then")]
+        then = True
+    else:
+        targets = []
+        for t in targets_cfg:
+            target_id, event = (t, dep.get("trigger")) if isinstance(t, int) else (t[0], t[1])
+            block = mapping.get(target_id) if target_id is not None else None
+            if block is None:
+                block = root  # a Blocks event (load, unload): the composing app's own
+            listener = getattr(block, str(event), None)
+            if listener is None:
+                continue
+            targets.append(EventListenerMethod(block if listener.has_trigger else None, listener.event_name))
+        then = False
+        if targets_cfg and not targets:
+            return
+    inputs = [mapping[i] for i in dep.get("inputs", []) if i in mapping]
+    outputs = [mapping[o] for o in dep.get("outputs", []) if o in mapping]
+    if len(inputs) != len(dep.get("inputs", [])) or len(outputs) != len(dep.get("outputs", [])):
+        return  # a dependency on a component we could not mirror (a skipped Navbar): nothing to wire
+    api_name = dep.get("api_name")
+    visibility = dep.get("api_visibility") or ("private" if api_name is False else "undocumented")
+    kwargs: dict[str, Any] = {
+        "inputs": inputs, "outputs": outputs, "preprocess": False, "postprocess": False,
+        "scroll_to_output": bool(dep.get("scroll_to_output")),
+        "show_progress": dep.get("show_progress") or "full",
+        "api_name": api_name if isinstance(api_name, str) else None,
+        "api_description": descriptions.get(f"/{api_name}") if isinstance(api_name, str) else None,
+        "js": safe_js(dep.get("js"), trust_remote_js=trust_remote_js),
+        "queue": dep.get("queue", True) is not False,
+        "batch": False,  # the remote batches; we send one event at a time
+        "collects_event_data": bool(dep.get("collects_event_data")),
+        "trigger_mode": dep.get("trigger_mode") or "once",
+        "api_visibility": visibility,
+        "time_limit": dep.get("time_limit"),
+        "stream_every": dep.get("stream_every") or 0.5,
+        "connection": dep.get("connection") or "sse",
+        "cancels": [fn_ids[c] for c in dep.get("cancels") or [] if c in fn_ids],
+    }
+    if then:
+        after = dep.get("trigger_after")
+        if after not in fn_ids:
+            return
+        kwargs.update(trigger_after=fn_ids[after], no_target=True,
+                      trigger_only_on_success=bool(dep.get("trigger_only_on_success")),
+                      trigger_only_on_failure=bool(dep.get("trigger_only_on_failure")))
+    if fn is None and kwargs["js"] is None and not then:
+        kwargs["api_visibility"] = "private"
+    block_fn, _ = root.default_config.set_event_trigger(targets=targets, fn=fn, **kwargs)
+    fn_ids[int(dep["id"])] = block_fn._id
+    if isinstance(api_name, str) and block_fn.api_name:
+        made.api_names[f"/{api_name}"] = f"/{block_fn.api_name}"

@@ -1,0 +1,196 @@
+"""JSON Schemas for a tool's parameters: plain (valid Draft 2020-12) and OpenAI strict mode.
+
+Built from the remote's own schema of each parameter (gradio's API info), with `enum` for choices, `default` for
+optional parameters, the parameter's docstring line as its description, and bounds for sliders. Strict mode
+(OpenAI Structured Outputs) accepts a subset: every property required (optional ones nullable), every object closed
+(`additionalProperties: false`) and with `properties`, every array with `items`, every schema typed, no `default`.
+What strict mode cannot express (a free-form dict) is asked for as a JSON-encoded string, which `decode_argument`
+turns back into the value.
+
+Usage:
+    parameters = parameters_schema(ep.parameters, strict=True)
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+from .schema import Parameter
+
+__all__ = ["decode_argument", "parameter_description", "parameters_schema"]
+
+_KEEP = {"type", "description", "enum", "const", "anyOf", "properties", "required", "additionalProperties", "items",
+         "minimum", "maximum", "format", "pattern", "minItems", "maxItems", "title"}
+_JSON_STRING = "a JSON-encoded value"
+_SCALARS = [{"type": "string"}, {"type": "number"}, {"type": "boolean"}, {"type": "null"}]
+
+
+def parameter_description(p: Parameter) -> str:
+    """What a model reads about one parameter: its docstring line (or label), and for files how to pass one."""
+    text = p.description or p.label or p.name
+    if p.is_file:
+        text += " (a public http(s) URL of the file, or the path of a file you received)"
+    return text
+
+
+def _resolve(schema: Any, defs: dict[str, Any], depth: int = 0) -> Any:
+    """Inline local `$ref`s (gradio's file schemas use $defs), bounded against cycles."""
+    if isinstance(schema, list):
+        return [_resolve(s, defs, depth) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    if "$ref" in schema and depth < 8:
+        target = defs.get(str(schema["$ref"]).rsplit("/", 1)[-1], {})
+        rest = {k: v for k, v in schema.items() if k != "$ref"}
+        return _resolve({**target, **rest}, defs, depth + 1)
+    return {k: (_resolve(v, defs, depth) if k not in ("enum", "const") else v) for k, v in schema.items()
+            if k != "$defs"}
+
+
+def _value_schema(p: Parameter) -> dict[str, Any]:
+    """The parameter's value schema: a file is a string (URL or path); choices an enum; else gradio's schema."""
+    if p.is_file:
+        return {"type": "string"}
+    schema = _resolve(copy.deepcopy(p.json_schema), p.json_schema.get("$defs", {}))
+    if p.closed and p.choices:
+        kind = "array" if schema.get("type") == "array" else None
+        if kind:
+            return {"type": "array", "items": {"enum": list(p.choices)}}
+        return {"enum": list(p.choices)}
+    if p.choices and not p.closed:
+        schema.pop("enum", None)  # a Dropdown with allow_custom_value takes any text: the choices are examples
+    lo, hi = p.component_config.get("minimum"), p.component_config.get("maximum")
+    if schema.get("type") in ("number", "integer"):
+        if isinstance(lo, (int, float)):
+            schema["minimum"] = lo
+        if isinstance(hi, (int, float)):
+            schema["maximum"] = hi
+    return dict(schema)
+
+
+def _plain(schema: Any) -> Any:
+    """Gradio's schema reduced to standard keywords (drops gradio's own, such as additional_description)."""
+    if not isinstance(schema, dict):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key not in _KEEP:
+            continue
+        if key == "properties" and isinstance(value, dict):
+            out[key] = {k: _plain(v) for k, v in value.items()}
+        elif key in ("items", "additionalProperties") and isinstance(value, dict):
+            out[key] = _plain(value)
+        elif key == "anyOf" and isinstance(value, list):
+            out[key] = [_plain(v) for v in value]
+        else:
+            out[key] = value
+    return out
+
+
+def _strict(schema: Any) -> dict[str, Any]:
+    """One schema made strict-compatible (see the module docstring)."""
+    if not isinstance(schema, dict):
+        return {"type": "string", "description": _JSON_STRING}
+    base = {k: schema[k] for k in ("description", "title") if k in schema}
+    if "anyOf" in schema:
+        options = [_strict(o) for o in schema["anyOf"] if isinstance(o, dict)]
+        return {**base, "anyOf": options} if options else {**base, "type": "string", "description": _JSON_STRING}
+    if "enum" in schema or "const" in schema:
+        values = schema["enum"] if "enum" in schema else [schema["const"]]
+        return {**base, "type": _enum_type(values), **{k: schema[k] for k in ("enum", "const") if k in schema}}
+    kind = schema.get("type")
+    kinds = kind if isinstance(kind, list) else [kind] if kind else []
+    if not kinds:
+        return {**base, "type": "string", "description": _described(base, "as a JSON-encoded value")}
+    out: dict[str, Any] = {**base, "type": kind}
+    for key in ("minimum", "maximum", "format", "pattern", "minItems", "maxItems"):
+        if key in schema:
+            out[key] = schema[key]
+    if "array" in kinds:
+        items = schema.get("items")
+        if isinstance(items, list):  # a tuple schema (prefixItems-like): any of its item schemas
+            items = {"anyOf": items}
+        out["items"] = _strict(items) if isinstance(items, dict) and items else {"anyOf": _SCALARS}
+    if "object" in kinds:
+        props = schema.get("properties")
+        if not isinstance(props, dict) or not props:
+            return {**base, "type": "string", "description": _described(base, "as a JSON-encoded object")}
+        required = set(schema.get("required", []))
+        out["properties"] = {k: (_strict(v) if k in required else _nullable(_strict(v))) for k, v in props.items()}
+        out["required"] = list(props)
+        out["additionalProperties"] = False
+    return out
+
+
+def _enum_type(values: list[Any]) -> str | list[str]:
+    names = {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "NoneType": "null"}
+    kinds = sorted({names.get(type(v).__name__, "string") for v in values})
+    if "integer" in kinds and "number" in kinds:
+        kinds.remove("integer")
+    return kinds[0] if len(kinds) == 1 else kinds
+
+
+def _described(base: dict[str, Any], note: str) -> str:
+    text = str(base.get("description") or "").strip()
+    return f"{text} ({note})" if text else note
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    kind = schema.get("type")
+    if "enum" in schema:
+        schema = {**schema, "enum": [*schema["enum"], *([] if None in schema["enum"] else [None])]}
+    if isinstance(kind, str):
+        return {**schema, "type": [kind, "null"]}
+    if isinstance(kind, list):
+        return schema if "null" in kind else {**schema, "type": [*kind, "null"]}
+    if "enum" in schema:
+        return schema
+    if "anyOf" in schema:
+        options = schema["anyOf"]
+        has_null = any(o.get("type") == "null" for o in options)
+        return schema if has_null else {**schema, "anyOf": [*options, {"type": "null"}]}
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def parameters_schema(parameters: tuple[Parameter, ...], *, strict: bool = False) -> dict[str, Any]:
+    """The `parameters` object of an OpenAI function (and an MCP tool's inputSchema) for these parameters."""
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    for p in parameters:
+        value = _value_schema(p)
+        description = parameter_description(p)
+        if strict:
+            prop = _strict(value)
+            if not p.required:
+                prop = _nullable(prop)
+                default = json.dumps(p.default, default=str)
+                description += f" (optional, default {default})"
+            encoded = prop.get("type") in ("string", ["string", "null"]) and "JSON-encoded" in str(
+                prop.get("description", ""))
+            prop["description"] = description + (f" ({_JSON_STRING})" if encoded else "")
+            required.append(p.name)
+        else:
+            prop = _plain(value)
+            prop["description"] = description
+            if p.required:
+                required.append(p.name)
+            else:
+                prop = _nullable(prop)
+                prop["default"] = p.default
+        properties[p.name] = prop
+    return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
+
+
+def decode_argument(p: Parameter, value: Any) -> Any:
+    """A strict-mode JSON-encoded argument back to its value (any other argument passes as given)."""
+    if not isinstance(value, str) or p.is_file or p.json_schema.get("type") == "string" or p.closed:
+        return value
+    schema = _strict(_value_schema(p))
+    if schema.get("type") != "string":
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value

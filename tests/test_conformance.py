@@ -1,0 +1,193 @@
+"""The conformance corpus (tests/corpus/): every app checked three ways against a direct gradio_client call.
+
+1. Whole-app render: `space.render()` in an outer app, served; its config keeps the remote's components (types,
+   order, labels, choices, props), pages, title, and its API keeps the remote's endpoints, parameter names and
+   visibility; each case called on the outer app answers what the remote answers.
+2. Each public endpoint's `render()` in the same outer app (so its api_names show the renaming).
+3. Each public endpoint's tool: its value equals the direct call's, `to_dict()` rebuilds, and its OpenAI (plain and
+   strict) and MCP schemas are valid JSON Schema and strict-compatible.
+
+All corpus apps run in one server process (tests/corpus/serve.py); each test launches one outer app.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import httpx
+import pytest
+from corpus import APPS, cases
+from gradio_client import Client
+from jsonschema import Draft202012Validator
+from outer import serve
+from strict import strict_problems
+
+import compose
+from compose.local import LocalSpace, wait_ready
+from compose.schema import output_labels
+
+CORPUS = Path(__file__).resolve().parent / "corpus"
+# A Space with Hugging Face OAuth enabled (gr.LoginButton): gradio wants these set, never calls the provider here.
+OAUTH_ENV = {"SYSTEM": "spaces", "SPACE_ID": "compose/corpus", "OAUTH_CLIENT_ID": "corpus",
+             "OAUTH_CLIENT_SECRET": "corpus", "OAUTH_SCOPES": "openid profile",
+             "OPENID_PROVIDER_URL": "http://127.0.0.1:9"}
+
+
+@pytest.fixture(scope="session")
+def corpus_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    temp = tmp_path_factory.mktemp("corpus")
+    env = {**os.environ, **OAUTH_ENV, "GRADIO_TEMP_DIR": str(temp), "GRADIO_ANALYTICS_ENABLED": "False",
+           "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen([sys.executable, str(CORPUS / "serve.py")], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    running: LocalSpace = wait_ready("corpus", process, temp)
+    try:
+        yield running.url
+    finally:
+        running.stop()
+
+
+def direct(url: str) -> Client:
+    return Client(url, verbose=False, download_files=False)
+
+
+def _layout(config: dict[str, Any], node: dict[str, Any], out: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    comps = {c["id"]: c for c in config["components"]}
+    for child in node.get("children", []):
+        props = comps[child["id"]]["props"]
+        kind = comps[child["id"]]["type"]
+        out.append((kind, str(props.get("label")), str(props.get("choices")), props.get("visible"),
+                    str(props.get("value")) if kind in ("dropdown", "radio", "slider", "number", "textbox") else "",
+                    props.get("minimum"), props.get("maximum"), props.get("interactive"), props.get("likeable"),
+                    props.get("_retryable"), props.get("_undoable")))
+        _layout(config, child, out)
+    return out
+
+
+def _expected(items: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    # Remote gr.HTML is shown as sanitized Markdown (its js_on_load and raw markup must not run here).
+    return [("markdown", *rest[:7], None, None, None) if kind == "html" else (kind, *rest) for kind, *rest in items]
+
+
+def _visibility(config: dict[str, Any]) -> dict[str, str]:
+    return {d["api_name"]: d.get("api_visibility", "public") for d in config["dependencies"]
+            if isinstance(d.get("api_name"), str)}
+
+
+def _named(info: dict[str, Any]) -> dict[str, list[tuple[str, bool, Any]]]:
+    return {name: [(p["parameter_name"], p["parameter_has_default"], p["parameter_default"])
+                   for p in ep["parameters"]] for name, ep in info["named_endpoints"].items()}
+
+
+@pytest.mark.parametrize("name", APPS)
+def test_rendered_app_and_endpoints_match_the_remote(corpus_url: str, name: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"{corpus_url}/{name}"
+    if name == "login":
+        # The outer app mirrors the LoginButton, so it needs OAuth as a Space has it (see conftest).
+        for key in ("SYSTEM", "SPACE_ID"):
+            monkeypatch.setenv(key, OAUTH_ENV[key])
+    calls: dict[str, list[dict[str, Any]]] = cases(name)
+    remote_config = httpx.get(f"{url}/config").json()
+    remote_info = httpx.get(f"{url}/gradio_api/info").json()
+    space = compose.Space(url)
+    with gr.Blocks() as demo:
+        whole = space.render()
+        singles = {api: ep.render() for api, ep in space.endpoints.items()}
+    with serve(demo) as outer_url:
+        config = httpx.get(f"{outer_url}/config").json()
+        info = httpx.get(f"{outer_url}/gradio_api/info").json()
+        # Components, in order, with what a user sees of them; the whole app comes first in the outer layout.
+        remote_items = _expected(_layout(remote_config, remote_config["layout"], []))
+        outer_items = _layout(config, config["layout"], [])
+        assert outer_items[: len(remote_items)] == remote_items
+        assert [p[1:] for p in config["pages"]] == [p[1:] for p in remote_config["pages"]]
+        assert config["title"] == remote_config["title"]
+        assert config["fill_height"] == remote_config["fill_height"]
+        # No component of ours points at the remote: files are served by the outer app.
+        assert not [c for c in config["components"] if c["props"].get("proxy_url")]
+        # Every remote endpoint keeps its visibility and (for documented ones) its parameter names and defaults.
+        outer_vis = _visibility(config)
+        for remote_name, vis in _visibility(remote_config).items():
+            assert outer_vis[whole.api_names[f"/{remote_name}"].strip("/")] == vis, remote_name
+        remote_named, outer_named = _named(remote_info), _named(info)
+        for api, params in remote_named.items():
+            assert outer_named[whole.api_names[api]] == params, api
+            single = singles[api].api_names[api]
+            assert single != whole.api_names[api]  # the second render of a name got gradio's next free one
+            assert [p[0] for p in outer_named[single]] == [p[0] for p in params]
+        # Each case: the remote's own answer, through the whole-app render and through ep.render().
+        # A fresh user each time: a stateful app's session starts over for each, as for the direct call.
+        for api, each in calls.items():
+            for kwargs in each:
+                expected = direct(url).predict(**kwargs, api_name=api)
+                assert direct(outer_url).predict(**kwargs, api_name=whole.api_names[api]) == expected, (api, kwargs)
+                assert direct(outer_url).predict(**kwargs, api_name=singles[api].api_names[api]) == expected, (
+                    api, kwargs)
+
+
+def _shaped(ep: compose.Endpoint, value: Any) -> Any:
+    """A direct client's result in tool form: several outputs → a dict keyed by the output labels."""
+    if len(ep.returns) > 1:
+        return dict(zip(output_labels(ep.returns), value, strict=True))
+    return value
+
+
+@pytest.mark.parametrize("name", APPS)
+def test_tools_answer_as_the_remote_and_their_schemas_are_valid(corpus_url: str, name: str) -> None:
+    url = f"{corpus_url}/{name}"
+    space = compose.Space(url)
+    registry = compose.ToolRegistry()
+    names = registry.add(space)
+    assert len(set(names)) == len(space.endpoints)
+    for entry in registry.openai_tools() + registry.openai_tools(strict=True):
+        Draft202012Validator.check_schema(entry["function"]["parameters"])
+        assert "runs on the Space" not in entry["function"]["description"]
+    for entry in registry.openai_tools(strict=True):
+        assert entry["function"]["strict"] is True
+        assert strict_problems(entry["function"]["parameters"]) == [], entry["function"]["name"]
+    remote = direct(url)
+    for tool_name in names:
+        tool = registry.tool(tool_name)
+        code = tool.to_dict()["code"]
+        namespace: dict[str, Any] = {}
+        exec(compile(code, f"<{tool_name}>", "exec"), namespace)  # the saved tool is valid Python
+        for kwargs in cases(name).get(tool.endpoint.api_name, []):
+            expected = _shaped(tool.endpoint, remote.predict(**kwargs, api_name=tool.endpoint.api_name))
+            assert tool(**kwargs, sanitize_inputs_outputs=False) == expected, (tool_name, kwargs)
+
+
+def test_remote_validators_name_each_parameter_on_every_surface(corpus_url: str) -> None:
+    url = f"{corpus_url}/validators"
+    (kwargs, expected), = cases("validators", "INVALID")["/describe"]
+    ep = compose.Space(url).endpoint("/describe")
+    with pytest.raises(compose.InvalidArguments) as caught:
+        ep.predict(**kwargs)
+    assert caught.value.problems == list(expected.items())
+    text = str(caught.value)
+    assert "2 parameter(s) failed validation:" in text
+    assert all(f"- {name}: {message}" in text for name, message in expected.items())
+    # The same words from a tool (what an agent reads) and through the outer app (what a user sees).
+    with pytest.raises(compose.InvalidArguments) as from_tool:
+        ep.tool()(**kwargs)
+    assert str(from_tool.value) == text
+    with gr.Blocks() as demo:
+        ep.render()
+    with serve(demo) as outer_url, pytest.raises(Exception) as through:
+        direct(outer_url).predict(**kwargs, api_name="/describe")
+    assert all(f"- {name}: {message}" in str(through.value) for name, message in expected.items())
+
+
+def test_i18n_labels_make_tools_and_schemas(corpus_url: str) -> None:
+    registry = compose.ToolRegistry()
+    registry.add(compose.Space(f"{corpus_url}/i18n_labels"))
+    (tool,) = registry.tools()
+    # The translation key stands in for a translated label; nothing crashes on the dict gradio sends.
+    assert {spec["description"] for spec in tool.inputs.values()} >= {"name"}
+    assert registry.openai_tools(strict=True)[0]["function"]["parameters"]["required"] == ["n", "lg"]
