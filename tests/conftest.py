@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,9 +22,11 @@ os.environ.setdefault("OAUTH_CLIENT_SECRET", "corpus")
 os.environ.setdefault("OAUTH_SCOPES", "openid profile")
 os.environ.setdefault("OPENID_PROVIDER_URL", "http://127.0.0.1:9")
 
+from corpus import OAUTH_ENV as CORPUS_OAUTH_ENV
+
 import compose
 import compose.testing
-from compose.local import LocalSpace, launch_spaces
+from compose.local import LocalSpace, launch_spaces, wait_ready
 
 SPACES = ["translator", "calculator", "diagnostics", "streaming", "media"]
 # What a loopback stand-in for a Space is given explicitly, to receive the visitor's headers as a Space would.
@@ -92,3 +96,22 @@ def edge(hub: compose.testing.Hub) -> Iterator[compose.testing.Hub]:
         yield hub
     finally:
         hub.restore_env()
+
+
+# --- the conformance corpus (tests/corpus/): every app in one server process ---------------------------------
+
+CORPUS = Path(__file__).resolve().parent / "corpus"
+
+
+@pytest.fixture(scope="session")
+def corpus_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    temp = tmp_path_factory.mktemp("corpus")
+    env = {**os.environ, **CORPUS_OAUTH_ENV, "GRADIO_TEMP_DIR": str(temp), "GRADIO_ANALYTICS_ENABLED": "False",
+           "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen([sys.executable, str(CORPUS / "serve.py")], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    running: LocalSpace = wait_ready("corpus", process, temp)
+    try:
+        yield running.url
+    finally:
+        running.stop()

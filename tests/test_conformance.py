@@ -12,45 +12,20 @@ All corpus apps run in one server process (tests/corpus/serve.py); each test lau
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import httpx
 import pytest
 from corpus import APPS, cases
+from corpus import OAUTH_ENV as CORPUS_OAUTH_ENV
 from gradio_client import Client
 from jsonschema import Draft202012Validator
 from outer import serve
 from strict import strict_problems
 
 import compose
-from compose.local import LocalSpace, wait_ready
 from compose.schema import output_labels
-
-CORPUS = Path(__file__).resolve().parent / "corpus"
-# A Space with Hugging Face OAuth enabled (gr.LoginButton): gradio wants these set, never calls the provider here.
-OAUTH_ENV = {"SYSTEM": "spaces", "SPACE_ID": "compose/corpus", "OAUTH_CLIENT_ID": "corpus",
-             "OAUTH_CLIENT_SECRET": "corpus", "OAUTH_SCOPES": "openid profile",
-             "OPENID_PROVIDER_URL": "http://127.0.0.1:9"}
-
-
-@pytest.fixture(scope="session")
-def corpus_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    temp = tmp_path_factory.mktemp("corpus")
-    env = {**os.environ, **OAUTH_ENV, "GRADIO_TEMP_DIR": str(temp), "GRADIO_ANALYTICS_ENABLED": "False",
-           "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen([sys.executable, str(CORPUS / "serve.py")], env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
-    running: LocalSpace = wait_ready("corpus", process, temp)
-    try:
-        yield running.url
-    finally:
-        running.stop()
 
 
 def direct(url: str) -> Client:
@@ -92,7 +67,7 @@ def test_rendered_app_and_endpoints_match_the_remote(corpus_url: str, name: str,
     if name == "login":
         # The outer app mirrors the LoginButton, so it needs OAuth as a Space has it (see conftest).
         for key in ("SYSTEM", "SPACE_ID"):
-            monkeypatch.setenv(key, OAUTH_ENV[key])
+            monkeypatch.setenv(key, CORPUS_OAUTH_ENV[key])
     calls: dict[str, list[dict[str, Any]]] = cases(name)
     remote_config = httpx.get(f"{url}/config").json()
     remote_info = httpx.get(f"{url}/gradio_api/info").json()
@@ -191,3 +166,35 @@ def test_i18n_labels_make_tools_and_schemas(corpus_url: str) -> None:
     # The translation key stands in for a translated label; nothing crashes on the dict gradio sends.
     assert {spec["description"] for spec in tool.inputs.values()} >= {"name"}
     assert registry.openai_tools(strict=True)[0]["function"]["parameters"]["required"] == ["n", "lg"]
+
+
+def test_remote_markup_and_js_never_run_in_the_composing_app(corpus_url: str) -> None:
+    space = compose.Space(f"{corpus_url}/markup")
+    with gr.Blocks() as demo:
+        space.render()
+    config = demo.get_config_file()
+    comps = config["components"]
+    # No remote code reaches the page: no js_on_load, no gr.HTML rendering raw markup, no event frontend js.
+    assert not [c for c in comps if c["props"].get("js_on_load") or c["type"] == "html"]
+    assert all(c["props"]["sanitize_html"] for c in comps if c["type"] in ("markdown", "chatbot"))
+    assert not [d for d in config["dependencies"] if d.get("js")]
+    # Trusted on purpose, the remote's JS and gr.HTML come along.
+    with gr.Blocks() as trusted:
+        space.render(trust_remote_js=True)
+    trusted_config = trusted.get_config_file()
+    assert [c for c in trusted_config["components"] if c["props"].get("js_on_load") == "window.__pwned = 2;"]
+    assert [d for d in trusted_config["dependencies"] if d.get("js")]
+
+
+def test_a_remote_file_value_never_names_a_file_of_ours(tmp_path: Any) -> None:
+    from compose.mirror import make_component
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("ours")
+    remote = {"id": 1, "type": "file", "props": {"name": "file", "label": "Result", "value": {
+        "path": str(secret), "url": None, "orig_name": "secret.txt", "meta": {"_type": "gradio.FileData"}}}}
+    component = make_component(remote)
+    assert component.value is None  # type: ignore[union-attr]
+    image = make_component({"id": 2, "type": "image", "props": {"name": "image", "value": {
+        "path": "/etc/hostname", "meta": {"_type": "gradio.FileData"}}}})
+    assert image.value is None  # type: ignore[union-attr]

@@ -51,3 +51,23 @@ async def test_mcp_client_lists_and_calls_registry_tools(registry: compose.ToolR
         result = await session.call_tool("calculator_calculate", {"a": 1, "operation": "divide", "b": 0})
         assert result.isError
         assert "Cannot divide by zero." in " ".join(c.text for c in result.content if c.type == "text")
+
+
+def test_smolagents_mcp_client_runs_compose_tools_end_to_end(registry: compose.ToolRegistry, mcp_url: str) -> None:
+    """smolagents' own MCP client (ToolCollection.from_mcp, through mcpadapt) against compose's MCP server."""
+    from smolagents import ToolCollection
+
+    params = {"url": mcp_url, "transport": "streamable-http"}
+    with ToolCollection.from_mcp(params, trust_remote_code=True, structured_output=True) as collection:
+        tools = {t.name: t for t in collection.tools}
+        assert sorted(tools) == sorted(registry.names())
+        calculate = tools["calculator_calculate"]
+        # The remote choices reach the client's schema as an enum, the docstring as descriptions.
+        assert calculate.inputs["operation"].get("enum") == ["add", "subtract", "multiply", "divide"]
+        assert calculate(a=12, operation="multiply", b=7) == 84
+        # Several outputs: JSON keyed by the output labels (not a Python repr), parsed by the client.
+        stats = tools["calculator_stats"](numbers="1, 2, 6")
+        assert stats == {"Sum": 9.0, "Mean": 3.0, "Max": 6.0}
+        # A remote gr.Error comes back as the remote's words (mcpadapt hands errors over as text).
+        error = calculate(a=1, operation="divide", b=0)
+        assert "Cannot divide by zero." in str(error)

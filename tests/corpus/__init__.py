@@ -6,6 +6,11 @@ of keyword-argument cases the harness sends both straight to the app (gradio_cli
 `APPS` lists the module names; `serve.py` mounts them all in one server process.
 """
 
+# A Space with Hugging Face OAuth enabled (gr.LoginButton): gradio wants these set, never calls the provider here.
+OAUTH_ENV = {"SYSTEM": "spaces", "SPACE_ID": "compose/corpus", "OAUTH_CLIENT_ID": "corpus",
+             "OAUTH_CLIENT_SECRET": "corpus", "OAUTH_SCOPES": "openid profile",
+             "OPENID_PROVIDER_URL": "http://127.0.0.1:9"}
+
 APPS = [
     "hello_world", "calculator", "sentence_builder", "chat_echo", "chat_streaming", "chat_multimodal",
     "blocks_flipper", "navbar", "multipage", "i18n_labels", "validators", "state_counter", "dataframe_sort",

@@ -1,0 +1,110 @@
+"""Whole-app renders in a real browser: Debian's chromium, driven by playwright, clicking through what
+`space.render()` built from corpus apps (an Interface with examples, a ChatInterface, a Navbar app, a multipage
+app), every event going through compose to the corpus server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+import pytest
+from outer import serve
+
+import compose
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (make test does)")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--no-first-run"])
+        yield browser
+        browser.close()
+
+
+def rendered(corpus_url: str, name: str) -> gr.Blocks:
+    with gr.Blocks() as demo:
+        compose.Space(f"{corpus_url}/{name}").render()
+    return demo
+
+
+def open_page(browser: Any, url: str) -> Any:
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    page.goto(url)
+    return page
+
+
+def test_interface_with_examples(browser: Any, corpus_url: str, artifacts: Path) -> None:
+    with serve(rendered(corpus_url, "calculator")) as url:
+        page = open_page(browser, url)
+        page.get_by_text("Toy Calculator").first.wait_for(timeout=20_000)
+        # The examples table works: a click fills the inputs (one of gradio's own events, through compose).
+        page.locator(".gallery-item, tr.tr-body, button.gallery-item").filter(has_text="144").first.click()
+        page.get_by_role("button", name="Submit").click()
+        output = page.locator("input[type=number]").last
+        page.wait_for_function("el => el.value === '360'", arg=output.element_handle(), timeout=20_000)
+        page.screenshot(path=str(artifacts / "render-interface.png"))
+        # A remote gr.Error reaches the user as an error toast.
+        page.get_by_label("divide").check()
+        page.locator("input[type=number]").nth(1).fill("0")
+        page.get_by_role("button", name="Submit").click()
+        page.get_by_text("Cannot divide by zero!").first.wait_for(timeout=20_000)
+
+
+def test_chat_interface(browser: Any, corpus_url: str, artifacts: Path) -> None:
+    with serve(rendered(corpus_url, "chat_echo")) as url:
+        page = open_page(browser, url)
+        box = page.locator("textarea").first
+        box.wait_for(timeout=20_000)
+        box.fill("bonjour")
+        box.press("Enter")
+        page.get_by_text("bonjour (turn 1)").wait_for(timeout=20_000)
+        box.fill("again")
+        box.press("Enter")
+        page.get_by_text("again (turn 2)").wait_for(timeout=20_000)
+        page.screenshot(path=str(artifacts / "render-chat.png"))
+
+
+def test_navbar_app(browser: Any, corpus_url: str, artifacts: Path) -> None:
+    with serve(rendered(corpus_url, "navbar")) as url:
+        page = open_page(browser, url)
+        # The remote's Navbar with its links and page names.
+        page.get_by_text("Dashboard").first.wait_for(timeout=20_000)
+        assert page.get_by_role("link", name="Docs").count() >= 1
+        page.get_by_label("Your name").fill("hey there")
+        page.get_by_role("button", name="Shout").click()
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('textarea')].some(t => t.value === 'HEY THERE')", timeout=20_000)
+        page.get_by_role("link", name="Settings").first.click()
+        page.get_by_text("Settings").first.wait_for(timeout=20_000)
+        page.screenshot(path=str(artifacts / "render-navbar.png"))
+
+
+def test_multipage_app(browser: Any, corpus_url: str, artifacts: Path) -> None:
+    with serve(rendered(corpus_url, "multipage")) as url:
+        page = open_page(browser, url)
+        page.get_by_label("Name").fill("Ada")
+        page.get_by_role("button", name="Greet").click()
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('textarea')].some(t => t.value === 'Hi Ada')", timeout=20_000)
+        # The second page, reached through the navbar, runs its own remote event.
+        page.get_by_role("link", name="Up").first.click()
+        number = page.get_by_label("Number")
+        number.wait_for(timeout=20_000)
+        number.fill("41")
+        page.get_by_role("button", name="Up").click()
+        plus_one = page.get_by_label("Plus one")
+        page.wait_for_function("el => el.value === '42'", arg=plus_one.element_handle(), timeout=20_000)
+        page.screenshot(path=str(artifacts / "render-multipage.png"))
+        # The hidden page is there (by URL) but not in the navbar.
+        assert page.get_by_role("link", name="Hidden page").count() == 0

@@ -1,0 +1,69 @@
+"""Contracts with gradio internals that compose.mirror and compose.render rely on (pinned: a gradio upgrade that
+changes one fails here, by name, rather than somewhere deep in a render)."""
+
+from __future__ import annotations
+
+import inspect
+
+import gradio as gr
+from gradio.blocks import BlocksConfig
+from gradio.components.api_component import Api
+from gradio.context import Context
+from gradio.events import EventListenerMethod
+from gradio.utils import component_or_layout_class
+
+
+def test_component_classes_by_config_name_and_recover_kwargs() -> None:
+    assert component_or_layout_class("textbox") is gr.Textbox
+    assert component_or_layout_class("form").__name__ == "Form"
+    kwargs = gr.Slider.recover_kwargs({"minimum": 1, "maximum": 3, "label": "x", "name": "slider", "class_id": "z"})
+    assert kwargs == {"minimum": 1, "maximum": 3, "label": "x"}
+    # gr.api placeholders are not found by name; compose constructs them directly.
+    assert "_api_info" in inspect.signature(Api.__init__).parameters
+
+
+def test_root_block_pages_and_current_page_are_what_route_sets() -> None:
+    with gr.Blocks() as demo:
+        assert Context.root_block is demo
+        assert demo.pages == [("", "Home", True)] and demo.current_page == ""
+        demo.pages.append(("second", "Second", True))
+        demo.current_page = "second"
+        box = gr.Textbox()
+        demo.current_page = ""
+    assert box.page == "second"
+    assert demo.get_config_file()["pages"] == [("", "Home", True), ("second", "Second", True)]
+
+
+def test_set_event_trigger_takes_what_compose_passes() -> None:
+    params = set(inspect.signature(BlocksConfig.set_event_trigger).parameters)
+    assert {"targets", "fn", "inputs", "outputs", "preprocess", "postprocess", "scroll_to_output", "show_progress",
+            "api_name", "api_description", "js", "queue", "batch", "collects_event_data", "trigger_mode",
+            "api_visibility", "time_limit", "stream_every", "connection", "cancels", "trigger_after", "no_target",
+            "trigger_only_on_success", "trigger_only_on_failure"} <= params
+    with gr.Blocks() as demo:
+        box = gr.Textbox()
+        fn, _ = demo.default_config.set_event_trigger(
+            targets=[EventListenerMethod(box, "submit")], fn=lambda x: x, inputs=[box], outputs=[box],
+            api_name="echo", api_visibility="undocumented")
+        taken, _ = demo.default_config.set_event_trigger(
+            targets=[EventListenerMethod(box, "change")], fn=lambda x: x, inputs=[box], outputs=[box],
+            api_name="echo")
+    assert isinstance(fn._id, int) and fn.api_name == "echo" and fn.api_visibility == "undocumented"
+    assert taken.api_name == "echo_1"  # the renaming Rendered.api_names reports
+
+
+def test_event_flags_and_dependency_api_name() -> None:
+    with gr.Blocks():
+        chat = gr.Chatbot()
+        dep = chat.like(lambda: None)
+        chat.retry(lambda: None)
+        chat.undo(lambda: None)
+    assert chat.likeable and chat._retryable and chat._undoable  # type: ignore[attr-defined]
+    assert dep["api_name"]
+
+
+def test_a_dataset_takes_component_instances() -> None:
+    with gr.Blocks():
+        box = gr.Textbox(label="a")
+        data = gr.Dataset(components=[box], samples=[["x"]])
+    assert data.get_config()["component_ids"] == [box._id]
