@@ -1,0 +1,241 @@
+"""Soak: many concurrent users through a composed outer app for a long while; failures, memory and sockets.
+
+Three real upstream apps (spaces/streaming, calculator, media) run on 127.0.0.1; an outer Gradio app composed of
+them with compose (`ep.handler()`) runs in its own process; `--users` simulated browsers speak Gradio's queue
+protocol to it (join, SSE), each looping over a mix of calls:
+
+    stream   count_up streamed through the outer app (3 updates, then the result)
+    calc     2 + 3 = 5
+    error    1 / 0: the upstream gr.Error must reach the browser as an error, with its message
+    file     a 1 KiB file uploaded to the outer app, sent on to media's file_info, its summary back
+    cancel   a 5 s long_job, cancelled by the browser after its first progress update
+
+Every `--every` seconds it prints the calls so far, failures (a wrong result, an error where none belongs, no error
+where one does, a call over the per-call deadline), the outer app's resident memory and its open sockets. The last
+line is the result README quotes. Loopback only; every wait is bounded.
+
+Usage:
+    python -m bench.soak                  # 10 minutes, 64 users, a report every 30 s
+    python -m bench.soak --minutes 1 --users 16
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from compose.local import free_port, launch_spaces
+
+CALL_DEADLINE = 60.0  # one simulated call, join to completion; past it, a failure
+KINDS = ("stream", "calc", "error", "file", "cancel")
+
+
+# --- the outer app (run in its own process: its memory and sockets are what is measured) ---------------------------
+
+
+def serve(port: int, urls: dict[str, str]) -> None:
+    import gradio as gr
+
+    import compose
+
+    streaming, calculator, media = (compose.Space(urls[n]) for n in ("streaming", "calculator", "media"))
+    with gr.Blocks() as demo:
+        n, delay, counted = gr.Number(), gr.Number(), gr.Textbox()
+        gr.Button().click(streaming.endpoint("/count_up").handler(), [n, delay], counted, api_name="stream")
+        a, op, b, result = gr.Number(), gr.Textbox(), gr.Number(), gr.Number()
+        gr.Button().click(calculator.endpoint("/calculate").handler(), [a, op, b], result, api_name="calc")
+        f, report, summary = gr.File(), gr.File(), gr.Textbox()
+        gr.Button().click(media.endpoint("/file_info").handler(), f, [report, summary], api_name="file")
+        seconds, done = gr.Number(), gr.Textbox()
+        gr.Button().click(streaming.endpoint("/long_job").handler(), seconds, done, api_name="long")
+    demo.queue(default_concurrency_limit=None).launch(server_name="127.0.0.1", server_port=port, quiet=True,
+                                                      show_error=True)
+
+
+# --- the simulated browsers ----------------------------------------------------------------------------------------
+
+
+class Browser:
+    """One simulated user: its own session hash, Gradio's queue protocol over httpx."""
+
+    def __init__(self, client: httpx.AsyncClient, url: str, fn: dict[str, int]) -> None:
+        self.client, self.url, self.fn = client, url, fn
+
+    async def run(self, api_name: str, data: list[Any], *, cancel_after_progress: bool = False
+                  ) -> dict[str, Any]:
+        """Join `api_name` and read its events to the completion; the completion message (or a cancel's)."""
+        session = secrets.token_hex(8)
+        fn_index = self.fn[api_name]
+        r = await self.client.post(f"{self.url}/gradio_api/queue/join", json={
+            "data": data, "fn_index": fn_index, "session_hash": session, "event_data": None, "trigger_id": None})
+        r.raise_for_status()
+        event_id = r.json()["event_id"]
+        updates = 0
+        async with self.client.stream("GET", f"{self.url}/gradio_api/queue/data",
+                                      params={"session_hash": session}) as stream:
+            async for line in stream.aiter_lines():
+                if not line.startswith("data:"):
+                    continue
+                msg = json.loads(line[5:])
+                kind = msg.get("msg")
+                if kind == "process_generating":
+                    updates += 1
+                if kind == "progress" and cancel_after_progress:
+                    cancel_after_progress = False
+                    await self.client.post(f"{self.url}/gradio_api/cancel", json={
+                        "session_hash": session, "fn_index": fn_index, "event_id": event_id})
+                if kind == "process_completed":
+                    return {**msg, "updates": updates}
+        raise RuntimeError("the stream ended without a completion")
+
+    async def upload(self, content: bytes) -> dict[str, Any]:
+        r = await self.client.post(f"{self.url}/gradio_api/upload", files=[("files", ("soak.txt", content))])
+        r.raise_for_status()
+        path = r.json()[0]
+        return {"path": path, "orig_name": "soak.txt", "size": len(content), "meta": {"_type": "gradio.FileData"}}
+
+
+async def one_call(browser: Browser, kind: str) -> str | None:
+    """Make one call of `kind`; None if it behaved, else what was wrong."""
+    if kind == "stream":
+        done = await browser.run("stream", [3, 0.05])
+        ok = done.get("success") and done["output"]["data"] == ["1 2 3"] and done["updates"] >= 1
+        return None if ok else f"stream: {str(done)[:200]}"
+    if kind == "calc":
+        done = await browser.run("calc", [2, "add", 3])
+        return None if done.get("success") and done["output"]["data"] == [5] else f"calc: {str(done)[:200]}"
+    if kind == "error":
+        done = await browser.run("calc", [1, "divide", 0])
+        ok = not done.get("success") and "divide by zero" in str(done.get("output", {}).get("error"))
+        return None if ok else f"error: {str(done)[:200]}"
+    if kind == "file":
+        content = os.urandom(512).hex().encode()  # 1 KiB
+        done = await browser.run("file", [await browser.upload(content)])
+        ok = done.get("success") and done["output"]["data"][1] == f"soak.txt: {len(content)} bytes"
+        return None if ok else f"file: {str(done)[:200]}"
+    # cancel: a long job, cancelled after its first progress update; it must end (not run on, not hang)
+    done = await browser.run("long", [5], cancel_after_progress=True)
+    return None if done.get("msg") == "process_completed" else f"cancel: {str(done)[:200]}"
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def open_sockets(pid: int) -> int:
+    count = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            count += os.readlink(fd).startswith("socket:")
+        except OSError:
+            pass
+    return count
+
+
+async def soak(url: str, pid: int, *, users: int, seconds: float, every: float) -> int:
+    config = httpx.get(f"{url}/config", timeout=30).json()
+    fn = {str(d["api_name"]): int(d["id"]) for d in config["dependencies"] if d.get("api_name")}
+    calls: Counter[str] = Counter()
+    failures: list[str] = []
+    ends = time.monotonic() + seconds
+    limits = httpx.Limits(max_connections=users * 3, max_keepalive_connections=users * 2)
+    async with httpx.AsyncClient(timeout=httpx.Timeout(CALL_DEADLINE), limits=limits) as client:
+
+        async def user(i: int) -> None:
+            browser = Browser(client, url, fn)
+            rng = random.Random(i)
+            while time.monotonic() < ends:
+                kind = rng.choice(KINDS)
+                try:
+                    problem = await asyncio.wait_for(one_call(browser, kind), CALL_DEADLINE)
+                except Exception as e:  # a hang (past the deadline), a refused join, a broken stream
+                    problem = f"{kind}: {e!r}"[:200]
+                calls[kind] += 1
+                if problem is not None:
+                    failures.append(problem)
+                    await asyncio.sleep(0.5)  # a broken app must not turn this loop into a busy one
+
+        async def report() -> None:
+            started = time.monotonic()
+            while time.monotonic() < ends:
+                await asyncio.sleep(min(every, max(0.0, ends - time.monotonic())))
+                print(f"[{time.monotonic() - started:6.0f} s] calls {sum(calls.values()):6d} "
+                      f"({', '.join(f'{k} {calls[k]}' for k in KINDS)}), failures {len(failures)}, "
+                      f"outer RSS {rss_mib(pid):.0f} MiB, open sockets {open_sockets(pid)}", flush=True)
+
+        first_rss, first_sockets = rss_mib(pid), open_sockets(pid)
+        await asyncio.gather(report(), *(user(i) for i in range(users)))
+    # Let the outer app finish what the last cancels started, then look once more.
+    await asyncio.sleep(5)
+    last_rss, last_sockets = rss_mib(pid), open_sockets(pid)
+    for problem in failures[:10]:
+        print("  failure:", problem)
+    total = sum(calls.values())
+    print(f"soak result: {seconds / 60:g} min, {users} users, {total} calls "
+          f"({', '.join(f'{k} {calls[k]}' for k in KINDS)}), {len(failures)} failures; outer app RSS "
+          f"{first_rss:.0f} -> {last_rss:.0f} MiB, open sockets {first_sockets} -> {last_sockets}", flush=True)
+    return 1 if failures else 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--users", type=int, default=64)
+    parser.add_argument("--every", type=float, default=30.0, help="seconds between reports")
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)  # internal: run the outer app on this port
+    parser.add_argument("--urls", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, json.loads(args.urls))
+        return
+    env = {"GRADIO_DEFAULT_CONCURRENCY_LIMIT": str(args.users)}
+    with launch_spaces(["streaming", "calculator", "media"], env=env) as running:
+        urls = {name: s.url for name, s in running.items()}
+        port = free_port()
+        # The outer app's own log (gradio prints each gr.Error it passes on) goes to a file, not over the reports.
+        log = Path(tempfile.mkdtemp(prefix="compose-soak-")) / "outer.log"
+        outer = subprocess.Popen([sys.executable, "-m", "bench.soak", "--serve", str(port), "--urls", json.dumps(urls)],
+                                 cwd=Path(__file__).resolve().parent.parent, stdout=log.open("w"),
+                                 stderr=subprocess.STDOUT)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 180
+            while True:
+                try:
+                    if httpx.get(f"{url}/config", timeout=5).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline or outer.poll() is not None:
+                    raise SystemExit("the outer app did not start")
+                time.sleep(0.5)
+            print(f"soak: {args.users} users for {args.minutes:g} min through {url} "
+                  f"(upstreams: {', '.join(urls)}; the outer app's log: {log})", flush=True)
+            code = asyncio.run(soak(url, outer.pid, users=args.users, seconds=args.minutes * 60, every=args.every))
+        finally:
+            outer.terminate()
+            try:
+                outer.wait(10)
+            except subprocess.TimeoutExpired:
+                outer.kill()
+    raise SystemExit(code)
+
+
+if __name__ == "__main__":
+    main()
