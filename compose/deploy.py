@@ -348,8 +348,10 @@ def upload_folder(folder: str | os.PathLike[str], space_id: str, *, token: str, 
     """Create the Space if needed (sdk gradio) and upload the folder to it. Returns the Space's page URL."""
     from huggingface_hub import HfApi
 
-    api = HfApi(token=token)
+    from .hub import hub_endpoint
+
+    api = HfApi(endpoint=hub_endpoint(), token=token)  # HF_ENDPOINT as it is now (a private hub, compose.testing)
     api.create_repo(space_id, repo_type="space", space_sdk="gradio", exist_ok=True, private=private)
     api.upload_folder(folder_path=str(folder), repo_id=space_id, repo_type="space",
                       commit_message="Deploy with compose deploy", ignore_patterns=_IGNORE)
-    return f"https://huggingface.co/spaces/{space_id}"
+    return f"{hub_endpoint()}/spaces/{space_id}"

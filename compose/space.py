@@ -337,7 +337,7 @@ class Space:
         from huggingface_hub import HfApi
         from huggingface_hub.errors import HfHubHTTPError
 
-        api = HfApi(token=token)
+        api = HfApi(endpoint=hub.hub_endpoint(), token=token)
         target = to_id or f"{api.whoami()['name']}/{from_id.split('/')[1]}"
         try:
             api.duplicate_repo(from_id, target, repo_type="space", private=private, exist_ok=True,

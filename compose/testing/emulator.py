@@ -121,9 +121,9 @@ class Hub:
 
     def _rebuild(self, space: EmulatedSpace) -> None:
         """A commit or a duplicate: write the Space's files out and run them (in the background, as a build)."""
-        if "app.py" not in space.files:
-            return
-        if space.files:
+        if "app.py" not in space.files and not callable(space.source):
+            return  # nothing to run yet (an empty repo): it stays NO_APP_FILE
+        if "app.py" in space.files:
             folder = self._folder / "repos" / space.id.replace("/", "__") / "app"
             shutil.rmtree(folder, ignore_errors=True)
             for path, content in space.files.items():

@@ -158,6 +158,14 @@ def hub_api(world: World, endpoint: Callable[[], str], *, on_files: OnChange, on
                                           or bool(payload.get("private")), stage="NO_APP_FILE"))
         return web.json_response(url)
 
+    @routes.post("/api/validate-yaml")
+    async def validate_yaml(request: web.Request) -> web.Response:
+        # upload_folder has the README's front matter checked first; the emulator accepts what parses as text.
+        body = await request.json()
+        ok = isinstance(body.get("content"), str)
+        return web.json_response({"errors": [] if ok else [{"message": "no content"}], "warnings": []},
+                                 status=200 if ok else 400)
+
     @routes.post("/api/spaces/{owner}/{name}/preupload/{revision}")
     async def preupload(request: web.Request) -> web.Response:
         space, refused = writable(request)
