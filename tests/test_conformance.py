@@ -12,6 +12,7 @@ All corpus apps run in one server process (tests/corpus/serve.py); each test lau
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import gradio as gr
@@ -91,6 +92,16 @@ def test_rendered_app_and_endpoints_match_the_remote(corpus_url: str, name: str,
         outer_vis = _visibility(config)
         for remote_name, vis in _visibility(remote_config).items():
             assert outer_vis[whole.api_names[f"/{remote_name}"].strip("/")] == vis, remote_name
+        # ep.render() mirrors each input with the remote's initial value (and none where the remote has none: a
+        # Dropdown without a value stays empty, never its first choice; a remote file is never a value of ours).
+        outer_props = {c["id"]: c["props"] for c in config["components"]}
+        remote_props = {c["id"]: c["props"] for c in remote_config["components"]}
+        for api, single_ui in singles.items():
+            schema = space.endpoints[api].schema
+            remote_ids = [i for i, slot in zip(schema.input_ids, schema.input_slots, strict=True) if slot is not None]
+            for component, remote_id, p in zip(single_ui.inputs, remote_ids, schema.parameters, strict=True):
+                expected_value = None if p.is_file else remote_props[remote_id].get("value")
+                assert outer_props[component._id].get("value") == expected_value, (api, p.name)
         remote_named, outer_named = _named(remote_info), _named(info)
         for api, params in remote_named.items():
             assert outer_named[whole.api_names[api]] == params, api
@@ -198,3 +209,49 @@ def test_a_remote_file_value_never_names_a_file_of_ours(tmp_path: Any) -> None:
     image = make_component({"id": 2, "type": "image", "props": {"name": "image", "value": {
         "path": "/etc/hostname", "meta": {"_type": "gradio.FileData"}}}})
     assert image.value is None  # type: ignore[union-attr]
+
+
+def test_mcp_schemas_of_the_whole_corpus_are_valid_and_on_par_with_gradios_own(corpus_url: str) -> None:
+    registry = compose.ToolRegistry()
+    for name in APPS:
+        registry.add(compose.Space(f"{corpus_url}/{name}"))
+    names = registry.names()
+    # Unique and readable without numbering: each name starts with its app's name (title or path), never "space_".
+    # (registry.add numbers a name only on a collision: "_2", "_3", ...)
+    assert not [n for n in names if n.startswith("space_") or re.search(r"_\d+$", n)]
+    assert "toy_calculator_predict" in names and "hello_world_greet" in names
+    demo = registry.mcp_blocks()
+    demo.queue(default_concurrency_limit=None).launch(mcp_server=True, prevent_thread_lock=True,
+                                                      server_name="127.0.0.1", quiet=True)
+    try:
+        ours = {t["name"]: t for t in httpx.get(demo.local_url.rstrip("/") + "/gradio_api/mcp/schema").json()}
+    finally:
+        demo.close()
+    assert sorted(ours) == sorted(names)
+    for tool in ours.values():
+        Draft202012Validator.check_schema(tool["inputSchema"])
+        assert "runs on the Space" not in tool["description"]
+    # Against gradio's own MCP server for the same app: the same descriptions, and choices as an enum.
+    (theirs,) = httpx.get(f"{corpus_url}/mcp_docstrings/gradio_api/mcp/schema").json()
+    mine = ours["mcp_docstrings_convert"]
+    assert mine["description"].startswith("Converts a distance in metres to another unit.")
+    for key, prop in theirs["inputSchema"]["properties"].items():
+        assert mine["inputSchema"]["properties"][key]["description"] == prop["description"], key
+    assert mine["inputSchema"]["properties"]["unit"]["enum"] == ["km", "mi", "ft"]
+    # Without MCP on the remote, the docstring still comes from its API info.
+    assert ours["hello_world_greet"]["description"].startswith("Greets someone, enthusiastically.")
+
+
+def test_two_spaces_with_the_same_api_names_and_navbars_render_together(corpus_url: str) -> None:
+    with gr.Blocks() as demo:
+        gr.Navbar(value=[("Ours", "https://example.com")])
+        first = compose.Space(f"{corpus_url}/calculator").render()
+        second = compose.Space(f"{corpus_url}/sentence_builder").render()
+        navbar = compose.Space(f"{corpus_url}/navbar").render()
+    assert first.api_names["/predict"] == "/predict"
+    assert second.api_names["/predict"] == "/predict_1"  # gradio's next free name, reported
+    assert navbar.pages == ["settings"] and navbar.api_names["/double"] == "/double"
+    demo.validate_navbar_settings()  # one Navbar per page: ours on the home page, the remote's dropped there
+    config = demo.get_config_file()
+    navbars = [c for c in config["components"] if c["type"] == "navbar"]
+    assert [n["props"]["value"] for n in navbars] == [[["Ours", "https://example.com"]]]
