@@ -215,8 +215,9 @@ def _raw_fn(space: Space, schema: EndpointSchema, comps: dict[int, dict[str, Any
             ident = current_identity()
             try:
                 values = prepare(payloads)
-                async for update in stream_updates(lambda emit: run_call(space, schema, values, ident, emit,
-                                                                         raw=True, event_data=event(event_data))):
+                # Under the Space's gate, as every call: in-flight cap, circuit breaker, upload budget.
+                async for update in stream_updates(lambda emit: space.gate.run(schema.api_name, run_call(
+                        space, schema, values, ident, emit, raw=True, event_data=event(event_data)))):
                     if update.kind != "output":
                         forward_progress(progress, update)
                     elif not update.final:
@@ -236,8 +237,9 @@ def _raw_fn(space: Space, schema: EndpointSchema, comps: dict[int, dict[str, Any
                     loop.call_soon_threadsafe(forward_progress, progress, update)
 
             try:
-                data = await run_async(run_call(space, schema, prepare(payloads), current_identity(), emit,
-                                                raw=True, event_data=event(event_data)))
+                data = await run_async(space.gate.run(schema.api_name, run_call(
+                    space, schema, prepare(payloads), current_identity(), emit, raw=True,
+                    event_data=event(event_data))))
             except ComposeError as e:
                 raise to_gradio_error(e) from e
             return present(data)

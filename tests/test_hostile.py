@@ -523,3 +523,31 @@ def test_the_oauth_token_goes_only_to_endpoints_that_declare_one(edge, make_spac
         assert declared.json()["oauth_token"] == user_token
         assert "oauth_token" not in undeclared.json()
         assert user_token not in str(undeclared.headers) and user_token not in undeclared.body.decode()
+
+
+def test_space_render_calls_are_capped_in_flight_too(make_space):
+    from concurrent.futures import ThreadPoolExecutor
+
+    with FaultServer(app=blocks(echo=lambda: ([gr.Textbox(label="text")], [gr.Textbox(label="echo")]))) as server:
+        rendered_calls_are_capped(server, make_space, ThreadPoolExecutor)
+
+
+def rendered_calls_are_capped(server: FaultServer, make_space: Callable[..., compose.Space], executor: Any) -> None:
+    release = threading.Event()
+    server.scripts = [[release, "ok"] for _ in range(6)]
+    space = make_space(server.url, idle_timeout=30, limits=compose.Limits(max_in_flight=2))
+    with gr.Blocks() as demo:
+        app = space.render()
+    with serve(demo) as url, executor(6) as pool:
+        outer = app.api_names["/echo"]
+        calls = [pool.submit(raw_events, url, outer, [f"u{i}"]) for i in range(6)]
+        assert server.wait_joins(2, HANG)
+        ends = time.monotonic() + HANG
+        while space.gate.in_flight < 2 and time.monotonic() < ends:
+            threading.Event().wait(0.02)
+        assert space.gate.in_flight == 2 and len(server.joins) == 2  # four wait in compose, not in the Space
+        release.set()
+        results = [c.result(HANG) for c in calls]
+    finals = [[m for _, m in events if m.get("msg") == "process_completed"][-1] for events in results]
+    assert all(f["success"] for f in finals), finals
+    assert server.max_pending <= 2
