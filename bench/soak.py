@@ -69,15 +69,17 @@ def serve(port: int, urls: dict[str, str]) -> None:
 
 
 class Browser:
-    """One simulated user: its own session hash, Gradio's queue protocol over httpx."""
+    """One simulated user: one page (one session hash, as a browser tab has) for the whole run; Gradio's queue
+    protocol over httpx."""
 
     def __init__(self, client: httpx.AsyncClient, url: str, fn: dict[str, int]) -> None:
         self.client, self.url, self.fn = client, url, fn
+        self.session = secrets.token_hex(8)
 
     async def run(self, api_name: str, data: list[Any], *, cancel_after_progress: bool = False
                   ) -> dict[str, Any]:
         """Join `api_name` and read its events to the completion; the completion message (or a cancel's)."""
-        session = secrets.token_hex(8)
+        session = self.session
         fn_index = self.fn[api_name]
         r = await self.client.post(f"{self.url}/gradio_api/queue/join", json={
             "data": data, "fn_index": fn_index, "session_hash": session, "event_data": None, "trigger_id": None})
