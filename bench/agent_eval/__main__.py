@@ -149,6 +149,28 @@ def table(outcomes: Sequence[Outcome]) -> list[str]:
     return rows
 
 
+def markdown(report: dict[str, Any]) -> str:
+    """bench/AGENT_EVAL.md from the results file."""
+    lines = ["# Agent evaluation", "",
+             "`python -m bench.agent_eval`: each prompt in a fresh chat over the demo's Spaces (calculator, "
+             "translator, streaming) on loopback, as `compose demo` runs them; a prompt is right when both its tool "
+             "calls and its answer are. Tuned: the prompts the embedded model was developed on; held-out: written "
+             "with them, never tuned on. Times are wall-clock seconds on a 2-core machine shared with other work.",
+             ""]
+    for label, entry in report["models"].items():
+        for key in ("tuned", "held_out"):
+            if key not in entry:
+                continue
+            run = entry[key]
+            outcomes = [Outcome(**{**o, "calls": [tuple(c) for c in o["calls"]]}) for o in run["results"]]
+            lines += [f"## {label}: {key.replace('_', '-')} prompts (run {run['date']}, commit {run['commit']})",
+                      "", *table(outcomes), ""]
+        if "conversation_s" in entry:
+            lines += [f"Seconds to the answer, turn by turn in one chat of {len(entry['conversation_s'])} turns "
+                      f"({label}): " + ", ".join(f"{s:.1f}" for s in entry["conversation_s"]), ""]
+    return "\n".join(lines)
+
+
 def _git() -> str:
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True,
@@ -190,11 +212,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         models.append(("rule-based router", RouterModel()))
     report: dict[str, Any] = {"date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "commit": _git(),
                               "models": {}}
-    lines = [f"# Agent evaluation ({report['date']}, commit {report['commit']})", "",
-             "`python -m bench.agent_eval`: each prompt in a fresh chat over the demo's Spaces (calculator, "
-             "translator, streaming) on loopback; a prompt is right when both its tool calls and its answer are. "
-             "Tuned: the prompts the embedded model was developed on; held-out: written with them, never tuned on.",
-             ""]
     with launch_spaces(DEMO_SPACES) as running:
         registry = build_registry([running[name].url for name in DEMO_SPACES])
         for label, model in models:
@@ -208,17 +225,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                 outcomes = evaluate(model, registry, cases, held_out, not args.quiet)
                 key = "held_out" if held_out else "tuned"
                 entry[key] = [asdict(o) for o in outcomes]
-                rows = table(outcomes)
-                lines += [f"## {label}: {key.replace('_', '-')} prompts", "", *rows, ""]
-                print("\n".join(rows), flush=True)
+                print("\n".join(table(outcomes)), flush=True)
             if not args.no_conversation and not args.category and not args.prompt:
                 seconds = conversation(model, registry, not args.quiet)
                 entry["conversation_s"] = seconds
-                lines += [f"Seconds to the answer, turn by turn in one chat ({label}): "
-                          + ", ".join(f"{s:.1f}" for s in seconds), ""]
             report["models"][label] = entry
     if not args.no_write:
-        RESULTS_MD.write_text("\n".join(lines) + "\n")
+        # A run of one model or one suite keeps the other results of the file (each stamped with its own run).
+        try:
+            previous = json.loads(RESULTS_JSON.read_text())["models"]
+        except (OSError, ValueError, KeyError):
+            previous = {}
+        for label, entry in report["models"].items():
+            previous[label] = {**previous.get(label, {}),
+                               **{k: {"date": report["date"], "commit": report["commit"], "results": v}
+                                  if k != "conversation_s" else v for k, v in entry.items()}}
+        report["models"] = previous
+        RESULTS_MD.write_text(markdown(report) + "\n")
         RESULTS_JSON.write_text(json.dumps(report, indent=1, ensure_ascii=False, default=str) + "\n")
         print(f"wrote {RESULTS_MD.name} and {RESULTS_JSON.name}")
     return 0

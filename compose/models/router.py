@@ -37,6 +37,7 @@ from smolagents.models import (
 from smolagents.monitoring import TokenUsage
 
 from ..tools import tool_summary
+from .plan import resolve, task_parts
 
 __all__ = [
     "ROUTER_LABEL",
@@ -433,10 +434,15 @@ def _leftover_text(task: str, tool: Any, used: list[str]) -> str:
     return " ".join(words).strip(" :,")
 
 
+_FROM = re.compile(r"-?\d+(?:\.\d+)?\s+(?:\w+\s+){0,2}from\s+-?\d", re.IGNORECASE)
+
+
 def extract_arguments(tool: Any, task: str) -> dict[str, Any]:
     """Arguments for `tool` read from the task, by each input's type and choices."""
     inputs: dict[str, dict[str, Any]] = getattr(tool, "inputs", {}) or {}
     numbers = _numbers(task)
+    if len(numbers) == 2 and _FROM.search(task):  # "subtract 8 from 20", "take 5 away from 9": 20 - 8, 9 - 5
+        numbers.reverse()
     quoted = _quoted(task)
     args: dict[str, Any] = {}
     used_choices: list[str] = []
@@ -513,13 +519,23 @@ class RouterModel(WholeStepModel):
             text = (f"[{ROUTER_LABEL}] " + "\n".join(conv.observations)) if conv.observations else (
                 f"[{ROUTER_LABEL}] I can only route a task to one of the tools; no language model is installed.")
             return ChatMessage(role=MessageRole.ASSISTANT, content=text, token_usage=usage)
-        if conv.observations:
-            return tool_call_message("final_answer", {"answer": conv.observations[-1]}, token_usage=usage)
-        if conv.errors:
-            reason = conv.errors[-1].removeprefix("Error:").strip().split("\nNow let's retry")[0].strip()
+        failed = conv.failed
+        if failed is not None or conv.errors:
+            reason = failed.error if failed is not None else error_detail(conv.errors[-1])
+            name = failed.name if failed is not None else "a tool"
             return tool_call_message("final_answer", {
-                "answer": f"The {ROUTER_LABEL} could not complete this task: {reason}"}, token_usage=usage)
-        routed = self.route(conv.task, tools_to_call_from)
+                "answer": f"The {ROUTER_LABEL} could not complete this task: {name} failed: {reason}"},
+                token_usage=usage)
+        # One call per part of the task ("… and then add 4 to the result"), the previous result in place of
+        # "the result"; then the results.
+        others = [t for t in tools_to_call_from if t.name != "final_answer"]
+        parts = [p for p in task_parts(conv.task) if self.route(p, others) is not None] if others else []
+        done = [c for c in conv.calls if c.result is not None] if conv.calls else []
+        if conv.observations and (len(done) >= len(parts) or not conv.calls):
+            answers = [f"{c.name}: {c.result}" for c in done] if len(done) > 1 else conv.observations[-1:]
+            return tool_call_message("final_answer", {"answer": "\n".join(answers)}, token_usage=usage)
+        task = resolve(parts[len(done)], done[-1].result if done else None) if parts else conv.task
+        routed = self.route(task, tools_to_call_from)
         if routed is None:
             names = ", ".join(t.name for t in tools_to_call_from if t.name != "final_answer") or "none"
             return tool_call_message("final_answer", {
