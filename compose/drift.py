@@ -10,6 +10,9 @@ than the schema's means a restart or a redeploy: the schema is read again, and t
 - an endpoint that is gone raises `APIChanged` naming the ones there are;
 - a stateful call (its gr.State lived in the lost process) raises `SessionLost`, as a restart found any other way.
 
+A new app_id with the same API (a plain restart, or another replica of the same deploy: each replica has its own)
+changes nothing here; restarts and lost sessions are found by the restart check of `calls.py` as before.
+
 Calls made while a check is under way wait for its answer, so none is sent with the old binding.
 
 Usage (inside compose's I/O loop): `schema = await current_schema(space, "/predict", positional=bool(args))`.
@@ -23,7 +26,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .errors import APIChanged, SessionLost
-from .schema import EndpointSchema
+from .schema import EndpointSchema, SpaceSchema
 
 if TYPE_CHECKING:
     from .space import Space
@@ -85,13 +88,28 @@ async def current_schema(space: Space, api_name: str, *, positional: bool) -> En
 
 
 async def _check(space: Space, prefix: str, schema_app_id: str) -> None:
+    gate = space.gate
     live = await _live_app_id(space, prefix)
-    if live is None or live == schema_app_id:
+    if live is None or live == schema_app_id or live in gate.known_app_ids:
+        return
+    # An app id not seen yet: a restart, a redeploy, or another replica of the same deploy (each replica has its
+    # own). Only a changed API matters here; restarts and lost sessions are the restart check's (calls.py).
+    fresh = SpaceSchema.parse(space.url, *await space._fetch())
+    current = await space._aschema()
+    if len(gate.known_app_ids) >= 64:  # bounded: a balancer may bring new replicas now and then
+        gate.known_app_ids.clear()
+    gate.known_app_ids.update({live, fresh.app_id, current.app_id})
+    if _api(fresh) == _api(current):
         return
     try:
-        # The restart bookkeeping every other path uses: new sessions for everyone, the schema read again.
+        # A redeploy with another API: the restart bookkeeping every other path uses (new sessions for everyone,
+        # the schema read again).
         await space._upstream_restarted(space._epoch)
     except APIChanged:
         pass  # the schema has been read again; what changed for *this* endpoint is decided by the caller
-    if (await space._aschema()).app_id != live:
-        await space._aschema(force=True)  # a schema from the disk cache, older than this process's first look
+    if (await space._aschema()).app_id != fresh.app_id:
+        await space._aschema(force=True)  # a first look at this replica only set its baseline: read it now
+
+
+def _api(schema: SpaceSchema) -> dict[str, tuple[tuple[str, str, str], ...]]:
+    return {name: signature(ep) for name, ep in schema.endpoints.items()}

@@ -133,6 +133,7 @@ class Gate:
         # compose.drift: when the app was last asked whether it was redeployed, and the check under way, if any.
         self.checked_at = -float("inf")
         self.checking: asyncio.Future[None] | None = None
+        self.known_app_ids: set[str] = set()  # app ids whose API matched the schema (replicas, plain restarts)
 
     def check(self, api_name: str | None = None) -> None:
         """Fail at once while the breaker remembers the host as unreachable."""

@@ -551,3 +551,16 @@ def rendered_calls_are_capped(server: FaultServer, make_space: Callable[..., com
     finals = [[m for _, m in events if m.get("msg") == "process_completed"][-1] for events in results]
     assert all(f["success"] for f in finals), finals
     assert server.max_pending <= 2
+
+
+async def test_a_new_app_id_with_the_same_api_resets_no_one(redeploying, make_space):
+    # Replicas of one deploy (each has its own app_id) or a plain restart: the API is the same, so the check must
+    # neither reset users' sessions nor keep re-reading the schema.
+    space = make_space(redeploying.url, limits=compose.Limits(schema_check_every=0))
+    ep = space.endpoint("/two")
+    with compose.identity(session="alice"):
+        for app_id in (1, 2, 1, 2, 1, 2):
+            redeploying.redeploy(two(("first", "second")), app_id=app_id)  # same API, alternating ids
+            assert await asyncio.wait_for(ep.call(first="A", second="B"), HANG) == "first=A,second=B"
+    assert len({j.json()["session_hash"] for j in redeploying.joins}) == 1  # alice kept her session
+    assert len(redeploying.seen("/config")) <= 3  # the first load, and one look per new app id
