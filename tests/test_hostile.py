@@ -564,3 +564,25 @@ async def test_a_new_app_id_with_the_same_api_resets_no_one(redeploying, make_sp
             assert await asyncio.wait_for(ep.call(first="A", second="B"), HANG) == "first=A,second=B"
     assert len({j.json()["session_hash"] for j in redeploying.joins}) == 1  # alice kept her session
     assert len(redeploying.seen("/config")) <= 3  # the first load, and one look per new app id
+
+
+def test_stream_trace_shows_the_remote_file_not_ours(disclosing, make_space, secret):
+    from scripted import ScriptedModel
+    from smolagents import ToolCallingAgent
+
+    path, content = secret
+    space = make_space(disclosing.url)
+    registry = compose.ToolRegistry()
+    registry.add(space.endpoint("/file"), name="report")
+    registry.add(space.endpoint("/chat"), name="chat")
+    model = ScriptedModel([[("report", {"text": "x"})], [("chat", {"text": "y"})],
+                           [("final_answer", {"answer": "done"})]])
+    agent = ToolCallingAgent(tools=registry.tools(), model=model, verbosity_level=0)
+    messages = list(compose.stream_trace(agent, "go"))[-1]
+    shown = repr(messages)
+    assert "report" in shown and "done" in shown
+    # Whatever the trace shows of either tool's result, no file of ours is named in it or read for it.
+    assert content.decode() not in shown
+    for message in messages:
+        for ref in file_datas(getattr(message, "content", None)):
+            assert str(path) != ref.get("path"), ref
