@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         " --quick" if args.quick else "")
     parts = [
         "# Benchmark results",
-        f"Measured {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC by `{command}` in {elapsed:.0f} s"
+        f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC by `{command}` in {elapsed:.0f} s"
         + (" (**quick mode: few samples**)" if args.quick else "") + ".",
         machine(load_before, load_after),
         "Every server is a real Gradio app on 127.0.0.1 in its own process; clients run in the bench process. The "

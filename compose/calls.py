@@ -14,7 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
 from gradio_client import utils as gc_utils
 
 from . import redact, sessions
@@ -44,6 +43,7 @@ from .files import (
     upload_source,
 )
 from .headers import is_hf_origin
+from .http import Response
 from .identity import Identity
 from .limits import current_budget
 from .loop import deadline
@@ -99,16 +99,8 @@ async def run_call(space: Space, schema: EndpointSchema, values: list[Any], iden
                             "session_hash": session_hash}
     if ident.oauth_token and space.use_oauth_token and is_hf_origin(space.url):
         body["oauth_token"] = ident.oauth_token  # a signed-in user's token, only ever to Hugging Face
-    new_connection = False
-
-    async def trace(event: str, info: dict[str, Any]) -> None:
-        nonlocal new_connection
-        if event.startswith("connection.connect_tcp.complete"):
-            new_connection = True
-
     join = asyncio.ensure_future(space.transport.send(
         "POST", f"{sch.api_prefix}/queue/join", headers=headers, json=body, retry=True, api_name=name,
-        extensions={"trace": trace} if schema.stateful else {},
         # Its answer is the job's first sign of life: no longer than the idle deadline (and a minute at most).
         read_timeout=min(60.0, space.idle_timeout),
     ))
@@ -128,11 +120,11 @@ async def run_call(space: Space, schema: EndpointSchema, values: list[Any], iden
         raise SpaceUnavailable(f"join answered 200 without an event id: {response.text[:200]!r}",
                                space=space.name, api_name=name)
     # The data stream carries no user's headers: it may serve several calls of a shared session, and starts nothing.
-    queue = space._hub.subscribe(session_hash, event_id, space._headers_for(None, session_hash),
-                                 opener=space.transport.stream,
-                                 path=f"{sch.api_prefix}/queue/data")
+    queue = space._hub.subscribe(session_hash, event_id,
+                                 space._headers_for(None, session_hash, accept="text/event-stream"),
+                                 opener=space.transport.stream, path=f"{sch.api_prefix}/queue/data")
     try:
-        if new_connection and await space._upstream_restarted(epoch, session_hash):
+        if schema.stateful and response.new_connection and await space._upstream_restarted(epoch, session_hash):
             raise SessionLost(
                 "the Space restarted and this user's upstream session (its gr.State) was lost; it has been reset, "
                 "call again to start over", space=space.name, api_name=name)
@@ -146,7 +138,7 @@ async def run_call(space: Space, schema: EndpointSchema, values: list[Any], iden
         space._hub.release(session_hash, event_id)
 
 
-def _event_id(response: httpx.Response) -> str | None:
+def _event_id(response: Response) -> str | None:
     """The event id of a join's answer, or None if the answer is not Gradio's."""
     try:
         return str(response.json()["event_id"])
@@ -155,7 +147,7 @@ def _event_id(response: httpx.Response) -> str | None:
 
 
 def _cancel_joined(space: Space, sch: SpaceSchema, schema: EndpointSchema, session_hash: str,
-                   join: asyncio.Future[httpx.Response]) -> None:
+                   join: asyncio.Future[Response]) -> None:
     if join.cancelled() or join.exception() is not None:
         return
     event_id = _event_id(join.result())
@@ -164,7 +156,8 @@ def _cancel_joined(space: Space, sch: SpaceSchema, schema: EndpointSchema, sessi
 
 
 def _cancel_upstream(
-    space: Space, sch: SpaceSchema, schema: EndpointSchema, session_hash: str, event_id: str, headers: dict[str, str]
+    space: Space, sch: SpaceSchema, schema: EndpointSchema, session_hash: str, event_id: str,
+    headers: dict[str, str]
 ) -> None:
     async def cancel() -> None:
         try:
@@ -276,7 +269,7 @@ def _app_error(space: Space, api_name: str, output: dict[str, Any]) -> AppError 
     return quota or AppError(str(message), title=title, space=space.name, api_name=api_name)
 
 
-def _join_error(space: Space, schema: EndpointSchema, response: httpx.Response) -> ComposeError:
+def _join_error(space: Space, schema: EndpointSchema, response: Response) -> ComposeError:
     try:
         detail = response.json().get("detail")
     except ValueError:
@@ -340,7 +333,7 @@ async def _upload_or_link(
         response = await space.transport.send(
             # The session's cookies: the upload must land on the replica its join will reach.
             "POST", f"{sch.api_prefix}/upload", headers=space._headers_for(None, session and session[0]), retry=True,
-            files=[("files", (checked.name, f))], api_name=schema.api_name,
+            files=[("files", checked.name, f)], api_name=schema.api_name,
         )
     if session is not None:  # (upstream session, its end user)
         space.cookies.update(session[0], response.headers.get_list("set-cookie"), user=session[1])

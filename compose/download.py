@@ -15,17 +15,18 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 from .errors import ComposeError, SpaceUnavailable, UpstreamDisconnected, UpstreamTimeout
+from .http import Reply
 from .limits import unreachable
 from .loop import deadline
 
 __all__ = ["fetch_file"]
 
-Opener = Callable[[str, dict[str, str]], AbstractAsyncContextManager[tuple[int, AsyncIterator[bytes]]]]
+Opener = Callable[[str, dict[str, str]], AbstractAsyncContextManager[Reply]]
 
 
 async def fetch_file(opener: Opener, route: str, headers: dict[str, str], target: Path, *, max_bytes: int,
@@ -34,13 +35,14 @@ async def fetch_file(opener: Opener, route: str, headers: dict[str, str], target
     name = target.name
     partial = target.with_name(f".{name}.part")
     try:
-        async with deadline(total), opener(route, headers) as (status, chunks):
+        async with deadline(total), opener(route, headers) as reply:
+            status = reply.status
             if status != 200:
                 raise SpaceUnavailable(f"download of {name!r} answered {status}", space=space,
                                        api_name=api_name)
             size = 0
             with partial.open("wb") as f:
-                body = chunks.__aiter__()
+                body = reply.chunks()
                 while True:
                     try:
                         async with deadline(idle):

@@ -19,10 +19,14 @@ Usage: `headers = merge_headers(static, token=tok, origin=url, forwarded=ident.f
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from urllib.parse import urlsplit
 
-__all__ = ["DEFAULT_FORWARD_HEADERS", "is_hf_api", "is_hf_origin", "is_hf_space", "merge_headers", "token_headers"]
+from .errors import ConfigError
+
+__all__ = ["DEFAULT_FORWARD_HEADERS", "is_hf_api", "is_hf_origin", "is_hf_space", "merge_headers", "request_headers",
+           "token_headers"]
 
 DEFAULT_FORWARD_HEADERS: tuple[str, ...] = ("x-ip-token",)
 
@@ -86,3 +90,26 @@ def merge_headers(
     if cookie:
         headers["cookie"] = cookie
     return headers
+
+
+# Any C0 control character or DEL: CR/LF would forge a second header, NUL truncates in some servers, and the rest
+# have no business in a header; HTTP allows none of them except tab, which no header compose sends needs either.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def request_headers(merged: Mapping[str, str], *, accept: str = "*/*") -> dict[str, str]:
+    """The final header list of one request: `merged` (from `merge_headers`), then `accept` unless given.
+
+    Every name once (case-insensitively; a later value wins), and nothing a server could misread: a name that is
+    not an HTTP token or a value with a control character is refused before any byte is sent.
+
+    Usage: `transport.send("GET", "/config", headers=request_headers(merge_headers(...)))`.
+    """
+    out: dict[str, str] = {"accept": accept}
+    for name, value in merged.items():
+        if not _TOKEN.fullmatch(name) or _CONTROL.search(value):
+            raise ConfigError(f"refused to send the header {name!r}: a name must be an HTTP token and a value may "
+                              "not contain control characters (CR, LF, NUL, ...)")
+        out[name.lower()] = value.strip(" \t")
+    return out

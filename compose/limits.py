@@ -116,6 +116,8 @@ def unreachable(error: BaseException) -> bool:
                                    "ServerTimeoutError") or isinstance(seen, (ConnectionRefusedError,
                                                                               ConnectionResetError)):
             return True
+        if getattr(seen, "sent", None) is False:  # compose.http's failures say whether anything left
+            return True
         seen = seen.__cause__ or seen.__context__
     return False
 

@@ -1,6 +1,6 @@
 """One process-wide background event loop that runs all of compose's network I/O.
 
-Every Space keeps its single `httpx.AsyncClient` on this loop, so one Space can be used from sync code, from any
+Every Space keeps its connection pool on this loop, so one Space can be used from sync code, from any
 thread and from any other event loop: callers hand coroutines over and wait (blocking or awaiting) for the result.
 It is one daemon thread for the whole process, however many Spaces and users there are, running uvloop where
 it is installed (everywhere but Windows) and the stdlib loop otherwise.

@@ -20,12 +20,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import hub, redact, sessions
+from .aiohttp_backend import AiohttpBackend, Verify
 from .calls import download_target
 from .cookies import CookieJars
 from .download import fetch_file
 from .endpoint import Endpoint
 from .errors import APIChanged, ComposeError, ConfigError, SpaceError, SpaceUnavailable
-from .headers import DEFAULT_FORWARD_HEADERS, is_hf_origin, merge_headers
+from .headers import DEFAULT_FORWARD_HEADERS, is_hf_origin, merge_headers, request_headers
+from .http import Backend
 from .identity import Identity, current_identity
 from .limits import Gate, Limits, check_schema_counts, schema_json
 from .loop import run_sync
@@ -79,6 +81,8 @@ class Space:
         schema_ttl: float = 3600.0,
         use_oauth_token: bool = False,
         limits: Limits | None = None,
+        verify: Verify = True,
+        http_backend: Backend | None = None,
     ) -> None:
         if session not in ("user", "shared", "call"):
             raise ConfigError(f"session must be 'user', 'shared' or 'call', not {session!r}")
@@ -114,6 +118,8 @@ class Space:
             download_dir = cache_root() / "downloads" / re.sub(r"[^\w.-]+", "_", self.name)[:80]
         self.download_dir = Path(download_dir)
         self.retries, self.max_wait = retries, max_wait
+        # The one HTTP seam: aiohttp by default (TLS verified against `verify`), or whatever the developer hands in.
+        self._backend: Backend = http_backend if http_backend is not None else AiohttpBackend(verify=verify)
         self._transport: Transport | None = None
         self._stream_hub: StreamHub | None = None
         self._schema: SpaceSchema | None = None
@@ -138,7 +144,8 @@ class Space:
     @property
     def transport(self) -> Transport:
         if self._transport is None:
-            self._transport = Transport(self.url, space=self.name, retries=self.retries, max_wait=self.max_wait)
+            self._transport = Transport(self.url, space=self.name, backend=self._backend, retries=self.retries,
+                                        max_wait=self.max_wait)
         return self._transport
 
     @property
@@ -248,7 +255,8 @@ class Space:
             await self._add_parameter_descriptions(prefix, h, info)
         return config, info
 
-    async def _add_parameter_descriptions(self, prefix: str, headers: dict[str, str], info: dict[str, Any]) -> None:
+    async def _add_parameter_descriptions(self, prefix: str, headers: dict[str, str],
+                                          info: dict[str, Any]) -> None:
         """Copy each parameter's docstring line ("Args:") into `info`, from the app's MCP schema.
 
         /info publishes only an endpoint's summary; an app that serves MCP (`mcp_server=True`, as many Spaces do)
@@ -359,16 +367,22 @@ class Space:
 
     # --- identity -----------------------------------------------------------------------------------------------
 
-    def _headers_for(self, ident: Identity | None, session: str | None = None) -> dict[str, str]:
+    def _headers_for(self, ident: Identity | None, session: str | None = None, *, accept: str = "*/*"
+                     ) -> dict[str, str]:
         """Headers of one request, for `ident` (None: no end user's headers) in upstream session `session` (its
-        cookies ride along: replica affinity keeps its join, stream and uploads on one replica)."""
+        cookies ride along: replica affinity keeps its join, stream and uploads on one replica). Built once, here:
+        deduplicated, and refused before anything is sent if a name or value holds a control character."""
         forwarded = ident.forwarded(self.forward_headers) if ident is not None else ()
         token = self._token
         if self.use_oauth_token and ident is not None and ident.oauth_token:
             token = ident.oauth_token  # a signed-in user's own token, opted in by the developer
-        headers = merge_headers(self.static_headers, token=token, origin=self.url, forwarded=forwarded,
-                                forward_anywhere=self.forward_anywhere,
-                                cookie=self.cookies.header(session) if session is not None else None)
+        merged = merge_headers(self.static_headers, token=token, origin=self.url, forwarded=forwarded,
+                               forward_anywhere=self.forward_anywhere,
+                               cookie=self.cookies.header(session) if session is not None else None)
+        try:
+            headers = request_headers(merged, accept=accept)
+        except ConfigError as e:
+            raise ConfigError(f"{self.name}: {e}") from None
         redact.remember(headers)  # whatever credential goes out can never come back in an error text or a log
         return headers
 

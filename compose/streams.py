@@ -12,16 +12,16 @@ Usage (inside compose's I/O loop):
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-import httpx
 import orjson
 
 from . import redact
+from .http import HTTPFailure, Reply
 from .messages import HEARTBEAT
 
 __all__ = ["DISCONNECTED", "EventParser", "StreamHub", "hub_for"]
@@ -49,7 +49,8 @@ class _Session:
 _hubs: dict[str, StreamHub] = {}
 
 
-Opener = Callable[[str, dict[str, str]], AbstractAsyncContextManager[tuple[int, AsyncIterator[bytes]]]]
+Headers = Mapping[str, str]
+Opener = Callable[[str, Headers], AbstractAsyncContextManager[Reply]]
 
 
 def hub_for(url: str) -> StreamHub:
@@ -68,7 +69,7 @@ class StreamHub:
     def __init__(self) -> None:
         self._sessions: dict[str, _Session] = {}
 
-    def subscribe(self, session_hash: str, event_id: str, headers: dict[str, str], *, opener: Opener, path: str
+    def subscribe(self, session_hash: str, event_id: str, headers: Headers, *, opener: Opener, path: str
                   ) -> asyncio.Queue[dict[str, Any]]:
         """The message queue of `event_id`, opening the session's stream if none is open.
 
@@ -102,7 +103,7 @@ class StreamHub:
         """How many data streams are open now (for tests and benchmarks)."""
         return sum(1 for s in self._sessions.values() if s.task is not None and not s.task.done())
 
-    async def _read(self, session_hash: str, s: _Session, headers: dict[str, str], opener: Opener, path: str
+    async def _read(self, session_hash: str, s: _Session, headers: Headers, opener: Opener, path: str
                     ) -> None:
         broke = False
         retries = 2
@@ -110,7 +111,7 @@ class StreamHub:
             while True:
                 try:
                     closed_by_server = await self._read_once(session_hash, s, headers, opener, path)
-                except (httpx.ConnectError, httpx.RemoteProtocolError):
+                except HTTPFailure:
                     # The stream request itself failed before anything arrived (a pooled connection the server had
                     # just closed): asking again is harmless, a GET starts nothing. A stream that broke after it
                     # had started is a real disconnection: Gradio has dropped the session's events by then.
@@ -138,13 +139,14 @@ class StreamHub:
             if s.idle():
                 self._sessions.pop(session_hash, None)
 
-    async def _read_once(self, session_hash: str, s: _Session, headers: dict[str, str], opener: Opener, path: str
+    async def _read_once(self, session_hash: str, s: _Session, headers: Headers, opener: Opener, path: str
                          ) -> bool:
         """Read one stream until it ends; True if the server closed it cleanly (close_stream)."""
         s.answered = False
         target = f"{path}?session_hash={quote(session_hash, safe='')}"
-        async with opener(target, {**headers, "accept": "text/event-stream"}) as (status, chunks):
+        async with opener(target, headers) as reply:
             s.answered = True
+            status = reply.status
             if status != 200:
                 msg = {"msg": "unexpected_error", "message": f"data stream answered {status}",
                        "session_not_found": status == 404}
@@ -155,7 +157,7 @@ class StreamHub:
             events = EventParser()
             # Read on to the end of the body (the server ends it right after close_stream), so the connection goes
             # back to the pool instead of being closed: 0 new connections per warm call.
-            async for chunk in chunks:
+            async for chunk in reply.chunks():
                 for data in events.feed(chunk):
                     closed = self._route(s, orjson.loads(data)) or closed
             return closed

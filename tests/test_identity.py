@@ -98,7 +98,7 @@ async def test_concurrent_calls_of_one_user_all_complete(diagnostics: compose.Sp
             for r in range(5):
                 try:
                     (token, _), count = await asyncio.wait_for(asyncio.gather(who.call(), inc.call()), 20)
-                except asyncio.TimeoutError:  # the builtin only from Python 3.11
+                except TimeoutError:  # the builtin only from Python 3.11
                     hung.append((i, r))
                     return counts
                 assert token == f"p{i}"

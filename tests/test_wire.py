@@ -1,4 +1,5 @@
-"""compose's HTTP/1.1 pool (compose.wire) and the data-stream parser, against small misbehaving servers.
+"""compose's HTTP layer (compose.transport over the aiohttp backend), its one header builder, and the data-stream
+parser, against small misbehaving servers.
 
 The servers are plain blocking sockets in a thread: they answer exactly as scripted, so a test can make a
 server drop an idle keep-alive connection, or play a proxy, at a known moment. No HTTP is mocked.
@@ -19,7 +20,9 @@ from typing import Any
 
 import pytest
 
+import compose
 from compose.errors import ConfigError, SpaceUnavailable
+from compose.headers import request_headers
 from compose.streams import EventParser
 from compose.transport import Transport
 
@@ -176,20 +179,48 @@ async def test_warm_calls_reuse_one_connection(servers: Servers, transports: Tra
     for i in range(1, 6):
         response = await transport.send("POST", "/gradio_api/queue/join", headers={}, json={"i": i})
         assert response.json() == {"n": i}
-    got = await transport.send("GET", "/config", headers={})  # httpx's own path, on the same pool
+    got = await transport.send("GET", "/config", headers={})
     assert got.json() == {"n": 6}
     assert server.connections == 1
 
 
-@pytest.mark.parametrize("value", ["t\r\nx-admin: 1", "t\nx-admin: 1", "t\x00"])
-async def test_a_header_value_with_a_line_break_is_refused_and_nothing_is_sent(
-        servers: Servers, transports: Transports, value: str) -> None:
-    """A forwarded value can never smuggle a second header: the request is refused before any connection."""
+@pytest.mark.parametrize("value", ["t\r\nx-admin: 1", "t\nx-admin: 1", "t\x00", "t\x01", "t\x7f", "t\x1b[31m"])
+def test_a_header_value_with_a_control_character_is_refused_and_nothing_is_sent(servers: Servers, value: str
+                                                                                ) -> None:
+    """A static or forwarded value can never smuggle a second header or a control character: the request is
+    refused (naming the Space, never echoing the value) before any connection."""
+    server = servers()
+    space = compose.Space(server.url, headers={"x-api-key": value})
+    with pytest.raises(ConfigError, match="x-api-key") as caught:
+        space.load()
+    assert value not in str(caught.value)
+    assert server.connections == 0
+    with pytest.raises(ConfigError, match="control characters"):
+        request_headers({"x-ip-token": value})
+
+
+def test_each_header_goes_out_once(servers: Servers) -> None:
+    """Static headers that name a header compose also sets (Host, Accept) replace it instead of doubling it."""
+    server = servers()
+    space = compose.Space(server.url, headers={"Host": "example.org", "Accept": "application/json",
+                                               "X-Trace": "1", "x-trace": "2"})
+    with pytest.raises(ConfigError, match="does not look like a Gradio app"):
+        space.load()  # RawServer answers {"n": 1}: not a config, but the request is what this test reads
+    head = server.requests[0].split(b"\r\n\r\n")[0].lower().split(b"\r\n")[1:]
+    names = [line.split(b":")[0] for line in head]
+    assert sorted(names) == sorted(set(names)), head
+    assert b"host: example.org" in head and b"accept: application/json" in head and b"x-trace: 2" in head
+
+
+async def test_the_data_stream_asks_for_events_once(servers: Servers, transports: Transports) -> None:
     server = servers()
     transport = transports(server.url)
-    with pytest.raises(ConfigError, match="invalid header"):
-        await transport.send("POST", "/gradio_api/queue/join", headers={"x-ip-token": value}, json={})
-    assert server.connections == 0
+    async with transport.stream("/gradio_api/queue/data?session_hash=s",
+                                request_headers({}, accept="text/event-stream")) as reply:
+        assert reply.status == 200
+        assert b"".join([c async for c in reply.chunks()]) == b'{"n": 1}'
+    head = server.requests[0].lower()
+    assert head.count(b"\r\naccept:") == 1 and b"accept: text/event-stream" in head
 
 
 async def test_a_cookie_one_answer_sets_is_never_sent_on_later_requests(servers: Servers, transports: Transports
@@ -198,10 +229,10 @@ async def test_a_cookie_one_answer_sets_is_never_sent_on_later_requests(servers:
     with the next user's."""
     server = servers(extra_headers=b"set-cookie: session=alice; Path=/\r\n")
     transport = transports(server.url)
-    # With params= a request takes httpx's full path (the one uploads and downloads take), cookie jar and all.
-    await transport.send("GET", "/config", headers={}, params={"user": "alice"})
-    await transport.send("GET", "/gradio_api/info", headers={}, params={"user": "bob"})
-    await transport.send("POST", "/gradio_api/queue/join", headers={}, json={})
+    await transport.send("GET", "/config?user=alice", headers={})
+    await transport.send("GET", "/gradio_api/info?user=bob", headers={})
+    response = await transport.send("POST", "/gradio_api/queue/join", headers={}, json={})
+    assert response.headers.get_all("set-cookie") == ["session=alice; Path=/"]  # the caller still sees it
     assert len(server.requests) == 3
     assert not any(b"cookie" in r.lower().replace(b"set-cookie", b"") for r in server.requests)
 
@@ -233,7 +264,7 @@ async def test_a_head_request_does_not_wait_for_a_body(servers: Servers, transpo
 
 async def test_an_environment_proxy_is_honoured(servers: Servers, transports: Transports,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    """Behind HTTP_PROXY, requests go to the proxy (in absolute form), as httpx would send them."""
+    """Behind HTTP_PROXY, requests go to the proxy (in absolute form), as aiohttp's trust_env would send them."""
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
     proxy = servers()

@@ -1,0 +1,303 @@
+"""compose's default HTTP backend: one `aiohttp.ClientSession` per Space, on compose's I/O loop.
+
+aiohttp parses responses with llhttp under limits (header count and size), keeps an HTTP/1.1 keep-alive pool, and
+speaks TLS and proxies. This module adds what a pool shared by every end user of a Space needs:
+
+- no cookie jar (a `DummyCookieJar`): a cookie one user's answer set must never ride along with another user's
+  request (per-session cookies, where wanted, are compose's own business above this seam);
+- a pooled connection that received bytes while idle (an unsolicited answer) is never reused, so those bytes can
+  never be read as the next request's answer;
+- a progress deadline on request bodies: an upload the server stops reading fails after `write_timeout` seconds
+  without progress instead of hanging (aiohttp's read deadline starts only once the body is sent);
+- the environment's proxy (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY) read once per origin, as aiohttp's
+  `trust_env` would, but without its two thread hops per request (and without reading ~/.netrc);
+- a pid check: in a forked child the parent's session and sockets are left alone (closing them would end the
+  parent's TLS sessions) and a fresh session is made.
+
+Usage: `Space(url, http_backend=AiohttpBackend(verify="/etc/ssl/company-ca.pem"))` (this is also the default).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import contextvars
+import os
+import ssl
+import urllib.request
+import weakref
+from collections.abc import AsyncIterable, AsyncIterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiohttp import client_exceptions as aio_errors
+from aiohttp import http_exceptions as aio_http_errors
+
+from .http import BadResponse, ConnectFailed, Headers, HTTPFailure, Interrupted, Request, TimedOut
+
+__all__ = ["AiohttpBackend", "Verify", "ssl_context"]
+
+Verify = bool | str | os.PathLike[str] | ssl.SSLContext
+
+# Set by the connector when the request in flight (this task) got a connection opened for it.
+_opened: contextvars.ContextVar[bool] = contextvars.ContextVar("compose_opened", default=False)
+
+# Backends with an open session, closed at interpreter exit (aiohttp warns about sessions left open).
+_live: weakref.WeakSet[AiohttpBackend] = weakref.WeakSet()
+
+# Sessions of a parent process, kept referenced in a forked child so that garbage collection never closes (and so
+# never shuts down) sockets the parent still uses.
+_orphans: list[Any] = []
+
+
+def ssl_context(verify: Verify) -> ssl.SSLContext | bool:
+    """aiohttp's `ssl=` for `verify`: False (no verification), a CA bundle file or folder, or a ready context.
+
+    True trusts SSL_CERT_FILE / SSL_CERT_DIR when set (a company proxy's CA), else certifi's bundle when installed
+    (as httpx and requests do), else the system store.
+    """
+    if isinstance(verify, ssl.SSLContext):
+        return verify
+    if verify is False:
+        return False
+    if verify is True:
+        if os.environ.get("SSL_CERT_FILE") or os.environ.get("SSL_CERT_DIR"):
+            return ssl.create_default_context()
+        try:
+            import certifi
+        except ImportError:  # pragma: no cover - certifi comes with httpx and huggingface_hub
+            return ssl.create_default_context()
+        return ssl.create_default_context(cafile=certifi.where())
+    path = os.fspath(verify)
+    if os.path.isdir(path):
+        return ssl.create_default_context(capath=path)
+    return ssl.create_default_context(cafile=path)
+
+
+def _env_proxy(url: str) -> str | None:
+    """The proxy the environment sets for `url` (None: direct), with urllib's rules, as aiohttp's trust_env."""
+    parts = urlsplit(url)
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if not proxy or urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    return proxy
+
+
+class _Connector(aiohttp.TCPConnector):
+    """A TCPConnector that drops a pooled connection with unread bytes instead of reusing it.
+
+    aiohttp parses whatever an idle keep-alive connection receives; if the server sent an answer nobody asked for,
+    the next request on that connection would read it as its own. `should_close` is aiohttp's own verdict that
+    such a connection holds buffered data. (`_get` is pinned by tests/test_hostile_http.py.)
+    """
+
+    seen: weakref.WeakSet[Any]
+
+    async def connect(self, req: Any, traces: list[Any], timeout: Any) -> Any:
+        """aiohttp's public connector hook: notes, for the request in flight, whether it got a fresh connection
+        (the answer may be read and its connection released before compose looks at it)."""
+        conn = await super().connect(req, traces, timeout)
+        protocol = conn.protocol
+        if protocol is not None and protocol not in self.seen:
+            self.seen.add(protocol)
+            _opened.set(True)
+        return conn
+
+    async def _get(self, key: Any, traces: list[Any]) -> Any:
+        while True:
+            conn = await super()._get(key, traces)
+            if conn is None or not conn.protocol or not conn.protocol.should_close:
+                return conn
+            conn.close()
+
+
+class _Reply:
+    """One answer from aiohttp, seen through compose's `Reply` protocol."""
+
+    __slots__ = ("_response", "headers", "new_connection", "status")
+
+    def __init__(self, response: aiohttp.ClientResponse, new_connection: bool) -> None:
+        self._response = response
+        self.status = response.status
+        self.headers = Headers([(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers])
+        self.new_connection = new_connection
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        content = self._response.content
+        try:
+            while True:
+                chunk = await content.readany()
+                if not chunk:
+                    return
+                yield chunk
+        except (TimeoutError, aiohttp.ClientError, aio_http_errors.HttpProcessingError) as e:
+            raise _failure(e, sent=True) from e
+
+    async def read(self, limit: int) -> bytes:
+        length = self._response.content_length
+        if length is not None and length > limit:
+            raise BadResponse(f"the answer's body is {length} bytes, over the limit of {limit}")
+        parts: list[bytes] = []
+        size = 0
+        async for chunk in self.chunks():
+            size += len(chunk)
+            if size > limit:
+                raise BadResponse(f"the answer's body is over the limit of {limit} bytes")
+            parts.append(chunk)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+class AiohttpBackend:
+    """The default `compose.http.Backend`. See the module docstring.
+
+    `write_timeout` bounds each stall while a request body goes out; `max_headers` and `max_field_size` bound an
+    answer's head (aiohttp refuses more, so a header flood costs a bounded amount of memory and time).
+    """
+
+    def __init__(
+        self,
+        *,
+        verify: Verify = True,
+        keepalive_expiry: float = 4.0,
+        write_timeout: float = 60.0,
+        max_headers: int = 256,
+        max_field_size: int = 64 * 1024,
+        user_agent: str = "gradio-compose",
+    ) -> None:
+        self.verify = verify
+        self.write_timeout = write_timeout
+        # Idle connections expire after 4 s, before uvicorn (Gradio's server) drops them at 5: a join sent on a
+        # connection the server is closing is lost, and a join is never re-sent.
+        self._keepalive = keepalive_expiry
+        self._limits = {"max_line_size": 8190, "max_field_size": max_field_size, "max_headers": max_headers}
+        self._agent = user_agent
+        self._session: aiohttp.ClientSession | None = None
+        self._owner: tuple[int, asyncio.AbstractEventLoop] | None = None
+        self._proxies: dict[str, str | None] = {}
+
+    def _client(self) -> aiohttp.ClientSession:
+        owner = (os.getpid(), asyncio.get_running_loop())
+        if self._session is None or self._owner != owner:
+            if self._session is not None:
+                _orphans.append(self._session)  # another process's or loop's: not ours to close
+                self._proxies = {}
+            connector = _Connector(
+                ssl=ssl_context(self.verify),  # made here, on first use: SSL_CERT_FILE set by then is honoured
+                limit=0,  # every running call holds its session's data stream open: no cap on concurrency
+                keepalive_timeout=self._keepalive,
+                ttl_dns_cache=10,
+            )
+            connector.seen = weakref.WeakSet()
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                cookie_jar=aiohttp.DummyCookieJar(),  # see the module docstring: no cookie crosses users
+                headers={"user-agent": self._agent},
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10.0),
+                auto_decompress=True,
+                **self._limits,  # type: ignore[arg-type]
+            )
+            self._owner = owner
+            _live.add(self)
+        return self._session
+
+    def proxy_for(self, url: str) -> str | None:
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        if origin not in self._proxies:
+            self._proxies[origin] = _env_proxy(url)
+        return self._proxies[origin]
+
+    @contextlib.asynccontextmanager
+    async def send(self, request: Request) -> AsyncIterator[_Reply]:
+        client = self._client()
+        proxy = request.proxy if request.proxy is not None else self.proxy_for(request.url)
+        body: Any = request.body
+        loop = asyncio.get_running_loop()
+        timer: asyncio.Timeout | None = None
+        if body is not None and not isinstance(body, bytes):
+            # A streamed body: each chunk taken pushes the deadline on, so only a stall (a server that stopped
+            # reading) ends it; once the body is out, aiohttp's read deadline takes over.
+            timer = asyncio.timeout(self.write_timeout + request.connect_timeout)
+            body = _progressing(body, timer, loop, self.write_timeout)
+        elif body:
+            # A body in memory: the kernel takes most of it at once; the rest must go out within write_timeout.
+            timer = asyncio.timeout(request.connect_timeout + self.write_timeout + (request.read_timeout or 0.0))
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=request.connect_timeout,
+                                        sock_read=request.read_timeout)
+        response: aiohttp.ClientResponse | None = None
+        _opened.set(False)
+        try:
+            async with timer if timer is not None else contextlib.nullcontext():
+                response = await client.request(
+                    request.method, request.url, headers=request.headers, data=body, proxy=proxy,
+                    allow_redirects=False, timeout=timeout, skip_auto_headers=("content-type",),
+                )
+                if timer is not None:
+                    timer.reschedule(None)
+        except TimeoutError as e:
+            if response is not None:
+                response.close()
+            if isinstance(e, aio_errors.ConnectionTimeoutError):
+                raise TimedOut(f"connecting to {_origin(request.url)} timed out", sent=False) from e
+            if timer is not None and timer.expired():
+                raise TimedOut(f"{_origin(request.url)} stopped reading the request body for "
+                               f"{self.write_timeout:g} s") from e
+            raise TimedOut(f"no answer from {_origin(request.url)} within {request.read_timeout:g} s") from e
+        except (aiohttp.ClientError, aio_http_errors.HttpProcessingError, OSError) as e:
+            raise _failure(e, sent=True) from e
+        try:
+            yield _Reply(response, _opened.get())
+        finally:
+            # Read to its end, the connection is back in the pool already; left early, it is closed.
+            if response.content.is_eof():
+                response.release()
+            else:
+                response.close()
+
+    async def aclose(self) -> None:
+        if self._session is not None and self._owner == (os.getpid(), asyncio.get_running_loop()):
+            await self._session.close()
+        self._session = None
+
+
+@atexit.register
+def _close_at_exit() -> None:
+    for backend in list(_live):
+        owner = backend._owner
+        if backend._session is None or owner is None or owner[0] != os.getpid() or not owner[1].is_running():
+            continue
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(backend.aclose(), owner[1]).result(timeout=2.0)
+
+
+async def _progressing(body: AsyncIterable[bytes], timer: asyncio.Timeout, loop: asyncio.AbstractEventLoop,
+                       stall: float) -> AsyncIterator[bytes]:
+    async for chunk in body:
+        timer.reschedule(loop.time() + stall)
+        yield chunk
+    timer.reschedule(None)  # sent: aiohttp's read deadline (sock_read) now bounds the wait for the answer
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _failure(e: BaseException, *, sent: bool) -> HTTPFailure:
+    """compose's view of an aiohttp failure: could the request have reached the server?"""
+    if isinstance(e, aio_errors.ConnectionTimeoutError):
+        return TimedOut(f"connecting timed out: {e}", sent=False)
+    if isinstance(e, asyncio.TimeoutError):
+        return TimedOut(f"no data from the server in time: {e}")
+    if isinstance(e, aio_errors.ClientConnectorError):
+        return ConnectFailed(str(e))
+    if isinstance(e, aio_errors.ClientPayloadError):
+        return Interrupted(f"the answer's body was cut off: {e}")  # a server that died mid-answer
+    if isinstance(e, (aio_errors.ClientResponseError, aio_http_errors.HttpProcessingError)):
+        return BadResponse(f"malformed answer: {e}")
+    if isinstance(e, (aio_errors.InvalidURL, ValueError)):
+        return ConnectFailed(f"invalid request: {e}")
+    return Interrupted(f"{type(e).__name__}: {e}") if sent else ConnectFailed(str(e))

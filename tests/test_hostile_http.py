@@ -1,0 +1,246 @@
+"""compose's HTTP stack against hostile upstreams: each misbehaviour ends in a typed compose error (or the right
+value), within a deadline compose itself enforces, and at a bounded cost in memory.
+
+The servers are raw sockets in threads, scripted byte by byte. No HTTP is mocked. Time bounds here are the
+generous deadlines compose is configured with (a few seconds), never a measure of the machine's speed; memory is
+the process's resident size (psutil) before and after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import aiohttp
+import psutil
+import pytest
+
+from compose.aiohttp_backend import AiohttpBackend
+from compose.errors import UpstreamDisconnected, UpstreamTimeout
+from compose.transport import Transport
+
+WAIT = 10.0
+MB = 2**20
+Script = Callable[[socket.socket, int], None]  # (connection, its number) -> serve it
+
+
+def _answer(n: int) -> bytes:
+    body = b'{"n": %d}' % n
+    return b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
+
+
+FORGED = _answer(666)
+
+
+def _read_request(conn: socket.socket, buffer: bytes = b"") -> bytes:
+    """One request's head and its content-length body; what follows stays unread."""
+    while b"\r\n\r\n" not in buffer:
+        chunk = conn.recv(65536)
+        if not chunk:
+            raise ConnectionError("client gone")
+        buffer += chunk
+    head, _, rest = buffer.partition(b"\r\n\r\n")
+    length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                   if line.lower().startswith(b"content-length:")), 0)
+    while len(rest) < length:
+        rest += conn.recv(65536)
+    return rest[length:]
+
+
+class Hostile:
+    """A server that runs `script` on each accepted connection, in its own thread."""
+
+    def __init__(self, script: Script) -> None:
+        self.script = script
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.connections = 0
+        self.done = threading.Event()  # a script may set it at a point the test waits for
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._run, args=(conn, self.connections), daemon=True).start()
+
+    def _run(self, conn: socket.socket, number: int) -> None:
+        conn.settimeout(30)
+        with conn, contextlib.suppress(OSError):
+            self.script(conn, number)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def hostile() -> Iterator[Callable[[Script], Hostile]]:
+    made: list[Hostile] = []
+
+    def make(script: Script) -> Hostile:
+        made.append(Hostile(script))
+        return made[-1]
+
+    yield make
+    for server in made:
+        server.close()
+
+
+@pytest.fixture
+async def transport_to() -> AsyncIterator[Callable[..., Transport]]:
+    made: list[Transport] = []
+
+    def make(url: str, **backend: Any) -> Transport:
+        made.append(Transport(url, space="hostile", backend=AiohttpBackend(**backend)))
+        return made[-1]
+
+    yield make
+    for t in made:
+        await t.aclose()
+
+
+def _rss() -> int:
+    return int(psutil.Process().memory_info().rss)
+
+
+def _flood(conn: socket.socket, lines: int) -> None:
+    _read_request(conn)
+    conn.sendall(b"HTTP/1.1 200 OK\r\n")
+    line = b"x-flood: " + b"a" * 20 + b"\r\n"
+    for _ in range(lines // 1000):
+        conn.sendall(line * 1000)
+    conn.sendall(b"content-length: 2\r\n\r\n{}")
+
+
+async def test_a_header_flood_is_refused(hostile: Callable[[Script], Hostile],
+                                         transport_to: Callable[..., Transport]) -> None:
+    """100,000 header lines: refused once past the header-count limit, the connection dropped."""
+    server = hostile(lambda conn, _: _flood(conn, 100_000))
+    transport = transport_to(server.url)
+    before = _rss()
+    with pytest.raises(UpstreamDisconnected, match="refused"):
+        await transport.send("POST", "/gradio_api/queue/join", headers={}, json={}, read_timeout=WAIT)
+    assert _rss() - before < 50 * MB
+
+
+async def test_an_endless_header_is_cut_off(hostile: Callable[[Script], Hostile],
+                                            transport_to: Callable[..., Transport]) -> None:
+    """A header value that never ends (the server writes as long as the client reads): refused at the field
+    size limit, without buffering what the server keeps sending."""
+
+    def endless(conn: socket.socket, _: int) -> None:
+        _read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nx-endless: ")
+        chunk = b"a" * 65536
+        while True:  # until the client hangs up (sendall raises)
+            conn.sendall(chunk)
+
+    server = hostile(endless)
+    transport = transport_to(server.url)
+    before = _rss()
+    with pytest.raises(UpstreamDisconnected, match="refused"):
+        await transport.send("GET", "/config", headers={}, read_timeout=WAIT)
+    assert _rss() - before < 50 * MB
+
+
+async def test_a_10_mb_header_value_is_refused(hostile: Callable[[Script], Hostile],
+                                               transport_to: Callable[..., Transport]) -> None:
+    def huge(conn: socket.socket, _: int) -> None:
+        _read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nx-huge: " + b"a" * (10 * MB) + b"\r\ncontent-length: 2\r\n\r\n{}")
+
+    server = hostile(huge)
+    transport = transport_to(server.url)
+    before = _rss()
+    with pytest.raises(UpstreamDisconnected, match="refused"):
+        await transport.send("GET", "/config", headers={}, read_timeout=WAIT)
+    assert _rss() - before < 50 * MB
+
+
+async def test_an_upload_the_server_never_reads_times_out(hostile: Callable[[Script], Hostile],
+                                                          transport_to: Callable[..., Transport]) -> None:
+    """The server accepts the connection and never reads: the upload stalls once the socket buffers are full,
+    and compose's write deadline (2 s here) ends it with UpstreamTimeout instead of hanging forever."""
+    stop = threading.Event()
+    server = hostile(lambda conn, _: stop.wait(WAIT * 3))
+    transport = transport_to(server.url, write_timeout=2.0)
+    produced = 0
+
+    async def body() -> AsyncIterator[bytes]:
+        nonlocal produced
+        chunk = b"x" * (256 * 1024)
+        for _ in range(400):  # 100 MB if anyone read it
+            produced += len(chunk)
+            yield chunk
+
+    before = _rss()
+    try:
+        with pytest.raises(UpstreamTimeout, match="stopped reading"):
+            await transport.send("POST", "/gradio_api/upload", headers={}, content=body(), read_timeout=WAIT)
+    finally:
+        stop.set()
+    assert produced < 50 * MB  # the body is pulled only as fast as the socket takes it
+    assert _rss() - before < 60 * MB
+
+
+async def test_an_unsolicited_answer_on_a_pooled_connection_is_never_read_as_the_next_one(
+        hostile: Callable[[Script], Hostile], transport_to: Callable[..., Transport]) -> None:
+    """After answering, the server writes a forged answer on the idle keep-alive connection. The next request
+    must get its own answer (on a fresh connection), never the forged one."""
+    forged_sent = threading.Event()
+
+    def script(conn: socket.socket, number: int) -> None:
+        rest = _read_request(conn)
+        conn.sendall(_answer(number))
+        if number == 1:
+            conn.sendall(FORGED)  # nobody asked
+            forged_sent.set()
+            with contextlib.suppress(ConnectionError):
+                _read_request(conn, rest)
+                conn.sendall(FORGED)  # if the client did reuse it, answer with the forgery again
+
+    server = hostile(script)
+    transport = transport_to(server.url)
+    first = await transport.send("POST", "/gradio_api/queue/join", headers={}, json={})
+    assert first.json() == {"n": 1}
+    assert await asyncio.to_thread(forged_sent.wait, WAIT)
+    second = await transport.send("POST", "/gradio_api/queue/join", headers={}, json={})
+    assert second.json() == {"n": 2}
+    assert server.connections == 2
+
+
+async def test_two_answers_in_one_write_are_not_merged_or_reused(hostile: Callable[[Script], Hostile],
+                                                                 transport_to: Callable[..., Transport]) -> None:
+    """The server writes its answer and a second one in one packet: the first is the answer (not merged into one
+    body), and the second is never handed to the next request."""
+
+    def script(conn: socket.socket, number: int) -> None:
+        rest = _read_request(conn)
+        conn.sendall(_answer(number) + (FORGED if number == 1 else b""))
+        with contextlib.suppress(ConnectionError):
+            _read_request(conn, rest)
+            conn.sendall(FORGED)
+
+    server = hostile(script)
+    transport = transport_to(server.url)
+    first = await transport.send("GET", "/config", headers={})
+    assert first.content == b'{"n": 1}'
+    second = await transport.send("POST", "/gradio_api/queue/join", headers={}, json={})
+    assert second.json() == {"n": 2}
+
+
+def test_the_aiohttp_internal_compose_overrides_is_still_there() -> None:
+    """compose.aiohttp_backend._Connector overrides TCPConnector._get (pooled-connection checkout) to drop a
+    connection holding unread bytes; this pins that aiohttp still has it, with the signature compose calls."""
+    import inspect
+
+    params = list(inspect.signature(aiohttp.TCPConnector._get).parameters)
+    assert params == ["self", "key", "traces"]
+    assert isinstance(aiohttp.client_proto.ResponseHandler.should_close, property)
