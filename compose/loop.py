@@ -3,7 +3,8 @@
 Every Space keeps its connection pool on this loop, so one Space can be used from sync code, from any
 thread and from any other event loop: callers hand coroutines over and wait (blocking or awaiting) for the result.
 It is one daemon thread for the whole process, however many Spaces and users there are, running uvloop where
-it is installed (everywhere but Windows) and the stdlib loop otherwise.
+it is installed (everywhere but Windows) and the stdlib loop otherwise. A forked child starts its own loop on
+first use; whatever belonged to the parent's loop (connection pools, data streams) is rebuilt there, never shared.
 
 Usage: `result = run_sync(coro)`, or `await run_async(coro)` from another loop.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import os
 import sys
 import threading
 from collections.abc import Coroutine
@@ -38,11 +40,33 @@ else:  # pragma: no cover - Python 3.10: anyio (under httpx) has the same scoped
 
 _lock = threading.Lock()
 _loop: asyncio.AbstractEventLoop | None = None
+_pid = os.getpid()
+# Loops of a parent process, kept referenced in a forked child: their thread does not exist here, and closing them
+# (or letting them be collected) would touch file descriptors the parent still uses.
+_orphans: list[asyncio.AbstractEventLoop] = []
+
+
+def _after_fork_in_child() -> None:
+    """A forked child (gunicorn --preload, multiprocessing "fork") has no I/O thread: start over on first use.
+
+    The lock may have been held by a parent thread at the moment of the fork, so it is replaced, not released.
+    """
+    global _lock, _loop, _pid
+    _lock = threading.Lock()
+    if _loop is not None:
+        _orphans.append(_loop)
+    _loop, _pid = None, os.getpid()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def io_loop() -> asyncio.AbstractEventLoop:
-    """The background loop, started on first use."""
+    """The background loop, started on first use (and again in a forked child)."""
     global _loop
+    if _pid != os.getpid():  # forked by a path that skipped the fork hooks (os.fork from C): same remedy
+        _after_fork_in_child()
     with _lock:
         if _loop is None or _loop.is_closed():
             loop = _new_loop()

@@ -30,8 +30,20 @@ SessionMode = Literal["user", "shared", "call"]
 _secret: bytes = (os.environ.get("COMPOSE_SESSION_SECRET") or "").encode() or secrets.token_bytes(32)
 _resets: OrderedDict[str, dict[str, str]] = OrderedDict()
 _resets_lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    global _resets_lock, _NO_USER
+    _resets_lock = threading.Lock()  # a parent thread may have held it at the fork: the child's copy stays locked
+    _NO_USER = f"\x00local:{os.getpid()}"
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 _MAX_RESET_USERS = 10_000
-_NO_USER = "\x00local"  # a plain script with no end user: one stable session per Space, like a browser tab
+# A plain script with no end user: one stable session per Space and process, like a browser tab. Per process: a
+# forked child (a gunicorn worker) sharing its parent's session would read the parent's events off the data stream.
+_NO_USER = f"\x00local:{os.getpid()}"
 
 
 def set_secret(secret: str | bytes) -> None:

@@ -125,6 +125,7 @@ class Space:
         self._schema: SpaceSchema | None = None
         self._schema_lock: asyncio.Lock | None = None
         self._resolve_lock: asyncio.Lock | None = None
+        self._lock_loop: asyncio.AbstractEventLoop | None = None
         self._epoch = 0
         self._live_app_ids: dict[str, str | None] = {}  # per replica (its affinity cookies): the app id seen
         self.cookies = CookieJars()  # per upstream session; see compose.cookies
@@ -160,8 +161,8 @@ class Space:
         if self.hub_id is None:
             return
         if self._url is None:
-            if self._resolve_lock is None:
-                self._resolve_lock = asyncio.Lock()
+            if self._resolve_lock is None or self._lock_loop is not asyncio.get_running_loop():
+                self._resolve_lock = asyncio.Lock()  # one loop's (a forked child makes its own)
             async with self._resolve_lock:
                 if self._url is None:
                     info = await hub.resolve(self.hub_id, self._token)
@@ -208,8 +209,9 @@ class Space:
         if self._schema is not None and not force:
             return self._schema
         await self._ready()
-        if self._schema_lock is None:
-            self._schema_lock = asyncio.Lock()
+        loop = asyncio.get_running_loop()
+        if self._schema_lock is None or self._lock_loop is not loop:
+            self._schema_lock, self._lock_loop = asyncio.Lock(), loop  # a lock belongs to one loop (fork: a new one)
         async with self._schema_lock:
             if self._schema is not None and not force:
                 return self._schema
@@ -449,6 +451,8 @@ class Space:
 
     async def aclose(self) -> None:
         """Close the connection pool (open calls fail)."""
+        if self._stream_hub is not None:
+            await self._stream_hub.aclose()  # before the pool: see StreamHub.aclose
         if self._transport is not None:
             await self._transport.aclose()
 

@@ -12,6 +12,8 @@ Usage (inside compose's I/O loop):
 from __future__ import annotations
 
 import asyncio
+import os
+import weakref
 from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -46,20 +48,22 @@ class _Session:
         return not self.subscribed and all(q.empty() for q in self.queues.values())
 
 
-_hubs: dict[str, StreamHub] = {}
-
-
 Headers = Mapping[str, str]
 Opener = Callable[[str, Headers], AbstractAsyncContextManager[Reply]]
 
+# Live hubs by app URL, held weakly: a hub lives as long as a Space of that URL does, and goes with the last one.
+_hubs: weakref.WeakValueDictionary[tuple[str, int], StreamHub] = weakref.WeakValueDictionary()
+
 
 def hub_for(url: str) -> StreamHub:
-    """The process-wide hub of one app: two Space objects for the same URL and user share an upstream session, so
-    they must share its one data stream (two readers would steal each other's messages, and either one leaving
-    makes Gradio drop the other's events)."""
-    hub = _hubs.get(url)
+    """The hub of one app, shared by this process's live Space objects of that URL: for one user they share an
+    upstream session, so they must share its one data stream (two readers would steal each other's messages, and
+    either one leaving makes Gradio drop the other's events). Keyed by pid too: a forked child gets its own."""
+    key = (url, os.getpid())
+    hub = _hubs.get(key)
     if hub is None:
-        hub = _hubs[url] = StreamHub()
+        hub = StreamHub()
+        _hubs[key] = hub
     return hub
 
 
@@ -68,6 +72,7 @@ class StreamHub:
 
     def __init__(self) -> None:
         self._sessions: dict[str, _Session] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def subscribe(self, session_hash: str, event_id: str, headers: Headers, *, opener: Opener, path: str
                   ) -> asyncio.Queue[dict[str, Any]]:
@@ -76,13 +81,17 @@ class StreamHub:
         A stream is opened with `opener(path, headers)` (the calling Space's pool: it GETs `path`, the app's data
         route, and yields the status and the body's chunks).
         """
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            # A new I/O loop (a forked child's): streams and queues of the old one can never be read here.
+            self._sessions, self._loop = {}, loop
         s = self._sessions.setdefault(session_hash, _Session())
         q = s.queues.setdefault(event_id, asyncio.Queue())
         if event_id in s.finished:
             return q  # everything for it came in before its join answered: no stream to read for it
         s.subscribed.add(event_id)
         if s.task is None or s.task.done():
-            s.task = asyncio.get_running_loop().create_task(self._read(session_hash, s, headers, opener, path))
+            s.task = loop.create_task(self._read(session_hash, s, headers, opener, path))
         return q
 
     def release(self, session_hash: str, event_id: str) -> None:
@@ -97,6 +106,15 @@ class StreamHub:
         s.queues.pop(event_id, None)
         if s.idle() and (s.task is None or s.task.done()):
             self._sessions.pop(session_hash, None)
+
+    async def aclose(self) -> None:
+        """Stop every data stream (their calls end with UpstreamDisconnected): the pool under them is closing, and
+        a stream whose connection is closed under it would wait forever."""
+        tasks = [s.task for s in self._sessions.values() if s.task is not None and not s.task.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks and tasks[0].get_loop() is asyncio.get_running_loop():
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     @property
     def open_streams(self) -> int:
