@@ -128,6 +128,7 @@ class Gate:
     def __init__(self, limits: Limits, space: str) -> None:
         self.limits, self.space = limits, space
         self._slots: asyncio.Semaphore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._down_until = 0.0
         self._down_since = 0.0
         self._why = ""
@@ -169,8 +170,11 @@ class Gate:
     async def call(self, api_name: str | None = None) -> AsyncIterator[UploadBudget]:
         """One call: breaker check, an in-flight slot (waiting for one if all are taken), an upload budget."""
         self.check(api_name)
-        if self._slots is None:  # made on compose's I/O loop, on first use
-            self._slots = asyncio.Semaphore(self.limits.max_in_flight)
+        loop = asyncio.get_running_loop()
+        if self._slots is None or self._loop is not loop:
+            # Made on compose's I/O loop, on first use; again in a forked child, whose loop is a new one (the
+            # parent's slots and pending check belong to a loop that does not run there).
+            self._slots, self.checking, self._loop = asyncio.Semaphore(self.limits.max_in_flight), None, loop
         async with self._slots:
             self.check(api_name)  # the host may have been found dead while this call waited
             budget = UploadBudget(self.limits)

@@ -133,6 +133,13 @@ class Space:
     def __repr__(self) -> str:
         return f"<Space {self.name}>"
 
+    def _loop_locks(self) -> None:
+        """The schema and resolve locks of the running I/O loop: an asyncio lock belongs to one loop, and a forked
+        child runs a new one."""
+        loop = asyncio.get_running_loop()
+        if self._lock_loop is not loop:
+            self._schema_lock, self._resolve_lock, self._lock_loop = asyncio.Lock(), asyncio.Lock(), loop
+
     # --- where it lives -----------------------------------------------------------------------------------------
 
     @property
@@ -161,8 +168,8 @@ class Space:
         if self.hub_id is None:
             return
         if self._url is None:
-            if self._resolve_lock is None or self._lock_loop is not asyncio.get_running_loop():
-                self._resolve_lock = asyncio.Lock()  # one loop's (a forked child makes its own)
+            self._loop_locks()
+            assert self._resolve_lock is not None
             async with self._resolve_lock:
                 if self._url is None:
                     info = await hub.resolve(self.hub_id, self._token)
@@ -209,9 +216,8 @@ class Space:
         if self._schema is not None and not force:
             return self._schema
         await self._ready()
-        loop = asyncio.get_running_loop()
-        if self._schema_lock is None or self._lock_loop is not loop:
-            self._schema_lock, self._lock_loop = asyncio.Lock(), loop  # a lock belongs to one loop (fork: a new one)
+        self._loop_locks()
+        assert self._schema_lock is not None
         async with self._schema_lock:
             if self._schema is not None and not force:
                 return self._schema
