@@ -373,6 +373,15 @@ def test_grounding_states_a_failure_and_never_keeps_an_invented_result() -> None
                                ("translator_translate", {"text": "the answer is"}, "la réponse est")))
     assert ground_answer("42", both) == "42\ntranslator_translate: la réponse est"
     assert ground_answer("Hello!", conversation(run_of("Hi!"))) == "Hello!"
+    stats = conversation(run_of("Sum and mean of 1, 2, 3", ("calculator_stats", {"numbers": "1, 2, 3"},
+                                                           "{'Sum': 6.0, 'Mean': 2.0, 'Max': 3.0}")))
+    assert ground_answer("{6.0, 2.0, 3.0}", stats) == "calculator_stats: Sum: 6, Mean: 2, Max: 3"  # not a raw dump
+
+
+def test_an_error_reads_without_the_space_address() -> None:
+    run = run_of("Divide 5 by 0", ("calculator_calculate", {"a": 5, "operation": "divide", "b": 0},
+                                   "!AppError: http://127.0.0.1:8000 /calculate: Cannot divide by zero."))
+    assert conversation(run).failed.error == "Cannot divide by zero."  # type: ignore[union-attr]
 
 
 def test_conversation_reads_the_task_and_answers() -> None:

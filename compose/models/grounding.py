@@ -100,7 +100,10 @@ def _invented(answer: str, conv: Conversation) -> set[float]:
 
 
 def _template(answer: str, conv: Conversation) -> bool:
-    """An answer written as a template ("{5} - {3}", "{Sum} * {Mean}") rather than with the values."""
+    """An answer written as a template ("{5} - {3}", "{Sum} * {Mean}") or a raw dump of a result ("{'Sum': 6.0}",
+    "{9.0, 16.0}") rather than in words: the results read better."""
+    if answer.startswith("{") and answer.rstrip(".").endswith("}"):
+        return True
     return bool(re.search(r"\{[^{}]*\}", answer)) and not any("{" in (c.result or "") for c in conv.calls)
 
 

@@ -168,6 +168,9 @@ _ERROR_DETAIL = re.compile(r"Error executing tool '[^']*' with arguments .*?\}: 
                            r"(?:\nPlease try again.*)?$", re.DOTALL)
 
 
+_WHERE = re.compile(r"^(?:https?://\S+|[\w.-]+/[\w.-]+) /[\w/-]+: ")
+
+
 def error_detail(text: str) -> str:
     """The reason in a tool error as smolagents reports it ("Call id: …\nError:\nError executing tool 'x' with
     arguments {…}: AppError: Cannot divide by zero.\nPlease try again…\nNow let's retry…"): "Cannot divide by
@@ -176,7 +179,8 @@ def error_detail(text: str) -> str:
     text = re.sub(r"^Call id: \S+\n", "", text.strip())
     text = text.removeprefix("Error:").strip()
     match = _ERROR_DETAIL.match(text)
-    return (match.group(1) if match else text).strip()
+    detail = (match.group(1) if match else text).strip()
+    return _WHERE.sub("", detail, count=1)  # the tool's name says where: "http://… /calculate: " is noise
 
 
 _FAILED_CALL = re.compile(r"Error executing tool '([^']+)' with arguments (\{.*?\}): ", re.DOTALL)
