@@ -23,7 +23,7 @@ import compose
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (make test does)")
 
-LONG = 3.0  # the job the first message runs: long enough to see the spinner
+LONG = 8.0  # the job the first message runs: long enough to see the spinner on a loaded machine
 STOPPED = 19.5  # the job the second message runs and the stop button cancels
 
 
@@ -76,7 +76,7 @@ def test_tool_call_shows_pending_then_done_with_duration_then_answer(page, artif
     tool = page.locator(".thought-group", has_text="Used tool long_job")
     tool.first.wait_for(timeout=20_000)
     spinner = tool.first.locator(".loading-spinner")
-    spinner.wait_for(state="visible", timeout=10_000)  # pending while the Space runs
+    spinner.wait_for(state="visible", timeout=20_000)  # pending while the Space runs
     expect(page.locator("#compose-stop")).to_be_visible()  # Stop while something runs
     page.screenshot(path=str(artifacts / "chat-pending.png"))
     page.get_by_text("The job is done.").wait_for(timeout=25_000)
