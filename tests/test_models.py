@@ -335,6 +335,9 @@ def test_calls_are_bounded() -> None:
     calls = [("calculator_calculate", {"a": i, "operation": "add", "b": 1}, f"{i + 1}.0") for i in range(1, 5)]
     assert names(next_step(run_of(task, *calls[:3]), tools).offered) != ["final_answer"]
     assert names(next_step(run_of(task, *calls), tools, max_calls=4).offered) == ["final_answer"]
+    # asked for the final answer early (the model repeated a call), it gets the results so far
+    early = next_step(run_of(task, *calls[:2]), tools, final_only=True)
+    assert names(early.offered) == ["final_answer"] and "returned: 3.0" in early.messages[-1]["content"]
 
 
 @pytest.mark.parametrize(("task", "parts"), [

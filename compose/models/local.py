@@ -495,6 +495,8 @@ class LocalModel(WholeStepModel):
         for attempt in (offered, [t for t in tools if t.name == "final_answer"]):
             if not attempt:
                 break
+            if attempt is not offered:  # the model repeated a call: the final step, with the results
+                request["messages"] = next_step(history, tools, max_calls=self.max_calls, final_only=True).messages
             request["grammar"] = _grammar(call_schema(attempt), self.separators)
             content, raw, usage = self._complete(request)
             try:

@@ -177,8 +177,9 @@ def _parts(conv: Conversation, tools: list[Any]) -> list[str]:
     return [p for p in task_parts(conv.task) if _relevant(tools, p)]
 
 
-def next_step(messages: list[Any], tools: list[Any], *, max_calls: int = 4, hint: bool = True) -> Step:
-    """The next step of a run (see the module docstring)."""
+def next_step(messages: list[Any], tools: list[Any], *, max_calls: int = 4, hint: bool = True,
+              final_only: bool = False) -> Step:
+    """The next step of a run (see the module docstring); `final_only` asks for the final answer now."""
     conv = conversation(messages)
     system = _system(messages, tools)
     final = [t for t in tools if t.name == "final_answer"]
@@ -187,7 +188,8 @@ def next_step(messages: list[Any], tools: list[Any], *, max_calls: int = 4, hint
     blocked = failed is not None and (not failed.retryable or len(conv.errors) > 1)
     parts = _parts(conv, others)
     done = [c for c in conv.calls if c.result is not None]
-    if others and not blocked and len(conv.calls) < max_calls and (failed is not None or len(done) < len(parts)):
+    if others and not final_only and not blocked and len(conv.calls) < max_calls and \
+            (failed is not None or len(done) < len(parts)):
         if failed is not None:  # the arguments were refused: the same part again, with the reason
             index = len(done)
             part = resolve(parts[min(index, len(parts) - 1)], done[-1].result if done else conv.previous) \
