@@ -182,9 +182,10 @@ def _signature(schema: EndpointSchema, comps: dict[int, dict[str, Any]]) -> insp
     for i in range(len(params) - 2, -1, -1):  # Python's order rule: no default before a parameter without one
         if params[i + 1].default is inspect.Parameter.empty:
             params[i] = params[i].replace(default=inspect.Parameter.empty)
-    params.append(inspect.Parameter("event_data", inspect.Parameter.KEYWORD_ONLY, default=None,
-                                    annotation=gr.EventData | None))
-    params.append(inspect.Parameter("progress", inspect.Parameter.KEYWORD_ONLY, default=gr.Progress()))
+    # gradio inserts these two at their position in the signature, after the inputs (see _raw_fn's `split`).
+    params.append(inspect.Parameter("event_data", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None,
+                                    annotation=gr.EventData))
+    params.append(inspect.Parameter("progress", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=gr.Progress()))
     return inspect.Signature(params)
 
 
@@ -205,19 +206,24 @@ def _raw_fn(space: Space, schema: EndpointSchema, comps: dict[int, dict[str, Any
             return None
         return out[0] if len(out) == 1 else tuple(out)
 
-    def event(data: gr.EventData | None) -> Any:
-        return getattr(data, "_data", None)
+    def split(args: tuple[Any, ...]) -> tuple[tuple[Any, ...], Any, gr.Progress | None]:
+        """The payloads, the event's data and the progress tracker gradio passed after them."""
+        count = len(schema.input_ids)
+        extras = args[count:]
+        data = next((a for a in extras if isinstance(a, gr.EventData)), None)
+        progress = next((a for a in extras if isinstance(a, gr.Progress)), None)
+        return args[:count], getattr(data, "_data", None), progress
 
     if schema.streams:
 
-        async def stream_fn(*payloads: Any, event_data: gr.EventData | None = None,
-                            progress: gr.Progress | None = None) -> AsyncIterator[Any]:
+        async def stream_fn(*args: Any) -> AsyncIterator[Any]:
+            payloads, event_data, progress = split(args)
             ident = current_identity()
             try:
                 values = prepare(payloads)
                 # Under the Space's gate, as every call: in-flight cap, circuit breaker, upload budget.
                 async for update in stream_updates(lambda emit: space.gate.run(schema.api_name, run_call(
-                        space, schema, values, ident, emit, raw=True, event_data=event(event_data)))):
+                        space, schema, values, ident, emit, raw=True, event_data=event_data))):
                     if update.kind != "output":
                         forward_progress(progress, update)
                     elif not update.final:
@@ -228,8 +234,8 @@ def _raw_fn(space: Space, schema: EndpointSchema, comps: dict[int, dict[str, Any
         fn: Callable[..., Any] = stream_fn
     else:
 
-        async def call_fn(*payloads: Any, event_data: gr.EventData | None = None,
-                          progress: gr.Progress | None = None) -> Any:
+        async def call_fn(*args: Any) -> Any:
+            payloads, event_data, progress = split(args)
             loop = asyncio.get_running_loop()
 
             def emit(update: Update) -> None:  # on compose's I/O loop: progress goes to this event's loop
@@ -239,13 +245,15 @@ def _raw_fn(space: Space, schema: EndpointSchema, comps: dict[int, dict[str, Any
             try:
                 data = await run_async(space.gate.run(schema.api_name, run_call(
                     space, schema, prepare(payloads), current_identity(), emit, raw=True,
-                    event_data=event(event_data))))
+                    event_data=event_data)))
             except ComposeError as e:
                 raise to_gradio_error(e) from e
             return present(data)
 
         fn = call_fn
     fn.__signature__ = _signature(schema, comps)  # type: ignore[attr-defined]
+    # gradio finds the EventData parameter by its type hint, and only an exact class counts (not "EventData | None").
+    fn.__annotations__ = {"event_data": gr.EventData}
     fn.__doc__ = schema.description or None
     fn.__name__ = schema.api_name.strip("/") or "fn"
     return fn

@@ -85,6 +85,11 @@ def _kind(component: str, schema: dict[str, Any], is_file: bool) -> str:
     if is_file:
         return "image" if comp in ("image", "imageeditor", "imageslider") else "audio" if comp == "audio" else "string"
     if "enum" in schema:
+        values = [v for v in schema["enum"] if v is not None]
+        if values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            return "integer"
+        if values and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            return "number"
         return "string"
     kind = schema.get("type")
     if isinstance(kind, str) and kind in _SIMPLE:

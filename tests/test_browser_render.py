@@ -5,6 +5,7 @@ app), every event going through compose to the corpus server.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,10 +33,16 @@ def browser() -> Iterator[Any]:
         browser.close()
 
 
-def rendered(corpus_url: str, name: str) -> gr.Blocks:
-    with gr.Blocks() as demo:
-        compose.Space(f"{corpus_url}/{name}").render()
-    return demo
+@pytest.fixture(scope="module")
+def apps(corpus_url: str) -> Iterator[dict[str, str]]:
+    """Each app this module clicks through, rendered whole into an outer app of its own and served."""
+    with contextlib.ExitStack() as stack:
+        urls = {}
+        for name in ("calculator", "chat_echo", "navbar", "multipage", "chatbot_actions"):
+            with gr.Blocks() as demo:
+                compose.Space(f"{corpus_url}/{name}").render()
+            urls[name] = stack.enter_context(serve(demo))
+        yield urls
 
 
 def open_page(browser: Any, url: str) -> Any:
@@ -44,67 +51,84 @@ def open_page(browser: Any, url: str) -> Any:
     return page
 
 
-def test_interface_with_examples(browser: Any, corpus_url: str, artifacts: Path) -> None:
-    with serve(rendered(corpus_url, "calculator")) as url:
-        page = open_page(browser, url)
-        page.get_by_text("Toy Calculator").first.wait_for(timeout=20_000)
-        # The examples table works: a click fills the inputs (one of gradio's own events, through compose).
-        page.locator(".gallery-item, tr.tr-body, button.gallery-item").filter(has_text="144").first.click()
-        page.get_by_role("button", name="Submit").click()
-        output = page.locator("input[type=number]").last
-        page.wait_for_function("el => el.value === '360'", arg=output.element_handle(), timeout=20_000)
-        page.screenshot(path=str(artifacts / "render-interface.png"))
-        # A remote gr.Error reaches the user as an error toast.
-        page.get_by_label("divide").check()
-        page.locator("input[type=number]").nth(1).fill("0")
-        page.get_by_role("button", name="Submit").click()
-        page.get_by_text("Cannot divide by zero!").first.wait_for(timeout=20_000)
+def test_interface_with_examples(browser: Any, apps: dict[str, str], artifacts: Path) -> None:
+    url = apps["calculator"]
+    page = open_page(browser, url)
+    page.get_by_text("Toy Calculator").first.wait_for(timeout=20_000)
+    # The examples table works: a click fills the inputs (one of gradio's own events, through compose).
+    page.locator(".gallery-item, tr.tr-body, button.gallery-item").filter(has_text="144").first.click()
+    page.get_by_role("button", name="Submit").click()
+    output = page.locator("input[type=number]").last
+    page.wait_for_function("el => el.value === '360'", arg=output.element_handle(), timeout=20_000)
+    page.screenshot(path=str(artifacts / "render-interface.png"))
+    # A remote gr.Error reaches the user as an error toast.
+    page.get_by_label("divide").check()
+    page.locator("input[type=number]").nth(1).fill("0")
+    page.get_by_role("button", name="Submit").click()
+    page.get_by_text("Cannot divide by zero!").first.wait_for(timeout=20_000)
 
 
-def test_chat_interface(browser: Any, corpus_url: str, artifacts: Path) -> None:
-    with serve(rendered(corpus_url, "chat_echo")) as url:
-        page = open_page(browser, url)
-        box = page.locator("textarea").first
-        box.wait_for(timeout=20_000)
-        box.fill("bonjour")
-        box.press("Enter")
-        page.get_by_text("bonjour (turn 1)").wait_for(timeout=20_000)
-        box.fill("again")
-        box.press("Enter")
-        page.get_by_text("again (turn 2)").wait_for(timeout=20_000)
-        page.screenshot(path=str(artifacts / "render-chat.png"))
+def test_chat_interface(browser: Any, apps: dict[str, str], artifacts: Path) -> None:
+    url = apps["chat_echo"]
+    page = open_page(browser, url)
+    box = page.locator("textarea").first
+    box.wait_for(timeout=20_000)
+    box.fill("bonjour")
+    box.press("Enter")
+    page.get_by_text("bonjour (turn 1)").wait_for(timeout=20_000)
+    box.fill("again")
+    box.press("Enter")
+    page.get_by_text("again (turn 2)").wait_for(timeout=20_000)
+    page.screenshot(path=str(artifacts / "render-chat.png"))
 
 
-def test_navbar_app(browser: Any, corpus_url: str, artifacts: Path) -> None:
-    with serve(rendered(corpus_url, "navbar")) as url:
-        page = open_page(browser, url)
-        # The remote's Navbar with its links and page names.
-        page.get_by_text("Dashboard").first.wait_for(timeout=20_000)
-        assert page.get_by_role("link", name="Docs").count() >= 1
-        page.get_by_label("Your name").fill("hey there")
-        page.get_by_role("button", name="Shout").click()
-        page.wait_for_function(
-            "() => [...document.querySelectorAll('textarea')].some(t => t.value === 'HEY THERE')", timeout=20_000)
-        page.get_by_role("link", name="Settings").first.click()
-        page.get_by_text("Settings").first.wait_for(timeout=20_000)
-        page.screenshot(path=str(artifacts / "render-navbar.png"))
+def test_navbar_app(browser: Any, apps: dict[str, str], artifacts: Path) -> None:
+    url = apps["navbar"]
+    page = open_page(browser, url)
+    # The remote's Navbar with its links and page names.
+    page.get_by_text("Dashboard").first.wait_for(timeout=20_000)
+    assert page.get_by_role("link", name="Docs").count() >= 1
+    page.get_by_label("Your name").fill("hey there")
+    page.get_by_role("button", name="Shout").click()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('textarea')].some(t => t.value === 'HEY THERE')", timeout=20_000)
+    page.get_by_role("link", name="Settings").first.click()
+    page.get_by_text("Settings").first.wait_for(timeout=20_000)
+    page.screenshot(path=str(artifacts / "render-navbar.png"))
 
 
-def test_multipage_app(browser: Any, corpus_url: str, artifacts: Path) -> None:
-    with serve(rendered(corpus_url, "multipage")) as url:
-        page = open_page(browser, url)
-        page.get_by_label("Name").fill("Ada")
-        page.get_by_role("button", name="Greet").click()
-        page.wait_for_function(
-            "() => [...document.querySelectorAll('textarea')].some(t => t.value === 'Hi Ada')", timeout=20_000)
-        # The second page, reached through the navbar, runs its own remote event.
-        page.get_by_role("link", name="Up").first.click()
-        number = page.get_by_label("Number")
-        number.wait_for(timeout=20_000)
-        number.fill("41")
-        page.get_by_role("button", name="Up").click()
-        plus_one = page.get_by_label("Plus one")
-        page.wait_for_function("el => el.value === '42'", arg=plus_one.element_handle(), timeout=20_000)
-        page.screenshot(path=str(artifacts / "render-multipage.png"))
-        # The hidden page is there (by URL) but not in the navbar.
-        assert page.get_by_role("link", name="Hidden page").count() == 0
+def test_multipage_app(browser: Any, apps: dict[str, str], artifacts: Path) -> None:
+    url = apps["multipage"]
+    page = open_page(browser, url)
+    page.get_by_label("Name").fill("Ada")
+    page.get_by_role("button", name="Greet").click()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('textarea')].some(t => t.value === 'Hi Ada')", timeout=20_000)
+    # The second page, reached through the navbar, runs its own remote event.
+    page.get_by_role("link", name="Up").first.click()
+    number = page.get_by_label("Number")
+    number.wait_for(timeout=20_000)
+    number.fill("41")
+    page.get_by_role("button", name="Up").click()
+    plus_one = page.get_by_label("Plus one")
+    page.wait_for_function("el => el.value === '42'", arg=plus_one.element_handle(), timeout=20_000)
+    page.screenshot(path=str(artifacts / "render-multipage.png"))
+    # The hidden page is there (by URL) but not in the navbar.
+    assert page.get_by_role("link", name="Hidden page").count() == 0
+
+
+def test_chatbot_like_and_undo_work_through_compose(browser: Any, apps: dict[str, str], artifacts: Path) -> None:
+    url = apps["chatbot_actions"]
+    page = open_page(browser, url)
+    box = page.get_by_label("Message")
+    box.fill("hello")
+    box.press("Enter")
+    page.get_by_text("You said 5 characters.").wait_for(timeout=20_000)
+    # The like event carries its event data (which message, liked) to the remote's handler.
+    page.get_by_role("button", name="Like", exact=True).first.click()
+    votes = page.get_by_label("Votes")
+    page.wait_for_function("el => el.value.startsWith('up on message')", arg=votes.element_handle(),
+                           timeout=20_000)
+    page.get_by_role("button", name="Undo", exact=True).first.click()
+    page.get_by_text("You said 5 characters.").wait_for(state="detached", timeout=20_000)
+    page.screenshot(path=str(artifacts / "render-chatbot-actions.png"))

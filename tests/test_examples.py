@@ -49,7 +49,11 @@ def test_stateful_two_users(urls: dict[str, str]) -> None:
 
 
 def test_embed_whole_app(urls: dict[str, str]) -> None:
-    with serve(load("embed_whole_app").build(urls["calculator"])) as url:
+    demo = load("embed_whole_app").build(urls["calculator"])
+    assert demo.api_names["/calculate"] == "/calculate_1"  # the local one took /calculate first
+    with serve(demo) as url:
         client = Client(url, verbose=False)
-        assert client.predict(6, "multiply", 7, api_name="/calculate") == 42
+        # The remote's parameter names hold on the outer API (keyword calls work).
+        assert client.predict(a=6, operation="multiply", b=7, api_name="/calculate_1") == 42
+        assert client.predict(21, api_name="/calculate") == 42
         assert client.predict("hi", api_name="/shout") == "HI!"
