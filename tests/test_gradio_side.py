@@ -245,15 +245,17 @@ def test_a_closed_tab_leaves_nothing_of_its_user(urls: dict[str, str], monkeypat
     forgotten = threading.Event()
     original = sessions.forget
 
-    def forget(user: str) -> None:  # observe the call; the real forget still runs
+    tab = f"tab-{uuid.uuid4().hex[:8]}"
+
+    def forget(user: str) -> None:  # observe the call for this tab (other apps' tabs may close meanwhile)
         original(user)
-        forgotten.set()
+        if user == tab:
+            forgotten.set()
 
     monkeypatch.setattr(sessions, "forget", forget)
     with gr.Blocks() as demo:
         diagnostics.endpoint("/increment").render()  # render() wires the unload hook
         gr.Button("Start over").click(lambda: diagnostics.reset_session(), None, None, api_name="start_over")
-    tab = f"tab-{uuid.uuid4().hex[:8]}"
     with serve(demo) as url, httpx.Client(timeout=10) as client:
         with client.stream("GET", f"{url}/gradio_api/heartbeat/{tab}") as heartbeat:  # the open page
             alive = heartbeat.iter_lines()  # kept: dropping the iterator would close the connection, the page
