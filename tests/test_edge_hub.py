@@ -64,3 +64,23 @@ def test_a_private_space_by_id_needs_its_token(edge: compose.testing.Hub) -> Non
     with pytest.raises(compose.ConfigError, match="private"):
         compose.Space("owner/private").load()
     assert compose.Space("owner/private", token=edge.token("owner")).endpoint("/increment").predict() == 1
+
+
+def test_an_outer_apps_visitor_sees_the_wake_up_in_the_progress_bar(edge: compose.testing.Hub) -> None:
+    import gradio as gr
+    from outer import raw_events, serve
+
+    space = compose.Space("owner/sleepy").load()
+    with gr.Blocks() as demo:
+        count = gr.Number()
+        gr.Button().click(space.endpoint("/increment").handler(), None, count, api_name="increment")
+    edge.space("owner/sleepy").wake_seconds = 6.0
+    try:
+        edge.set_stage("owner/sleepy", "SLEEPING")
+        with serve(demo) as url:
+            events = [m for _, m in raw_events(url, "/increment", [])]
+    finally:
+        edge.space("owner/sleepy").wake_seconds = 1.0
+    said = [p.get("desc") or "" for m in events if m.get("msg") == "progress" for p in m.get("progress_data") or []]
+    assert any("waking the Space…" in text or "the Space is starting…" in text for text in said), said
+    assert events[-1]["success"] and events[-1]["output"]["data"][0] == 1
