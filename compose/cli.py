@@ -524,6 +524,8 @@ def call(
     with _errors(src, name):
         space = _make_space(src, token, output_dir)
         try:
+            # A sleeping or starting Space is waited for: say so, rather than sit silent for a minute.
+            space.load(progress=lambda text: _err().print(Text(text, style="dim")))
             ep = space.endpoint(name)
             positional, named = _bind(ep, list(args or []), list(param or []))
             display = _Display(ep, as_json=as_json)

@@ -290,9 +290,22 @@ class Space:
                 if not p.get("description") and isinstance(described, dict) and described.get("description"):
                     p["description"] = str(described["description"])
 
-    def load(self) -> Space:
-        """Fetch the schema now (it is otherwise fetched on first need). Returns the Space."""
-        run_sync(self._aschema())
+    def load(self, progress: Callable[[str], None] | None = None) -> Space:
+        """Fetch the schema now (it is otherwise fetched on first need). Returns the Space.
+
+        `progress` hears what a wait for a sleeping or starting Space is about ("waking the Space…"), e.g. for a
+        spinner; it is called on compose's I/O thread.
+        """
+
+        def emit(update: Update) -> None:
+            if progress is not None and update.progress:
+                progress(update.progress[-1].desc or "")
+
+        async def load() -> None:
+            await self._ready(emit)
+            await self._aschema()
+
+        run_sync(load())
         return self
 
     async def aload(self) -> Space:

@@ -84,3 +84,15 @@ def test_an_outer_apps_visitor_sees_the_wake_up_in_the_progress_bar(edge: compos
     said = [p.get("desc") or "" for m in events if m.get("msg") == "progress" for p in m.get("progress_data") or []]
     assert any("waking the Space…" in text or "the Space is starting…" in text for text in said), said
     assert events[-1]["success"] and events[-1]["output"]["data"][0] == 1
+
+
+def test_the_cli_says_it_is_waking_the_space(edge: compose.testing.Hub) -> None:
+    from typer.testing import CliRunner
+
+    from compose.cli import app
+
+    edge.set_stage("owner/sleepy", "SLEEPING")
+    result = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1"}).invoke(app, ["call", "owner/sleepy", "/increment"])
+    assert result.exit_code == 0, result.output
+    assert "waking the Space…" in result.output
+    assert result.output.strip().endswith("1")
