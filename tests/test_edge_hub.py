@@ -4,9 +4,11 @@ progress for a sleeping or starting Space, an immediate error naming the stage f
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import pytest
 from conftest import LONG_ID
+from edge_apps import GPU_SECONDS
 
 import compose
 import compose.testing
@@ -96,3 +98,28 @@ def test_the_cli_says_it_is_waking_the_space(edge: compose.testing.Hub) -> None:
     assert result.exit_code == 0, result.output
     assert "waking the Space…" in result.output
     assert result.output.strip().endswith("1")
+
+
+def test_an_edge_429_is_waited_out_as_retry_after_says_and_reported_when_it_persists(
+        edge: compose.testing.Hub) -> None:
+    space = compose.Space("owner/headers").load()
+    edge.rate_limit("owner/headers", 2, retry_after=1)
+    with compose.identity(session="patient"):
+        assert space.endpoint("/increment").predict() == 1  # two 429s, then through
+    edge.rate_limit("owner/headers", 50, retry_after=1)
+    try:
+        with pytest.raises(compose.RateLimited):
+            space.endpoint("/increment").predict()
+    finally:
+        edge.rate_limit("owner/headers", 0)
+
+
+def test_the_visitors_zero_gpu_quota_through_huggingface_hub(edge: compose.testing.Hub) -> None:
+    import huggingface_hub
+
+    user = f"q{uuid.uuid4().hex[:6]}"
+    visitor = edge.visitor(user)
+    with compose.identity(session=user, headers={"x-ip-token": visitor}):
+        compose.Space("owner/gpu").endpoint("/generate").predict("a")
+    quota = huggingface_hub.HfApi(token=edge.token(user)).get_zero_gpu_quota()
+    assert quota.remaining == edge.quota(visitor) == quota.base - GPU_SECONDS

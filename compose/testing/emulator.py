@@ -233,7 +233,13 @@ class Hub:
             return [c for c in self.world.charges if identity is None or c.identity == identity]
 
     def quota_left(self, identity: str) -> float:
+        """GPU seconds a ledger identity ("user:alice", "anon:203.0.113.1") has left in this period."""
         return self.world.base_quota(identity) - self.world.used(identity)
+
+    def quota(self, visitor: str) -> float:
+        """GPU seconds left for a visitor, by their X-IP-Token (`visitor(...)`) or ledger identity."""
+        identity = self.world.identity_of(visitor) or visitor
+        return self.quota_left(identity)
 
     def kill_replica(self, space_id: str, index: int) -> None:
         """Crash one replica of a Space; the edge then fails requests pinned to it, as a dead container would."""
