@@ -94,7 +94,8 @@ def make_component(config: dict[str, Any], *, is_file: bool = False, trust_remot
         kwargs["value"] = None if name != "api" else value
     block = cls(**kwargs)
     if value is not None and name != "api":
-        block.value = value  # type: ignore[union-attr]  # already postprocessed by the remote, as gradio's own from_config assigns it
+        # Already postprocessed by the remote: assigned, as gradio's own from_config does.
+        block.value = value  # type: ignore[union-attr]
     for flag in _EVENT_FLAGS:
         if props.get(flag):
             setattr(block, flag, props[flag])
@@ -117,6 +118,9 @@ def _dataset_kwargs(kwargs: dict[str, Any], props: dict[str, Any], known: dict[i
     else:
         kwargs["components"] = [c["name"] if isinstance(c, dict) else c for c in props.get("components") or []]
     kwargs.pop("component_props", None)
+    if "samples" in kwargs:
+        # An example file names a file on the remote's disk: never one of ours (the Dataset would serve it).
+        kwargs["samples"] = gc_utils.traverse(kwargs["samples"], lambda _: None, gc_utils.is_file_obj_with_meta)
 
 
 @dataclass

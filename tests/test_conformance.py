@@ -209,6 +209,12 @@ def test_a_remote_file_value_never_names_a_file_of_ours(tmp_path: Any) -> None:
     image = make_component({"id": 2, "type": "image", "props": {"name": "image", "value": {
         "path": "/etc/hostname", "meta": {"_type": "gradio.FileData"}}}})
     assert image.value is None  # type: ignore[union-attr]
+    # Nor an example's file in an examples table.
+    with gr.Blocks():
+        examples = make_component({"id": 3, "type": "dataset", "props": {
+            "name": "dataset", "components": [{"name": "file", "class_id": "x"}], "component_ids": [1],
+            "samples": [[{"path": str(secret), "meta": {"_type": "gradio.FileData"}}]]}}, known={1: component})
+    assert str(secret) not in str(examples.get_config())
 
 
 def test_mcp_schemas_of_the_whole_corpus_are_valid_and_on_par_with_gradios_own(corpus_url: str) -> None:
