@@ -14,14 +14,15 @@ Usage:
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any, Generic, TypeVar
 
 from .identity import Identity, current_identity, identity
-from .tracing import TraceScope
+from .tracing import TraceScope, trace_scope
 
 __all__ = ["UserAgents", "bind_run"]
 
@@ -30,22 +31,33 @@ A = TypeVar("A")
 
 @contextmanager
 def bind_run(agent: Any, ident: Identity | None = None, scope: TraceScope | None = None) -> Iterator[Identity]:
-    """For the duration of a run, the agent's Space tools act for `ident` (default: the current caller)."""
+    """For the duration of a run, the agent's Space tools act for `ident` (default: the current caller).
+
+    Identity travels in context variables. smolagents runs some tool calls in threads that do not inherit them
+    (CodeAgent's code under a timeout), so for this run the agent's Space tools are swapped for per-run copies that
+    carry the run's context; the tool objects themselves, which other users' agents may share, are never written.
+    """
     from .tools import SpaceTool
 
     ident = ident or current_identity()
-    tools = [t for t in (getattr(agent, "tools", {}) or {}).values() if isinstance(t, SpaceTool)]
-    for managed in (getattr(agent, "managed_agents", {}) or {}).values():
-        tools += [t for t in (getattr(managed, "tools", {}) or {}).values() if isinstance(t, SpaceTool)]
-    previous = [t._bound for t in tools]
-    for t in tools:
-        t._bound = (ident, scope)
-    try:
-        with identity(session=ident.session, headers=ident.headers, oauth_token=ident.oauth_token):
+    holders = [agent, *(getattr(agent, "managed_agents", {}) or {}).values()]
+    with identity(session=ident.session, headers=ident.headers, oauth_token=ident.oauth_token), \
+            (trace_scope(scope) if scope is not None else nullcontext()):
+        context = contextvars.copy_context()
+        swapped: list[tuple[dict[str, Any], str, Any]] = []
+        for holder in holders:
+            tools = getattr(holder, "tools", None)
+            if not isinstance(tools, dict):
+                continue
+            for name, tool in list(tools.items()):
+                if isinstance(tool, SpaceTool):
+                    tools[name] = tool.in_context(context)
+                    swapped.append((tools, name, tool))
+        try:
             yield ident
-    finally:
-        for t, p in zip(tools, previous, strict=True):
-            t._bound = p
+        finally:
+            for tools, name, tool in swapped:
+                tools[name] = tool
 
 
 class UserAgents(Generic[A]):

@@ -14,6 +14,8 @@ Usage:
 from __future__ import annotations
 
 import concurrent.futures
+import contextvars
+import copy
 import json
 import keyword
 import re
@@ -34,7 +36,7 @@ from .loop import spawn
 from .schema import Parameter, Return, output_labels, plain_text
 from .sessions import user_folder
 from .tool_schema import parameter_description
-from .tracing import ToolEvent, TraceScope, current_scope
+from .tracing import ToolEvent, current_scope
 from .updates import Update
 
 if TYPE_CHECKING:
@@ -172,7 +174,8 @@ class SpaceTool(Tool):  # type: ignore[misc]
         self.timeout = timeout
         self.max_file_bytes = max_file_bytes
         self._roots = roots
-        self._bound: tuple[Identity, TraceScope | None] | None = None
+        # Set only on a per-run copy (see `in_context`), never on a tool other agents share.
+        self._context: contextvars.Context | None = None
         # The limit is shared by every tool of this endpoint with the same max_concurrency (each user's agent has
         # its own tool instances); keyed without it, the first tool made for an endpoint fixed the limit for all.
         key = (endpoint.space.url, endpoint.api_name, max_concurrency)
@@ -216,14 +219,22 @@ class SpaceTool(Tool):  # type: ignore[misc]
         return {label: _agent_value(r, v) for label, r, v in zip(output_labels(returns), returns, values, strict=False)}
 
     def forward(self, **kwargs: Any) -> Any:  # type: ignore[override]
+        if self._context is not None:
+            # A run's copy called from a thread smolagents started without the run's context (CodeAgent's code
+            # runs under a timeout thread): the caller's identity and trace scope come in with the call.
+            return self._context.copy().run(self._forward, kwargs)
+        return self._forward(kwargs)
+
+    def in_context(self, context: contextvars.Context) -> SpaceTool:
+        """A copy of this tool for one agent run: its calls see `context` (the run's identity and trace scope),
+        whatever thread smolagents makes them from. The tool itself, which other users' agents may share, is
+        untouched."""
+        run_copy = copy.copy(self)
+        run_copy._context = context
+        return run_copy
+
+    def _forward(self, kwargs: dict[str, Any]) -> Any:
         ident, scope = current_identity(), current_scope()
-        if self._bound is not None:
-            # smolagents' CodeAgent runs code in a thread of its own without copying the context; the run this
-            # tool belongs to bound its caller here (tools are per agent, agents per user).
-            bound_ident, bound_scope = self._bound
-            scope = scope or bound_scope
-            if ident.session is None and not ident.headers:
-                ident = bound_ident
         arguments = self.vet(kwargs, ident)
         if scope is not None and scope.stopped.is_set():
             raise ComposeError(f"{self.name}: stopped")

@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -357,3 +358,60 @@ def test_two_processes_with_one_secret_derive_the_same_session(run_id: str, rest
     assert c != a  # no secret: random per process
     compose.set_session_secret(f"s-{run_id}")
     assert sessions.derive("user", space_key="https://owner-name.hf.space", user="alice") == a
+
+
+# --- one tool object shared by two users' agents -------------------------------------------------------------------
+
+
+def test_one_tool_shared_by_two_users_agents_at_once_keeps_them_apart(urls: dict[str, str]) -> None:
+    """The ordinary smolagents idiom: one `ep.tool()` object in two users' agents (a CodeAgent and a
+    ToolCallingAgent), both running at the same moment through `compose.stream_trace`. Each upstream call must carry
+    its own user's x-ip-token and session, and each user must get their own result (before, the identity was
+    written onto the shared tool and the later run's user won both calls)."""
+    from scripted import ScriptedModel
+    from smolagents import CodeAgent, ToolCallingAgent
+    from smolagents.memory import ActionStep
+
+    # A loopback stand-in for a Space: the visitor's x-ip-token goes only where listed explicitly.
+    space = compose.Space(urls["diagnostics"], forward_headers=("x-ip-token",))
+    shared = space.endpoint("/whoami").tool(name="whoami")
+    both_running = threading.Barrier(2, timeout=20)
+
+    class Together(ScriptedModel):
+        """Both agents reach their tool call only once both runs have started (and bound their users)."""
+
+        def generate(self, messages: Any, *args: Any, **kwargs: Any) -> Any:
+            if not self.seen:
+                both_running.wait()
+            return super().generate(messages, *args, **kwargs)
+
+    coder = CodeAgent(tools=[shared], model=Together([
+        '<code>\nr = whoami()\nfinal_answer(r["x-ip-token"] + "|" + r["Session"])\n</code>']), verbosity_level=-1)
+    caller = ToolCallingAgent(tools=[shared], model=Together([
+        [("whoami", {})], [("final_answer", {"answer": "done"})]]), verbosity_level=-1)
+    run = uuid.uuid4().hex[:8]
+    users = {"alice": (coder, f"alice-token-{run}"), "bob": (caller, f"bob-token-{run}")}
+
+    def trace(user: str) -> str:
+        agent, token = users[user]
+        with compose.identity(session=f"{user}-{run}", headers={"x-ip-token": token}):
+            for _ in compose.stream_trace(agent, f"who am I, {user}?"):
+                pass
+        if agent is coder:
+            return str([s for s in agent.memory.steps if isinstance(s, ActionStep)][-1].action_output)
+        step = next(s for s in agent.memory.steps if isinstance(s, ActionStep) and s.tool_calls
+                    and s.tool_calls[0].name == "whoami")
+        return str(step.observations)
+
+    with ThreadPoolExecutor(2) as pool:
+        alice, bob = pool.map(trace, ["alice", "bob"])
+
+    def expected_session(user: str) -> str:
+        with compose.identity(session=f"{user}-{run}"):
+            return space.upstream_session()
+
+    assert alice == f"alice-token-{run}|{expected_session('alice')}", alice
+    assert f"bob-token-{run}" in bob and expected_session("bob") in bob, bob
+    assert "alice" not in bob and "bob" not in alice
+    # The shared tool object itself carries nobody.
+    assert shared._context is None
