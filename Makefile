@@ -32,6 +32,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check compose tests bench examples apps spaces
 	$(BIN)/mypy
+	$(BIN)/lint-imports  # the layer contracts in .importlinter
 
 test: $(STAMP) /usr/bin/chromium /usr/sbin/nginx lint
 	$(BIN)/pytest -q

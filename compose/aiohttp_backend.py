@@ -41,8 +41,9 @@ __all__ = ["AiohttpBackend", "Verify", "ssl_context"]
 
 Verify = bool | str | os.PathLike[str] | ssl.SSLContext
 
-# Set by the connector when the request in flight (this task) got a connection opened for it.
-_opened: contextvars.ContextVar[bool] = contextvars.ContextVar("compose_opened", default=False)
+# Set by the connector for the request in flight (this task): the connection it got, and whether it was opened
+# for it.
+_opened: contextvars.ContextVar[tuple[Any, bool]] = contextvars.ContextVar("compose_opened", default=(None, False))
 
 # Backends with an open session, closed at interpreter exit (aiohttp warns about sessions left open).
 _live: weakref.WeakSet[AiohttpBackend] = weakref.WeakSet()
@@ -101,9 +102,10 @@ class _Connector(aiohttp.TCPConnector):
         (the answer may be read and its connection released before compose looks at it)."""
         conn = await super().connect(req, traces, timeout)
         protocol = conn.protocol
-        if protocol is not None and protocol not in self.seen:
+        fresh = protocol is not None and protocol not in self.seen
+        if fresh:
             self.seen.add(protocol)
-            _opened.set(True)
+        _opened.set((protocol, fresh))
         return conn
 
     async def _get(self, key: Any, traces: list[Any]) -> Any:
@@ -117,13 +119,13 @@ class _Connector(aiohttp.TCPConnector):
 class _Reply:
     """One answer from aiohttp, seen through compose's `Reply` protocol."""
 
-    __slots__ = ("_response", "headers", "new_connection", "status")
+    __slots__ = ("_response", "connection", "headers", "new_connection", "status")
 
-    def __init__(self, response: aiohttp.ClientResponse, new_connection: bool) -> None:
+    def __init__(self, response: aiohttp.ClientResponse, opened: tuple[Any, bool]) -> None:
         self._response = response
         self.status = response.status
         self.headers = Headers([(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers])
-        self.new_connection = new_connection
+        self.connection, self.new_connection = opened
 
     async def chunks(self) -> AsyncIterator[bytes]:
         content = self._response.content
@@ -228,7 +230,7 @@ class AiohttpBackend:
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=request.connect_timeout,
                                         sock_read=request.read_timeout)
         response: aiohttp.ClientResponse | None = None
-        _opened.set(False)
+        _opened.set((None, False))
         try:
             async with timer if timer is not None else contextlib.nullcontext():
                 response = await client.request(

@@ -99,11 +99,46 @@ async def run_call(space: Space, schema: EndpointSchema, values: list[Any], iden
                             "session_hash": session_hash}
     if ident.oauth_token and space.use_oauth_token and is_hf_origin(space.url):
         body["oauth_token"] = ident.oauth_token  # a signed-in user's token, only ever to Hugging Face
+    # A session Gradio knows already: its data stream opens now, beside the join, so a warm call costs one round
+    # trip (a session's first call keeps the order join → stream: Gradio would not know the session yet).
+    stream_headers = space._headers_for(None, session_hash, accept="text/event-stream")
+    data_path = f"{sch.api_prefix}/queue/data"
+    early = space._hub.prepare(session_hash, stream_headers, opener=space.transport.stream, path=data_path)
     join = asyncio.ensure_future(space.transport.send(
         "POST", f"{sch.api_prefix}/queue/join", headers=headers, json=body, retry=True, api_name=name,
         # Its answer is the job's first sign of life: no longer than the idle deadline (and a minute at most).
         read_timeout=min(60.0, space.idle_timeout),
     ))
+    try:
+        response, event_id = await _joined(space, schema, join, session_hash, ident)
+    except BaseException:
+        if early:
+            space._hub.unprepare(session_hash)  # no call will wait on it: Gradio must not hold it open for nothing
+        raise
+    # The data stream carries no user's headers: it may serve several calls of a shared session, and starts nothing.
+    queue = space._hub.subscribe(session_hash, event_id, stream_headers, opener=space.transport.stream,
+                                 path=data_path)
+    try:
+        if (schema.stateful and space.transport.first_join_on(response)
+                and await space._upstream_restarted(epoch, session_hash)):
+            raise SessionLost(
+                "the Space restarted and this user's upstream session (its gr.State) was lost; it has been reset, "
+                "call again to start over", space=space.name, api_name=name)
+        return await _read(space, schema, queue, emit, ident, raw, session_hash)
+    except BaseException as e:
+        if not isinstance(e, (AppError, QuotaExceeded, UpstreamDisconnected, InvalidArguments)):
+            # Cancelled by the caller, timed out, or lost: stop the upstream job so it does not run on for no one.
+            _cancel_upstream(space, sch, schema, session_hash, event_id, headers)
+        raise
+    finally:
+        space._hub.release(session_hash, event_id)
+
+
+async def _joined(space: Space, schema: EndpointSchema, join: asyncio.Future[Response], session_hash: str,
+                  ident: Identity) -> tuple[Response, str]:
+    """The join's answer and its event id, or the error it stands for."""
+    sch = space._schema_now()
+    name = schema.api_name
     try:
         response = await asyncio.shield(join)
     except asyncio.CancelledError:
@@ -119,23 +154,7 @@ async def run_call(space: Space, schema: EndpointSchema, values: list[Any], iden
         # A 200 that is not Gradio's answer (a proxy's page, another app): say so instead of a bare KeyError.
         raise SpaceUnavailable(f"join answered 200 without an event id: {response.text[:200]!r}",
                                space=space.name, api_name=name)
-    # The data stream carries no user's headers: it may serve several calls of a shared session, and starts nothing.
-    queue = space._hub.subscribe(session_hash, event_id,
-                                 space._headers_for(None, session_hash, accept="text/event-stream"),
-                                 opener=space.transport.stream, path=f"{sch.api_prefix}/queue/data")
-    try:
-        if schema.stateful and response.new_connection and await space._upstream_restarted(epoch, session_hash):
-            raise SessionLost(
-                "the Space restarted and this user's upstream session (its gr.State) was lost; it has been reset, "
-                "call again to start over", space=space.name, api_name=name)
-        return await _read(space, schema, queue, emit, ident, raw, session_hash)
-    except BaseException as e:
-        if not isinstance(e, (AppError, QuotaExceeded, UpstreamDisconnected, InvalidArguments)):
-            # Cancelled by the caller, timed out, or lost: stop the upstream job so it does not run on for no one.
-            _cancel_upstream(space, sch, schema, session_hash, event_id, headers)
-        raise
-    finally:
-        space._hub.release(session_hash, event_id)
+    return response, event_id
 
 
 def _event_id(response: Response) -> str | None:

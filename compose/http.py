@@ -88,6 +88,7 @@ class Reply(Protocol):
     status: int
     headers: Headers
     new_connection: bool  # the request went out on a connection opened for it (not a pooled one)
+    connection: object | None  # which connection carried it (an opaque, weakly referable token), if known
 
     def chunks(self) -> AsyncIterator[bytes]: ...
 
@@ -138,6 +139,7 @@ class Response:
     headers: Headers
     content: bytes = b""
     new_connection: bool = False
+    connection: object | None = None  # see Reply.connection
 
     def json(self) -> Any:
         """The body as JSON; a body that is not JSON raises ValueError."""

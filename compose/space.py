@@ -239,56 +239,53 @@ class Space:
 
     async def _fetch(self) -> tuple[dict[str, Any], dict[str, Any]]:
         h = self._headers_for(None)
-        r = await self.transport.send("GET", "/config", headers=h, retry=True)
-        if r.status_code != 200:
-            raise SpaceUnavailable(f"config answered {r.status_code}", space=self.name)
+        # One round trip instead of three: /config, /info and the MCP schema are asked at once, under gradio's
+        # default API prefix (an app with another prefix costs a second trip for the last two).
+        prefix = _DEFAULT_PREFIX
+        info_task, mcp_task = self._ask_info(prefix, h)
         try:
-            config = schema_json(self.name, f"{self.url}/config", r.content, self.limits)
-        except ValueError:
-            raise ConfigError(f"{self.name}: {self.url}/config is not a Gradio app's config") from None
-        if not isinstance(config, dict) or "dependencies" not in config:
-            raise ConfigError(f"{self.name}: {self.url} does not look like a Gradio app")
-        prefix = config.get("api_prefix", "/gradio_api")
-        r = await self.transport.send("GET", f"{prefix}/info", headers=h, retry=True)
-        if r.status_code != 200:
-            raise SpaceUnavailable(f"API info answered {r.status_code}", space=self.name)
-        try:
-            info = schema_json(self.name, f"{self.url}{prefix}/info", r.content, self.limits)
-        except ValueError:  # as for the config above: a clear error rather than a bare ValueError
-            raise ConfigError(f"{self.name}: {self.url}{prefix}/info is not a Gradio app's API info") from None
-        if not isinstance(info, dict):
-            raise ConfigError(f"{self.name}: {self.url}{prefix}/info is not a Gradio app's API info")
-        check_schema_counts(self.name, config, info, self.limits)
-        if config.get("mcp_server"):
-            await self._add_parameter_descriptions(prefix, h, info)
-        return config, info
+            r = await self.transport.send("GET", "/config", headers=h, retry=True)
+            if r.status_code != 200:
+                raise SpaceUnavailable(f"config answered {r.status_code}", space=self.name)
+            try:
+                config = schema_json(self.name, f"{self.url}/config", r.content, self.limits)
+            except ValueError:
+                raise ConfigError(f"{self.name}: {self.url}/config is not a Gradio app's config") from None
+            if not isinstance(config, dict) or "dependencies" not in config:
+                raise ConfigError(f"{self.name}: {self.url} does not look like a Gradio app")
+            if config.get("api_prefix", _DEFAULT_PREFIX) != prefix:
+                prefix = config["api_prefix"]
+                _drop(info_task, mcp_task)
+                info_task, mcp_task = self._ask_info(prefix, h)
+            r = await info_task
+            if r.status_code != 200:
+                raise SpaceUnavailable(f"API info answered {r.status_code}", space=self.name)
+            try:
+                info = schema_json(self.name, f"{self.url}{prefix}/info", r.content, self.limits)
+            except ValueError:  # as for the config above: a clear error rather than a bare ValueError
+                raise ConfigError(f"{self.name}: {self.url}{prefix}/info is not a Gradio app's API info") from None
+            if not isinstance(info, dict):
+                raise ConfigError(f"{self.name}: {self.url}{prefix}/info is not a Gradio app's API info")
+            check_schema_counts(self.name, config, info, self.limits)
+            if config.get("mcp_server"):
+                _add_parameter_descriptions(await mcp_task, info)
+            return config, info
+        finally:
+            _drop(info_task, mcp_task)
 
-    async def _add_parameter_descriptions(self, prefix: str, headers: dict[str, str],
-                                          info: dict[str, Any]) -> None:
-        """Copy each parameter's docstring line ("Args:") into `info`, from the app's MCP schema.
+    def _ask_info(self, prefix: str, headers: dict[str, str]) -> tuple[asyncio.Task[Any], asyncio.Task[Any]]:
+        """Start fetching /info and the MCP schema under `prefix` (see `_fetch`)."""
+        info = asyncio.ensure_future(self.transport.send("GET", f"{prefix}/info", headers=headers, retry=True))
+        return info, asyncio.ensure_future(self._mcp_tools(prefix, headers))
 
-        /info publishes only an endpoint's summary; an app that serves MCP (`mcp_server=True`, as many Spaces do)
-        also publishes what each parameter means, which agents and the API page need. It is optional: any
-        failure leaves the descriptions empty.
-        """
+    async def _mcp_tools(self, prefix: str, headers: dict[str, str]) -> Any:
+        """The app's MCP tool list, or [] (it is optional: any failure leaves the descriptions empty)."""
         try:
             r = await self.transport.send("GET", f"{prefix}/mcp/schema", headers=headers)
-            tools = r.json() if r.status_code == 200 else []
+            return r.json() if r.status_code == 200 else []
         except (SpaceError, ValueError):
-            return
-        endpoints = info.get("named_endpoints") or {}
-        for tool in tools if isinstance(tools, list) else []:
-            if not isinstance(tool, dict):
-                continue
-            name = str((tool.get("meta") or {}).get("endpoint_name") or "")
-            endpoint = endpoints.get(name if name.startswith("/") else f"/{name}")
-            properties = (tool.get("inputSchema") or {}).get("properties") or {}
-            if not isinstance(endpoint, dict) or not isinstance(properties, dict):
-                continue
-            for p in endpoint.get("parameters") or []:
-                described = properties.get(p.get("parameter_name"))
-                if not p.get("description") and isinstance(described, dict) and described.get("description"):
-                    p["description"] = str(described["description"])
+            return []
+
 
     def load(self, progress: Callable[[str], None] | None = None) -> Space:
         """Fetch the schema now (it is otherwise fetched on first need). Returns the Space.
@@ -484,4 +481,36 @@ def _api_shape(schema: SpaceSchema) -> dict[str, Any]:
             for name, ep in schema.endpoints.items()}
 
 
+_DEFAULT_PREFIX = "/gradio_api"
 
+
+def _drop(*tasks: asyncio.Task[Any]) -> None:
+    """Cancel what is still running; what ended is looked at, so no failure is reported as never retrieved."""
+    for task in tasks:
+        if task.done():
+            if not task.cancelled():
+                task.exception()
+        else:
+            task.cancel()
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+
+def _add_parameter_descriptions(tools: Any, info: dict[str, Any]) -> None:
+    """Copy each parameter's docstring line ("Args:") into `info`, from the app's MCP schema (`tools`).
+
+    /info publishes only an endpoint's summary; an app that serves MCP (`mcp_server=True`, as many Spaces do)
+    also publishes what each parameter means, which agents and the API page need.
+    """
+    endpoints = info.get("named_endpoints") or {}
+    for tool in tools if isinstance(tools, list) else []:
+        if not isinstance(tool, dict):
+            continue
+        name = str((tool.get("meta") or {}).get("endpoint_name") or "")
+        endpoint = endpoints.get(name if name.startswith("/") else f"/{name}")
+        properties = (tool.get("inputSchema") or {}).get("properties") or {}
+        if not isinstance(endpoint, dict) or not isinstance(properties, dict):
+            continue
+        for p in endpoint.get("parameters") or []:
+            described = properties.get(p.get("parameter_name"))
+            if not p.get("description") and isinstance(described, dict) and described.get("description"):
+                p["description"] = str(described["description"])

@@ -12,6 +12,7 @@ Usage (inside compose's I/O loop):
 from __future__ import annotations
 
 import asyncio
+import collections
 import os
 import weakref
 from collections.abc import Callable, Mapping
@@ -30,6 +31,8 @@ __all__ = ["DISCONNECTED", "EventParser", "StreamHub", "hub_for"]
 
 log = redact.logger("compose.streams")  # never a token in a log line
 
+_MAX_WARM = 10_000
+
 # Sentinel message put on every subscriber's queue when the stream broke before their event completed.
 DISCONNECTED: dict[str, Any] = {"msg": "__disconnected__"}
 
@@ -42,6 +45,7 @@ class _Session:
     released: set[str] = field(default_factory=set)  # events whose call left before their completion came
     task: asyncio.Task[None] | None = None
     answered: bool = False  # the current stream request got a response (so a failure now is mid-stream)
+    early: bool = False  # opened ahead of its join (`prepare`), and nothing routed yet
 
     def idle(self) -> bool:
         """No call waits here, and no message is kept for a call whose join has not answered yet."""
@@ -73,6 +77,37 @@ class StreamHub:
     def __init__(self) -> None:
         self._sessions: dict[str, _Session] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Sessions whose data stream Gradio has answered: it keeps their message queue (an LRU of sessions), so a
+        # stream opened for one waits for its next events. Bounded; a forgotten one only costs the sequential order.
+        self._warm: collections.OrderedDict[str, None] = collections.OrderedDict()
+
+    def _session(self, session_hash: str) -> tuple[_Session, asyncio.AbstractEventLoop]:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            # A new I/O loop (a forked child's): streams and queues of the old one can never be read here.
+            self._sessions, self._loop, self._warm = {}, loop, collections.OrderedDict()
+        return self._sessions.setdefault(session_hash, _Session()), loop
+
+    def prepare(self, session_hash: str, headers: Headers, *, opener: Opener, path: str) -> bool:
+        """Before a join: for a session Gradio already knows, open its data stream now, concurrently with the join,
+        so a warm call takes one round trip instead of two. True if a stream was opened (the caller must `unprepare`
+        it if the join fails). A session Gradio has forgotten answers session_not_found on this early stream; that
+        answer is not passed on, and the stream is opened again once the join has answered.
+        """
+        if session_hash not in self._warm:
+            return False
+        s, loop = self._session(session_hash)
+        if s.task is not None and not s.task.done():
+            return False
+        s.early = True
+        s.task = loop.create_task(self._read(session_hash, s, headers, opener, path))
+        return True
+
+    def unprepare(self, session_hash: str) -> None:
+        """The join after `prepare` failed: close the early stream if no call waits on it."""
+        s = self._sessions.get(session_hash)
+        if s is not None and s.early and not s.subscribed and s.task is not None and not s.task.done():
+            s.task.cancel()
 
     def subscribe(self, session_hash: str, event_id: str, headers: Headers, *, opener: Opener, path: str
                   ) -> asyncio.Queue[dict[str, Any]]:
@@ -81,11 +116,7 @@ class StreamHub:
         A stream is opened with `opener(path, headers)` (the calling Space's pool: it GETs `path`, the app's data
         route, and yields the status and the body's chunks).
         """
-        loop = asyncio.get_running_loop()
-        if loop is not self._loop:
-            # A new I/O loop (a forked child's): streams and queues of the old one can never be read here.
-            self._sessions, self._loop = {}, loop
-        s = self._sessions.setdefault(session_hash, _Session())
+        s, loop = self._session(session_hash)
         q = s.queues.setdefault(event_id, asyncio.Queue())
         if event_id in s.finished:
             return q  # everything for it came in before its join answered: no stream to read for it
@@ -165,20 +196,38 @@ class StreamHub:
         async with opener(target, headers) as reply:
             s.answered = True
             status = reply.status
+            if s.early and status == 404:
+                return self._forgotten(session_hash, s)
             if status != 200:
                 msg = {"msg": "unexpected_error", "message": f"data stream answered {status}",
                        "session_not_found": status == 404}
                 for q in s.queues.values():
                     q.put_nowait(msg)
                 return False
+            self._warm[session_hash] = None
+            self._warm.move_to_end(session_hash)
+            while len(self._warm) > _MAX_WARM:
+                self._warm.popitem(last=False)
             closed = False
             events = EventParser()
             # Read on to the end of the body (the server ends it right after close_stream), so the connection goes
             # back to the pool instead of being closed: 0 new connections per warm call.
+            forgotten = False
             async for chunk in reply.chunks():
                 for data in events.feed(chunk):
-                    closed = self._route(s, orjson.loads(data)) or closed
-            return closed
+                    msg = orjson.loads(data)
+                    if s.early and isinstance(msg, dict) and msg.get("session_not_found"):
+                        forgotten = True  # read on to the end: leaving early would make Gradio drop the session
+                    if not forgotten:
+                        closed = self._route(s, msg) or closed
+            return self._forgotten(session_hash, s) if forgotten else closed
+
+    def _forgotten(self, session_hash: str, s: _Session) -> bool:
+        """An early stream found the session unknown (Gradio forgot it, or the join has not reached it yet): not
+        news for any call. Returns True so the stream is opened again, the usual way, for whoever waits."""
+        self._warm.pop(session_hash, None)
+        s.early = False
+        return True
 
     def _route(self, s: _Session, msg: dict[str, Any]) -> bool:
         """Hand one message to its event's queue; True for close_stream."""
@@ -186,6 +235,8 @@ class StreamHub:
             log.debug("dropped a data-stream message that is not an object: %.200r", msg)
             return False  # nobody's: it names no event
         kind = msg.get("msg")
+        if kind != "heartbeat":
+            s.early = False
         if kind == "close_stream":
             return True
         if kind == "heartbeat":

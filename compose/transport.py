@@ -16,6 +16,7 @@ import os
 import random
 import time
 import uuid
+import weakref
 from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
 from typing import Any, BinaryIO
 from urllib.parse import urljoin, urlsplit
@@ -67,6 +68,19 @@ class Transport:
         self.backend = backend
         parts = urlsplit(self.root)
         self.origin = f"{parts.scheme}://{parts.netloc}"
+        self._joins: weakref.WeakSet[Any] = weakref.WeakSet()  # connections that have carried a join
+
+    def first_join_on(self, response: Response) -> bool:
+        """Is `response` (a join's answer) the first join its connection carried? A connection that carried none
+        may have been opened after the app restarted (by another request: a schema check, a stream), so a
+        stateful call on it asks whether the app restarted; one that carried a join before was there already."""
+        connection = response.connection
+        if connection is None:
+            return response.new_connection
+        if connection in self._joins:
+            return False
+        self._joins.add(connection)
+        return True
 
     def url(self, path: str) -> str:
         return self.root + path if path.startswith("/") else urljoin(self.root + "/", path)
@@ -154,7 +168,8 @@ class Transport:
         request = Request(method, url, tuple(headers.items()) + framing, body, read_timeout=read_timeout)
         async with self.backend.send(request) as reply:
             content_bytes = b"" if method == "HEAD" else await reply.read(self.max_body)
-            return Response(reply.status, reply.headers, content_bytes, reply.new_connection)
+            return Response(reply.status, reply.headers, content_bytes, reply.new_connection,
+                            getattr(reply, "connection", None))
 
     @contextlib.asynccontextmanager
     async def stream(self, path: str, headers: Headers, *, read_timeout: float | None = None

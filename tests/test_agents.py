@@ -369,11 +369,13 @@ def test_tools_are_fresh_instances_each_time(registry: compose.ToolRegistry) -> 
     assert all(a is not b for a, b in zip(first, second, strict=True))
     assert all(isinstance(t, Tool) for t in first)
 
-    # So binding one user's agent run leaves another agent's tools alone.
+    # Binding one user's agent run writes on no tool object: the run gets copies that carry its context.
     agent = ToolCallingAgent(tools=first, model=ScriptedModel([]), verbosity_level=QUIET)
     with compose.identity(session="someone"), bind_run(agent):
-        assert all(t._bound is not None for t in first)
-        assert all(t._bound is None for t in second)
+        during = list(agent.tools.values())
+        assert all(t._context is not None for t in during if t.name != "final_answer")
+        assert all(t._context is None for t in (*first, *second))
+    assert all(agent.tools[t.name] is t for t in first)  # the run over, the agent has its own tools back
 
 
 # --- OpenAI schemas and to_dict ------------------------------------------------------------------------------------

@@ -260,7 +260,7 @@ def test_token_is_never_sent_to_a_non_hf_origin(urls: dict[str, str]) -> None:
     # the Spaces proxy strips (tests/test_edge_tokens.py proves it through the emulated edge).
     assert not {"authorization", "x-hf-authorization"} & {k.lower() for k in space._headers_for(None)}
     hf = compose.Space("https://owner-name.hf.space", token="hf_for_hf")
-    assert hf._headers_for(None) == {"x-hf-authorization": "Bearer hf_for_hf"}
+    assert hf._headers_for(None) == {"accept": "*/*", "x-hf-authorization": "Bearer hf_for_hf"}
 
 
 # --- session modes and reset -----------------------------------------------------------------------------------------
