@@ -110,7 +110,8 @@ def corpus_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
            "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen([sys.executable, str(CORPUS / "serve.py")], env=env, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True)
-    running: LocalSpace = wait_ready("corpus", process, temp)
+    # Building 32 apps takes a while on a loaded machine: a deadline of its own (the fixture is not a test body).
+    running: LocalSpace = wait_ready("corpus", process, temp, timeout=600)
     try:
         yield running.url
     finally:

@@ -109,12 +109,14 @@ def test_rendered_app_and_endpoints_match_the_remote(corpus_url: str, name: str,
             assert single != whole.api_names[api]  # the second render of a name got gradio's next free one
             assert [p[0] for p in outer_named[single]] == [p[0] for p in params]
         # Each case: the remote's own answer, through the whole-app render and through ep.render().
-        # A fresh user each time: a stateful app's session starts over for each, as for the direct call.
+        # Three users, one per path: each has a session of its own upstream, so a stateful app's state grows
+        # alike on each path.
+        remote, through_whole, through_single = direct(url), direct(outer_url), direct(outer_url)
         for api, each in calls.items():
             for kwargs in each:
-                expected = direct(url).predict(**kwargs, api_name=api)
-                assert direct(outer_url).predict(**kwargs, api_name=whole.api_names[api]) == expected, (api, kwargs)
-                assert direct(outer_url).predict(**kwargs, api_name=singles[api].api_names[api]) == expected, (
+                expected = remote.predict(**kwargs, api_name=api)
+                assert through_whole.predict(**kwargs, api_name=whole.api_names[api]) == expected, (api, kwargs)
+                assert through_single.predict(**kwargs, api_name=singles[api].api_names[api]) == expected, (
                     api, kwargs)
 
 
