@@ -106,6 +106,21 @@ class Endpoint:
                     raise
             return await run_call(self.space, schema, values, ident, emit)
 
+    # --- the seam the adapters use (handler, render, tools): the caller resolves who is calling ----------------
+
+    async def run_as(self, ident: Identity, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None,
+                     on_update: Callable[[Update], None] | None = None) -> Any:
+        """Call for `ident`, reporting each `Update` to `on_update` (run it on compose's I/O loop: `run_async`).
+
+        Usage: `await run_async(ep.run_as(ident, (text,), {}, emit))`.
+        """
+        return await self._run(tuple(args), dict(kwargs or {}), ident, on_update or _ignore)
+
+    def stream_as(self, ident: Identity, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
+                  ) -> AsyncIterator[Update]:
+        """`stream()` for `ident` (an adapter resolves the caller once, up front)."""
+        return self._stream(tuple(args), dict(kwargs or {}), ident)
+
     async def call(self, *args: Any, **kwargs: Any) -> Any:
         """Call the endpoint and return its result; cancelling the awaiting task cancels the upstream job."""
         return await run_async(self._run(args, kwargs, current_identity(), _ignore))

@@ -198,7 +198,7 @@ def make_handler(ep: Endpoint) -> Callable[..., Any]:
         async def stream_handler(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
             values, named, request, progress, oauth = bind(args, kwargs)
             try:
-                async for update in ep._stream(values, named, ident_for(request, oauth)):
+                async for update in ep.stream_as(ident_for(request, oauth), values, named):
                     if update.kind == "output":
                         if not update.final:
                             yield _from_wire(files, update.value, labels)
@@ -221,7 +221,7 @@ def make_handler(ep: Endpoint) -> Callable[..., Any]:
 
             try:
                 # One call, no per-update queue: a non-streaming endpoint only needs its result and its progress.
-                result = await run_async(ep._run(values, named, ident_for(request, oauth), emit))
+                result = await run_async(ep.run_as(ident_for(request, oauth), values, named, emit))
             except ComposeError as e:
                 raise to_gradio_error(e) from e
             return _from_wire(files, result, labels)

@@ -275,7 +275,7 @@ class SpaceTool(Tool):  # type: ignore[misc]
             if report:  # outputs too: a trace shows a generator's output so far
                 report(ToolEvent("update", call, self.name, self.endpoint.space.name, update=update))
 
-        return await self.endpoint._run((), arguments, ident, emit)
+        return await self.endpoint.run_as(ident, (), arguments, emit)
 
     def to_dict(self) -> dict[str, Any]:
         """A self-contained tool definition that rebuilds this tool through compose (smolagents' own cannot)."""
