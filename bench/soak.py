@@ -92,6 +92,10 @@ class Browser:
                 if not line.startswith("data:"):
                     continue
                 msg = json.loads(line[5:])
+                if msg.get("event_id") not in (None, event_id):
+                    # Another event of this page's session (the completion of a job cancelled earlier): the
+                    # stream carries the whole session's messages, so a browser reads only its own event's.
+                    continue
                 kind = msg.get("msg")
                 if kind == "process_generating":
                     updates += 1
@@ -156,7 +160,8 @@ async def soak(url: str, pid: int, *, users: int, seconds: float, every: float) 
     calls: Counter[str] = Counter()
     failures: list[str] = []
     ends = time.monotonic() + seconds
-    limits = httpx.Limits(max_connections=users * 3, max_keepalive_connections=users * 2)
+    # Idle connections expire well before uvicorn drops them (5 s): a request sent on one it is closing is lost.
+    limits = httpx.Limits(max_connections=users * 3, max_keepalive_connections=users * 2, keepalive_expiry=2.0)
     async with httpx.AsyncClient(timeout=httpx.Timeout(CALL_DEADLINE), limits=limits) as client:
 
         async def user(i: int) -> None:
