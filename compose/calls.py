@@ -116,8 +116,11 @@ async def run_call(space: Space, schema: EndpointSchema, values: list[Any], iden
             space._hub.unprepare(session_hash)  # no call will wait on it: Gradio must not hold it open for nothing
         raise
     # The data stream carries no user's headers: it may serve several calls of a shared session, and starts nothing.
-    queue = space._hub.subscribe(session_hash, event_id, stream_headers, opener=space.transport.stream,
-                                 path=data_path)
+    # Headers again, after the join: its answer may have set the session's affinity cookie (a first call's stream
+    # must reach the replica that holds the session).
+    queue = space._hub.subscribe(session_hash, event_id,
+                                 space._headers_for(None, session_hash, accept="text/event-stream"),
+                                 opener=space.transport.stream, path=data_path)
     try:
         if (schema.stateful and space.transport.first_join_on(response)
                 and await space._upstream_restarted(epoch, session_hash)):
