@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -116,3 +116,18 @@ def corpus_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield running.url
     finally:
         running.stop()
+
+
+@pytest.fixture
+def make_space() -> Iterator[Callable[..., compose.Space]]:
+    """A factory of Spaces that are closed when the test ends: `space = make_space(url, retries=0)`."""
+    made: list[compose.Space] = []
+
+    def make(url: str, **options: Any) -> compose.Space:
+        space = compose.Space(url, **options)
+        made.append(space)
+        return space
+
+    yield make
+    for space in made:
+        space.close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import gradio  # noqa: F401 - imported at collection: compose's first call imports it, and that takes seconds
@@ -37,20 +37,6 @@ def other() -> Iterator[FaultServer]:
     """A second server on another port: another origin, which must never hear from compose."""
     with FaultServer() as s:
         yield s
-
-
-@pytest.fixture
-def make_space() -> Iterator[Callable[..., compose.Space]]:
-    made: list[compose.Space] = []
-
-    def make(url: str, **options: Any) -> compose.Space:
-        space = compose.Space(url, **options)
-        made.append(space)
-        return space
-
-    yield make
-    for space in made:
-        space.close()
 
 
 async def echo(space: compose.Space, text: str = "hi") -> Any:

@@ -43,18 +43,14 @@ def blocks(**endpoints: Callable[[], tuple[list[Any], list[Any]]]) -> gr.Blocks:
 
 
 @pytest.fixture
-def make_space() -> Iterator[Callable[..., compose.Space]]:
-    made: list[compose.Space] = []
+def make_space(make_space: Callable[..., compose.Space]) -> Callable[..., compose.Space]:
+    """conftest's make_space, with no schema cache: each test's server has its own schema and a port may be reused."""
 
     def make(url: str, **options: Any) -> compose.Space:
-        options.setdefault("schema_ttl", 0)  # each test's server has its own schema; a port may be reused
-        space = compose.Space(url, **options)
-        made.append(space)
-        return space
+        options.setdefault("schema_ttl", 0)
+        return make_space(url, **options)
 
-    yield make
-    for space in made:
-        space.close()
+    return make
 
 
 def file_data(path: str, name: str = "report.txt") -> dict[str, Any]:
