@@ -74,7 +74,7 @@ def artifacts() -> Path:
 LONG_ID = "owner/a-space-whose-name-is-far-too-long-to-fit-in-one-dns-label"
 EDGE_SPACES = {"owner/headers": "headers_app", "owner/private": "headers_app", "owner/replicated": "headers_app",
                "owner/gpu": "gpu_app", "owner/stages": "headers_app", "owner/sleepy": "headers_app",
-               LONG_ID: "headers_app"}
+               "owner/restartable": "headers_app", LONG_ID: "headers_app"}
 
 
 @pytest.fixture(scope="session")
@@ -82,8 +82,9 @@ def hub() -> Iterator[compose.testing.Hub]:
     import edge_apps
 
     spaces = {space_id: getattr(edge_apps, factory) for space_id, factory in EDGE_SPACES.items()}
-    with compose.testing.hub(spaces, replicas={"owner/replicated": 2}, private={"owner/private"},
-                             zero_gpu={"owner/gpu"}, wake_seconds=1.0, env=False) as running:
+    with compose.testing.hub(spaces, replicas={"owner/replicated": 2, "owner/restartable": 2},
+                             private={"owner/private"}, zero_gpu={"owner/gpu"}, wake_seconds=1.0,
+                             env=False) as running:
         yield running
 
 

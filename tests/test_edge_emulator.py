@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import huggingface_hub
 import pytest
+from gradio_client import Client
 from huggingface_hub.errors import RepositoryNotFoundError
 
 import compose.testing
@@ -98,15 +99,56 @@ def test_edge_rate_limits_with_retry_after(edge: compose.testing.Hub) -> None:
     assert answers[0].headers["retry-after"] == "7"
 
 
-def test_pause_and_restart_through_the_hub_api(edge: compose.testing.Hub) -> None:
+def _count_twice(space_id: str) -> list[int]:
+    """A gradio_client session's counter after two increments (the app's per-session gr.State)."""
+    client = Client(space_id, verbose=False)
+    return [int(client.predict(api_name="/increment")) for _ in range(2)]
+
+
+def test_pause_stops_the_space_and_restart_runs_it_afresh_through_the_hub_api(edge: compose.testing.Hub) -> None:
     api = huggingface_hub.HfApi(token=edge.token("owner"))
+    url = "https://owner-stages.hf.space/config"
+    before = httpx.get(url).json()["app_id"]
     assert api.pause_space("owner/stages").stage == "PAUSED"
-    assert httpx.get("https://owner-stages.hf.space/config").status_code == 503
+    paused = httpx.get(url)
+    assert paused.status_code == 503 and paused.headers["x-space-stage"] == "PAUSED"
+    assert api.get_space_runtime("owner/stages").stage == "PAUSED"  # a request does not wake a paused Space
     assert api.restart_space("owner/stages").stage == "APP_STARTING"
     assert api.wait_for_space("owner/stages", timeout=20, poll_interval=0.2).stage == "RUNNING"
+    # A new process: a new app id, and a client's session starts from nothing.
+    assert httpx.get(url).json()["app_id"] != before
+    assert _count_twice("owner/stages") == [1, 2]
     # Nobody else may pause it.
     with pytest.raises(huggingface_hub.errors.HfHubHTTPError):
         huggingface_hub.HfApi(token=edge.token("mallory")).pause_space("owner/stages")
+
+
+def test_restart_space_loses_every_sessions_state(edge: compose.testing.Hub) -> None:
+    client = Client("owner/stages", verbose=False)
+    assert [client.predict(api_name="/increment") for _ in range(2)] == [1, 2]
+    edge.restart_space("owner/stages")
+    assert client.predict(api_name="/increment") == 1  # same session hash, but the app that held it is gone
+
+
+def _pinned(space_id: str) -> tuple[httpx.Client, int]:
+    """A browser-like client pinned to one replica by the edge's cookie, and that replica's index."""
+    browser = httpx.Client()
+    browser.get(f"https://{space_id.replace('/', '-')}.hf.space/config")
+    return browser, int(browser.cookies[AFFINITY_COOKIE].split(".")[0])
+
+
+def test_one_replica_restarts_alone(edge: compose.testing.Hub) -> None:
+    url = "https://owner-restartable.hf.space/config"
+    browsers = [_pinned("owner/restartable")]
+    while browsers[-1][1] == browsers[0][1]:  # round robin: the next new visitor lands on the other replica
+        browsers.append(_pinned("owner/restartable"))
+    (first, index), (other, _) = browsers[0], browsers[-1]
+    ids = [b.get(url).json()["app_id"] for b in (first, other)]
+    edge.restart_replica("owner/restartable", index)
+    assert first.get(url).json()["app_id"] != ids[0]  # its visitors reach a fresh app
+    assert other.get(url).json()["app_id"] == ids[1]  # the other replica's visitors saw nothing happen
+    for browser, _ in browsers:
+        browser.close()
 
 
 def test_other_hosts_are_not_reachable_through_the_tunnel(edge: compose.testing.Hub) -> None:

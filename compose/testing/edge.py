@@ -77,7 +77,7 @@ def edge_app(world: World, ledger_url: Callable[[], str]) -> web.Application:
             stage = space.stage_now()
             backends = list(space.backends)
         if stage != "RUNNING" or not backends:
-            return _stage_page(space, stage if backends else "BUILDING")
+            return _stage_page(space, stage if stage != "RUNNING" else "APP_STARTING")
         chosen = request.cookies.get(AFFINITY_COOKIE, "").split(".")[0]
         index = int(chosen) if chosen.isdigit() and int(chosen) < len(backends) else None
         set_cookie = index is None

@@ -48,6 +48,8 @@ class Hub:
         self._folder = Path(tempfile.mkdtemp(prefix="compose-testing-"))
         self.tls = EdgeTLS(self._folder)
         self._replicas: dict[str, Replicas] = {}
+        self._counts: dict[str, int] = {}  # replicas per Space, for a restart after a pause
+        self._life = threading.RLock()  # one start, restart or stop of a Space's replicas at a time
         self._errors: dict[str, str] = {}
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="compose-testing-hub", daemon=True)
@@ -86,8 +88,11 @@ class Hub:
         return self
 
     async def _serve(self) -> None:
-        hub_runner = web.AppRunner(hub_api(self.world, lambda: self.endpoint, on_files=self._rebuild,
-                                           on_duplicate=lambda source, copy: self._rebuild(copy)))
+        hub_runner = web.AppRunner(hub_api(
+            self.world, lambda: self.endpoint, on_files=self._rebuild,
+            on_duplicate=lambda source, copy: self._rebuild(copy),
+            on_restart=lambda space, factory: self.restart_space(space.id, wait=False, factory_reboot=factory),
+            on_pause=lambda space: self.pause_space(space.id)))
         edge_runner = web.AppRunner(edge_app(self.world, lambda: self.endpoint))
         for runner in (hub_runner, edge_runner):
             await runner.setup()
@@ -103,21 +108,23 @@ class Hub:
 
     def _run(self, space_id: str, count: int) -> None:
         space = self.world.space(space_id)
-        try:
-            running = start_replicas(space.source, count, env={"HF_ENDPOINT": self.endpoint})
-        except Exception as e:  # a build that fails: the Space shows RUNTIME_ERROR, as on Hugging Face
-            self._errors[space_id] = repr(e)
-            space.set_stage("RUNTIME_ERROR")
-            return
-        self._errors.pop(space_id, None)
-        old = self._replicas.get(space_id)
-        self._replicas[space_id] = running
-        with self.world.lock:
-            space.backends = running.urls
-            if space.stage_now() in ("BUILDING", "APP_STARTING", "NO_APP_FILE"):
-                space.set_stage("RUNNING")
-        if old is not None:
-            old.stop()
+        with self._life:
+            self._counts[space_id] = count
+            try:
+                running = start_replicas(space.source, count, env={"HF_ENDPOINT": self.endpoint})
+            except Exception as e:  # a build that fails: the Space shows RUNTIME_ERROR, as on Hugging Face
+                self._errors[space_id] = repr(e)
+                space.set_stage("RUNTIME_ERROR")
+                return
+            self._errors.pop(space_id, None)
+            old = self._replicas.get(space_id)
+            self._replicas[space_id] = running
+            with self.world.lock:
+                space.backends = list(running.urls)
+                if space.stage_now() in ("BUILDING", "APP_STARTING", "NO_APP_FILE"):
+                    space.set_stage("RUNNING")
+            if old is not None:
+                old.stop()
 
     def _rebuild(self, space: EmulatedSpace) -> None:
         """A commit or a duplicate: write the Space's files out and run them (in the background, as a build)."""
@@ -244,6 +251,70 @@ class Hub:
     def kill_replica(self, space_id: str, index: int) -> None:
         """Crash one replica of a Space; the edge then fails requests pinned to it, as a dead container would."""
         self._replicas[space_id].kill(index)
+
+    def restart_replica(self, space_id: str, index: int) -> None:
+        """Restart one replica of a Space (the others keep running): it comes back as a fresh app, with a new app id
+        and no session state. Visitors pinned to it (by the edge's affinity cookie) reach the fresh app. Returns
+        once it serves.
+
+        Usage: `hub.restart_replica("me/app", 0)` — e.g. to test that a client notices one replica's restart.
+        """
+        space = self.world.space(space_id)
+        with self._life:
+            if space_id not in self._replicas or index >= len(self._replicas[space_id].urls):
+                raise KeyError(f"{space_id} has no running replica {index}")
+            with self.world.lock:
+                space.backends = [url if i != index else "http://127.0.0.1:9" for i, url in enumerate(space.backends)]
+            url = self._replicas[space_id].restart(index)  # meanwhile, requests pinned to it fail as on a crash
+            with self.world.lock:
+                space.backends[index] = url
+
+    def replica_urls(self, space_id: str) -> list[str]:
+        """Where each replica of a Space serves now (127.0.0.1 URLs, in the edge's affinity order)."""
+        with self.world.lock:
+            return list(self.world.space(space_id).backends)
+
+    def restart_space(self, space_id: str, *, wait: bool = True, factory_reboot: bool = False) -> None:
+        """What `HfApi.restart_space` does: the Space is APP_STARTING (BUILDING first for a factory reboot) while
+        every replica starts afresh (new app id, all session state gone), then RUNNING. A paused or stopped Space
+        starts again this way (and only this way). With `wait` (default), returns once it runs.
+        """
+        space = self.world.space(space_id)
+        with self.world.lock:
+            space.set_stage("BUILDING" if factory_reboot else "APP_STARTING")
+            space.backends = []  # the old containers are gone: nothing serves until the new ones do
+
+        def restart() -> None:
+            with self._life:
+                old = self._replicas.pop(space_id, None)
+                if old is not None:
+                    old.stop()
+                if space.source is None:
+                    return  # nothing to run (an empty repo)
+                with self.world.lock:
+                    space.set_stage("APP_STARTING")
+                self._run(space_id, self._counts.get(space_id, 1))
+
+        if wait:
+            restart()
+        else:
+            threading.Thread(target=restart, name=f"restart-{space_id}", daemon=True).start()
+
+    def pause_space(self, space_id: str) -> None:
+        """What `HfApi.pause_space` does: PAUSED at once, its replicas stopped (their state gone); the edge answers
+        503 naming the stage, and only `restart_space` runs it again (a request does not wake it)."""
+        space = self.world.space(space_id)
+        with self.world.lock:
+            space.set_stage("PAUSED")
+            space.backends = []
+
+        def stop() -> None:
+            with self._life:
+                old = self._replicas.pop(space_id, None)
+                if old is not None:
+                    old.stop()
+
+        threading.Thread(target=stop, name=f"pause-{space_id}", daemon=True).start()
 
 
 @contextmanager

@@ -43,9 +43,11 @@ def runtime_json(space: EmulatedSpace) -> dict[str, Any]:
 
 
 def hub_api(world: World, endpoint: Callable[[], str], *, on_files: OnChange, on_duplicate: Callable[
-        [EmulatedSpace, EmulatedSpace], None]) -> web.Application:
+        [EmulatedSpace, EmulatedSpace], None], on_restart: Callable[[EmulatedSpace, bool], None] | None = None,
+        on_pause: OnChange | None = None) -> web.Application:
     """The aiohttp application of the Hub API. `on_files` runs when a commit changed a Space's files (it is then
-    rebuilt); `on_duplicate(source, copy)` when a Space was duplicated."""
+    rebuilt); `on_duplicate(source, copy)` when a Space was duplicated; `on_restart(space, factory)` and
+    `on_pause(space)` when its owner restarts or pauses it (the emulator restarts or stops its replicas)."""
     routes = web.RouteTableDef()
 
     def visible(request: web.Request) -> EmulatedSpace | None:
@@ -105,7 +107,11 @@ def hub_api(world: World, endpoint: Callable[[], str], *, on_files: OnChange, on
         space, refused = writable(request)
         if space is None:
             return refused  # type: ignore[return-value]
-        space.set_stage("APP_STARTING", for_seconds=space.wake_seconds)
+        factory = request.query.get("factory") == "true"
+        if on_restart is not None:
+            on_restart(space, factory)  # APP_STARTING (BUILDING for a factory reboot) until its replicas serve
+        else:
+            space.set_stage("APP_STARTING", for_seconds=space.wake_seconds)
         return web.json_response(runtime_json(space))
 
     @routes.post("/api/spaces/{owner}/{name}/pause")
@@ -113,7 +119,10 @@ def hub_api(world: World, endpoint: Callable[[], str], *, on_files: OnChange, on
         space, refused = writable(request)
         if space is None:
             return refused  # type: ignore[return-value]
-        space.set_stage("PAUSED")
+        if on_pause is not None:
+            on_pause(space)  # its replicas stop: what they held is gone
+        else:
+            space.set_stage("PAUSED")
         return web.json_response(runtime_json(space))
 
     @routes.post("/api/spaces/{owner}/{name}/duplicate")
