@@ -35,7 +35,7 @@ import aiohttp
 from aiohttp import client_exceptions as aio_errors
 from aiohttp import http_exceptions as aio_http_errors
 
-from .http import BadResponse, ConnectFailed, Headers, HTTPFailure, Interrupted, Request, TimedOut
+from .http import BadResponse, ConnectFailed, Headers, HTTPFailure, Interrupted, Request, TimedOut, TooLarge
 
 __all__ = ["AiohttpBackend", "Verify", "ssl_context"]
 
@@ -141,13 +141,13 @@ class _Reply:
     async def read(self, limit: int) -> bytes:
         length = self._response.content_length
         if length is not None and length > limit:
-            raise BadResponse(f"the answer's body is {length} bytes, over the limit of {limit}")
+            raise TooLarge(f"the answer's body is {length} bytes, over the limit of {limit}", limit=limit)
         parts: list[bytes] = []
         size = 0
         async for chunk in self.chunks():
             size += len(chunk)
             if size > limit:
-                raise BadResponse(f"the answer's body is over the limit of {limit} bytes")
+                raise TooLarge(f"the answer's body is over the limit of {limit} bytes", limit=limit)
             parts.append(chunk)
         return parts[0] if len(parts) == 1 else b"".join(parts)
 

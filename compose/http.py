@@ -30,6 +30,7 @@ __all__ = [
     "Request",
     "Response",
     "TimedOut",
+    "TooLarge",
 ]
 
 
@@ -92,7 +93,9 @@ class Reply(Protocol):
 
     def chunks(self) -> AsyncIterator[bytes]: ...
 
-    async def read(self, limit: int) -> bytes: ...
+    async def read(self, limit: int) -> bytes:
+        """The whole body; `TooLarge` as soon as it is known to be over `limit` bytes (never more is held)."""
+        ...
 
 
 class Backend(Protocol):
@@ -129,6 +132,15 @@ class Interrupted(HTTPFailure):
 
 class BadResponse(HTTPFailure):
     """The answer broke HTTP's rules or compose's limits (header count or size, body size, framing)."""
+
+
+class TooLarge(BadResponse):
+    """The answer's body is over the limit its reader set (`Reply.read(limit)`), known from its length or found
+    while reading: the reading stops there, so the rest is never held."""
+
+    def __init__(self, message: str, *, limit: int) -> None:
+        super().__init__(message)
+        self.limit = limit
 
 
 @dataclass(frozen=True)

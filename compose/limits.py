@@ -30,7 +30,8 @@ import orjson
 
 from .errors import ConfigError, SpaceUnavailable, UnsafeInput
 
-__all__ = ["Gate", "Limits", "UploadBudget", "check_schema_counts", "current_budget", "schema_json", "unreachable"]
+__all__ = ["Gate", "Limits", "UploadBudget", "check_schema_counts", "current_budget", "schema_json",
+           "schema_too_large", "unreachable"]
 
 MiB = 2**20
 T = TypeVar("T")
@@ -192,14 +193,21 @@ class Gate:
                 _budget.reset(token)
 
 
+def schema_too_large(space: str, what: str, size: int | None, limits: Limits) -> ConfigError:
+    """The error for a schema document over `limits.max_schema_bytes` (`size` None: cut off while reading)."""
+    found = f"is {size} bytes" if size is not None else "is longer than that (reading stopped there)"
+    return ConfigError(f"{space}: {what} {found}, over the limit of {limits.max_schema_bytes} bytes "
+                       "(Limits.max_schema_bytes); not used")
+
+
 def schema_json(space: str, what: str, body: bytes, limits: Limits) -> Any:
     """Parse a schema document (/config, /info) only if it is within `limits.max_schema_bytes`; else `ConfigError`.
+    (Fetching reads no more than that either: `Space` passes the limit to the transport as the body cap.)
 
     Raises ValueError for a body that is not JSON, as `json.loads` does.
     """
     if len(body) > limits.max_schema_bytes:
-        raise ConfigError(f"{space}: {what} is {len(body)} bytes, over the limit of {limits.max_schema_bytes} "
-                          "(Limits.max_schema_bytes); not read")
+        raise schema_too_large(space, what, len(body), limits)
     return orjson.loads(body)
 
 

@@ -25,11 +25,11 @@ from .calls import download_target
 from .cookies import CookieJars
 from .download import fetch_file
 from .endpoint import Endpoint
-from .errors import APIChanged, ComposeError, ConfigError, SpaceError, SpaceUnavailable
+from .errors import APIChanged, ComposeError, ConfigError, SpaceError, SpaceUnavailable, UpstreamDisconnected
 from .headers import DEFAULT_FORWARD_HEADERS, is_hf_origin, merge_headers, request_headers
-from .http import Backend
+from .http import Backend, Response, TooLarge
 from .identity import Identity, current_identity
-from .limits import Gate, Limits, check_schema_counts, schema_json
+from .limits import Gate, Limits, check_schema_counts, schema_json, schema_too_large
 from .loop import run_sync
 from .schema import EndpointSchema, SpaceSchema, cache_root, load_cached, store_cached
 from .sessions import SessionMode
@@ -244,7 +244,7 @@ class Space:
         prefix = _DEFAULT_PREFIX
         info_task, mcp_task = self._ask_info(prefix, h)
         try:
-            r = await self.transport.send("GET", "/config", headers=h, retry=True)
+            r = await self._get_schema("/config", h)
             if r.status_code != 200:
                 raise SpaceUnavailable(f"config answered {r.status_code}", space=self.name)
             try:
@@ -275,15 +275,26 @@ class Space:
 
     def _ask_info(self, prefix: str, headers: dict[str, str]) -> tuple[asyncio.Task[Any], asyncio.Task[Any]]:
         """Start fetching /info and the MCP schema under `prefix` (see `_fetch`)."""
-        info = asyncio.ensure_future(self.transport.send("GET", f"{prefix}/info", headers=headers, retry=True))
+        info = asyncio.ensure_future(self._get_schema(f"{prefix}/info", headers))
         return info, asyncio.ensure_future(self._mcp_tools(prefix, headers))
+
+    async def _get_schema(self, path: str, headers: dict[str, str], *, retry: bool = True) -> Response:
+        """GET a schema document, reading at most `Limits.max_schema_bytes` of it: a larger (or endless) one is
+        cut off there and refused with `ConfigError`, never held whole."""
+        try:
+            return await self.transport.send("GET", path, headers=headers, retry=retry,
+                                             max_body=self.limits.max_schema_bytes)
+        except UpstreamDisconnected as e:
+            if isinstance(e.__cause__, TooLarge):
+                raise schema_too_large(self.name, f"{self.url}{path}", None, self.limits) from None
+            raise
 
     async def _mcp_tools(self, prefix: str, headers: dict[str, str]) -> Any:
         """The app's MCP tool list, or [] (it is optional: any failure leaves the descriptions empty)."""
         try:
-            r = await self.transport.send("GET", f"{prefix}/mcp/schema", headers=headers)
+            r = await self._get_schema(f"{prefix}/mcp/schema", headers, retry=False)
             return r.json() if r.status_code == 200 else []
-        except (SpaceError, ValueError):
+        except (SpaceError, ConfigError, ValueError):
             return []
 
 

@@ -99,20 +99,24 @@ class Transport:
         json: Any = None,
         content: bytes | AsyncIterable[bytes] | None = None,
         files: Sequence[Upload] = (),
+        max_body: int | None = None,
     ) -> Response:
         """Send one request; with `retry`, back off on 429/5xx and connection failures (honouring Retry-After).
 
         `headers` come from `compose.headers.request_headers` (final, checked). Only requests that start nothing
         upstream (or that never left) are retried, so a job never runs twice; `idempotent` marks a POST that may
         safely arrive twice (a cancel). `read_timeout` bounds each wait for the answer (connecting has its own
-        10 s). Redirects are followed only within the same origin, so headers and tokens never reach another host.
+        10 s); `max_body` lowers the transport's body cap for this request (reading stops there: the
+        `UpstreamDisconnected` raised is caused by a `compose.http.TooLarge`). Redirects are followed only within
+        the same origin, so headers and tokens never reach another host.
         """
         url = self.url(path)
         deadline = time.monotonic() + self.max_wait
         attempt = 0
         while True:
             try:
-                response = await self._exchange(method, url, headers, read_timeout, json, content, files)
+                response = await self._exchange(method, url, headers, read_timeout, json, content, files,
+                                                min(max_body or self.max_body, self.max_body))
             except HTTPFailure as e:
                 resendable = not e.sent or method in _SAFE_METHODS or idempotent
                 if isinstance(e, BadResponse):
@@ -157,7 +161,8 @@ class Transport:
                                     space=self.space, api_name=api_name)
 
     async def _exchange(self, method: str, url: str, headers: Headers, read_timeout: float, json: Any,
-                        content: bytes | AsyncIterable[bytes] | None, files: Sequence[Upload]) -> Response:
+                        content: bytes | AsyncIterable[bytes] | None, files: Sequence[Upload], max_body: int
+                        ) -> Response:
         body: bytes | AsyncIterable[bytes] | None = content
         framing: tuple[tuple[str, str], ...] = ()
         if json is not None:
@@ -167,7 +172,7 @@ class Transport:
             body, framing = _multipart(files)
         request = Request(method, url, tuple(headers.items()) + framing, body, read_timeout=read_timeout)
         async with self.backend.send(request) as reply:
-            content_bytes = b"" if method == "HEAD" else await reply.read(self.max_body)
+            content_bytes = b"" if method == "HEAD" else await reply.read(max_body)
             return Response(reply.status, reply.headers, content_bytes, reply.new_connection,
                             getattr(reply, "connection", None))
 

@@ -22,9 +22,9 @@ An app of one's own: `FaultServer(app=blocks)` serves a real `gr.Blocks`' config
 itself, never launched), and `server.answer(api_name, data)` gives an "ok" result's output data. Script items may
 also be message dicts, where the value "$event" stands for the join's event id. Other knobs: `files` (served at
 `/gradio_api/file=`, with `file_mode` "ok", "reset" or "trickle"), `uploads` (what POST /upload received),
-`config_pad` / `extra_endpoints` (a huge schema), `echo_headers` (a 500 or gr.Error that repeats the request's
-headers), `redeploy(app)` (a new app_id and schema, as after a redeploy), and `max_pending` (the most events
-pending at once).
+`config_pad` / `extra_endpoints` (a huge schema), `endless` (paths whose answer never ends), `echo_headers` (a
+500 or gr.Error that repeats the request's headers), `redeploy(app)` (a new app_id and schema, as after a
+redeploy), and `max_pending` (the most events pending at once).
 
 Usage:
     with FaultServer() as server:
@@ -171,6 +171,8 @@ class FaultServer:
         self.uploads: list[bytes] = []  # the content of every file POSTed to /gradio_api/upload
         self.config_pad = 0  # bytes of padding added to /config (a 50 MB config)
         self.extra_endpoints = 0  # extra named endpoints in /gradio_api/info (50,000 endpoints)
+        self.endless: set[str] = set()  # paths answered 200 with a JSON body that never ends (no length, chunked)
+        self.endless_sent = 0  # bytes of endless bodies handed to the socket so far
         self.echo_headers = False  # join 500s and gr.Errors repeat the request's headers, as a careless app does
         self.max_pending = 0  # the most events pending at once, across sessions
         self.heartbeats = 0  # heartbeats sent so far
@@ -214,10 +216,22 @@ class FaultServer:
         self._app_config, self._app_info = config, app.get_api_info()
 
     def config(self) -> dict[str, Any]:
-        config = dict(self._app_config) if self._app_config is not None else _config(self.app_id)
-        if self.config_pad:
-            config["css"] = "/*" + "x" * self.config_pad + "*/"
-        return config
+        return dict(self._app_config) if self._app_config is not None else _config(self.app_id)
+
+    async def _padded_config(self, send: Any) -> None:
+        """The config with `config_pad` bytes of CSS, its length announced, written 1 MiB at a time (never built
+        whole here, so this process's memory shows what the client held)."""
+        head, tail = json.dumps({**self.config(), "css": "@pad@"}).encode().split(b'"@pad@"')
+        head, tail = head + b'"/*', b'*/"' + tail
+        length = len(head) + self.config_pad + len(tail)
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-type", b"application/json"), (b"content-length", str(length).encode())]})
+        await send({"type": "http.response.body", "body": head, "more_body": True})
+        chunk, left = b"x" * 2**20, self.config_pad
+        while left > 0 and not self._stopping:
+            await send({"type": "http.response.body", "body": chunk[:left], "more_body": True})
+            left -= len(chunk[:left])
+        await send({"type": "http.response.body", "body": tail})
 
     def info(self) -> dict[str, Any]:
         info = self._app_info if self._app_info is not None else _INFO
@@ -284,7 +298,9 @@ class FaultServer:
         request = Recorded(method, path, scope.get("query_string", b"").decode(), headers, body)
         self.requests.append(request)
 
-        if path in self.html:
+        if path in self.endless:
+            await self._endless(receive, send)
+        elif path in self.html:
             page = b"<!doctype html><title>Building</title><p>This Space is starting.</p>"
             await send({"type": "http.response.start", "status": 200, "headers": [
                 (b"content-type", b"text/html"), (b"content-length", str(len(page)).encode())]})
@@ -296,7 +312,10 @@ class FaultServer:
             if self.config_drops > 0:
                 self.config_drops -= 1
                 await _drop_mid_body(send)
-            await _respond(send, 200, self.config())
+            if self.config_pad:
+                await self._padded_config(send)
+            else:
+                await _respond(send, 200, self.config())
         elif method == "GET" and path in ("/app_id", f"{API_PREFIX}/app_id"):
             await _respond(send, 200, {"app_id": self.app_id})
         elif method == "GET" and path == f"{API_PREFIX}/info":
@@ -430,6 +449,28 @@ class FaultServer:
                         self.closed_stream.set()
                         break
             await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            watcher.cancel()
+
+    async def _endless(self, receive: Any, send: Any) -> None:
+        """A 200 JSON answer with no length whose body never ends: 1 MiB after 1 MiB (each waits until the socket
+        takes it), until the client hangs up or the server stops."""
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+        gone = asyncio.Event()
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            gone.set()
+
+        watcher = asyncio.get_running_loop().create_task(watch())
+        chunk = b"x" * 2**20
+        try:
+            await send({"type": "http.response.body", "body": b'{"css": "', "more_body": True})
+            while not gone.is_set() and not self._stopping:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                self.endless_sent += len(chunk)
+            raise _Drop("the client hung up on an endless answer")
         finally:
             watcher.cancel()
 
