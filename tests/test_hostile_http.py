@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 import psutil
 import pytest
+from raw_server import RawSocketServer, Script, json_answer, read_request
 
 from compose.aiohttp_backend import AiohttpBackend
 from compose.errors import UpstreamDisconnected, UpstreamTimeout
@@ -25,67 +26,21 @@ from compose.transport import Transport
 
 WAIT = 10.0
 MB = 2**20
-Script = Callable[[socket.socket, int], None]  # (connection, its number) -> serve it
 
 
 def _answer(n: int) -> bytes:
-    body = b'{"n": %d}' % n
-    return b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
+    return json_answer({"n": n})
 
 
 FORGED = _answer(666)
 
 
-def _read_request(conn: socket.socket, buffer: bytes = b"") -> bytes:
-    """One request's head and its content-length body; what follows stays unread."""
-    while b"\r\n\r\n" not in buffer:
-        chunk = conn.recv(65536)
-        if not chunk:
-            raise ConnectionError("client gone")
-        buffer += chunk
-    head, _, rest = buffer.partition(b"\r\n\r\n")
-    length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                   if line.lower().startswith(b"content-length:")), 0)
-    while len(rest) < length:
-        rest += conn.recv(65536)
-    return rest[length:]
-
-
-class Hostile:
-    """A server that runs `script` on each accepted connection, in its own thread."""
-
-    def __init__(self, script: Script) -> None:
-        self.script = script
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.connections = 0
-        self.done = threading.Event()  # a script may set it at a point the test waits for
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            threading.Thread(target=self._run, args=(conn, self.connections), daemon=True).start()
-
-    def _run(self, conn: socket.socket, number: int) -> None:
-        conn.settimeout(30)
-        with conn, contextlib.suppress(OSError):
-            self.script(conn, number)
-
-    def close(self) -> None:
-        self.sock.close()
-
-
 @pytest.fixture
-def hostile() -> Iterator[Callable[[Script], Hostile]]:
-    made: list[Hostile] = []
+def hostile() -> Iterator[Callable[[Script], RawSocketServer]]:
+    made: list[RawSocketServer] = []
 
-    def make(script: Script) -> Hostile:
-        made.append(Hostile(script))
+    def make(script: Script) -> RawSocketServer:
+        made.append(RawSocketServer(script))
         return made[-1]
 
     yield make
@@ -111,7 +66,7 @@ def _rss() -> int:
 
 
 def _flood(conn: socket.socket, lines: int) -> None:
-    _read_request(conn)
+    read_request(conn)
     conn.sendall(b"HTTP/1.1 200 OK\r\n")
     line = b"x-flood: " + b"a" * 20 + b"\r\n"
     for _ in range(lines // 1000):
@@ -119,7 +74,7 @@ def _flood(conn: socket.socket, lines: int) -> None:
     conn.sendall(b"content-length: 2\r\n\r\n{}")
 
 
-async def test_a_header_flood_is_refused(hostile: Callable[[Script], Hostile],
+async def test_a_header_flood_is_refused(hostile: Callable[[Script], RawSocketServer],
                                          transport_to: Callable[..., Transport]) -> None:
     """100,000 header lines: refused once past the header-count limit, the connection dropped."""
     server = hostile(lambda conn, _: _flood(conn, 100_000))
@@ -130,13 +85,13 @@ async def test_a_header_flood_is_refused(hostile: Callable[[Script], Hostile],
     assert _rss() - before < 50 * MB
 
 
-async def test_an_endless_header_is_cut_off(hostile: Callable[[Script], Hostile],
+async def test_an_endless_header_is_cut_off(hostile: Callable[[Script], RawSocketServer],
                                             transport_to: Callable[..., Transport]) -> None:
     """A header value that never ends (the server writes as long as the client reads): refused at the field
     size limit, without buffering what the server keeps sending."""
 
     def endless(conn: socket.socket, _: int) -> None:
-        _read_request(conn)
+        read_request(conn)
         conn.sendall(b"HTTP/1.1 200 OK\r\nx-endless: ")
         chunk = b"a" * 65536
         while True:  # until the client hangs up (sendall raises)
@@ -150,10 +105,10 @@ async def test_an_endless_header_is_cut_off(hostile: Callable[[Script], Hostile]
     assert _rss() - before < 50 * MB
 
 
-async def test_a_10_mb_header_value_is_refused(hostile: Callable[[Script], Hostile],
+async def test_a_10_mb_header_value_is_refused(hostile: Callable[[Script], RawSocketServer],
                                                transport_to: Callable[..., Transport]) -> None:
     def huge(conn: socket.socket, _: int) -> None:
-        _read_request(conn)
+        read_request(conn)
         conn.sendall(b"HTTP/1.1 200 OK\r\nx-huge: " + b"a" * (10 * MB) + b"\r\ncontent-length: 2\r\n\r\n{}")
 
     server = hostile(huge)
@@ -164,7 +119,7 @@ async def test_a_10_mb_header_value_is_refused(hostile: Callable[[Script], Hosti
     assert _rss() - before < 50 * MB
 
 
-async def test_an_upload_the_server_never_reads_times_out(hostile: Callable[[Script], Hostile],
+async def test_an_upload_the_server_never_reads_times_out(hostile: Callable[[Script], RawSocketServer],
                                                           transport_to: Callable[..., Transport]) -> None:
     """The server accepts the connection and never reads: the upload stalls once the socket buffers are full,
     and compose's write deadline (2 s here) ends it with UpstreamTimeout instead of hanging forever."""
@@ -191,19 +146,19 @@ async def test_an_upload_the_server_never_reads_times_out(hostile: Callable[[Scr
 
 
 async def test_an_unsolicited_answer_on_a_pooled_connection_is_never_read_as_the_next_one(
-        hostile: Callable[[Script], Hostile], transport_to: Callable[..., Transport]) -> None:
+        hostile: Callable[[Script], RawSocketServer], transport_to: Callable[..., Transport]) -> None:
     """After answering, the server writes a forged answer on the idle keep-alive connection. The next request
     must get its own answer (on a fresh connection), never the forged one."""
     forged_sent = threading.Event()
 
     def script(conn: socket.socket, number: int) -> None:
-        rest = _read_request(conn)
+        rest = read_request(conn)[1]
         conn.sendall(_answer(number))
         if number == 1:
             conn.sendall(FORGED)  # nobody asked
             forged_sent.set()
             with contextlib.suppress(ConnectionError):
-                _read_request(conn, rest)
+                read_request(conn, rest)
                 conn.sendall(FORGED)  # if the client did reuse it, answer with the forgery again
 
     server = hostile(script)
@@ -216,16 +171,16 @@ async def test_an_unsolicited_answer_on_a_pooled_connection_is_never_read_as_the
     assert server.connections == 2
 
 
-async def test_two_answers_in_one_write_are_not_merged_or_reused(hostile: Callable[[Script], Hostile],
+async def test_two_answers_in_one_write_are_not_merged_or_reused(hostile: Callable[[Script], RawSocketServer],
                                                                  transport_to: Callable[..., Transport]) -> None:
     """The server writes its answer and a second one in one packet: the first is the answer (not merged into one
     body), and the second is never handed to the next request."""
 
     def script(conn: socket.socket, number: int) -> None:
-        rest = _read_request(conn)
+        rest = read_request(conn)[1]
         conn.sendall(_answer(number) + (FORGED if number == 1 else b""))
         with contextlib.suppress(ConnectionError):
-            _read_request(conn, rest)
+            read_request(conn, rest)
             conn.sendall(FORGED)
 
     server = hostile(script)

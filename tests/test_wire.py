@@ -8,7 +8,6 @@ server drop an idle keep-alive connection, or play a proxy, at a known moment. N
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import socket
 import ssl
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from raw_server import RawSocketServer, json_answer, read_request
 
 import compose
 from compose.errors import ConfigError, SpaceUnavailable
@@ -27,14 +27,6 @@ from compose.streams import EventParser
 from compose.transport import Transport
 
 WAIT = 10.0
-
-
-def _recv(conn: socket.socket) -> bytes:
-    """The next bytes from the client; a closed peer raises instead of spinning on empty reads."""
-    chunk = conn.recv(65536)
-    if not chunk:
-        raise ConnectionError("the client closed the connection")
-    return chunk
 
 
 @dataclass
@@ -49,54 +41,24 @@ class RawServer:
     extra_headers: bytes = b""
     tls: ssl.SSLContext | None = None  # serve HTTPS with this server-side context
     requests: list[bytes] = field(default_factory=list)
-    connections: int = 0
     drop: threading.Event = field(default_factory=threading.Event)
     dropped: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
+        self.server = RawSocketServer(self._serve_requests, tls=self.tls, timeout=WAIT)
+        self.url = self.server.url
 
-    def _serve(self) -> None:
+    @property
+    def connections(self) -> int:
+        return self.server.connections
+
+    def _serve_requests(self, conn: socket.socket, _: int) -> None:
+        rest = b""
         while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            threading.Thread(target=self._connection, args=(conn,), daemon=True).start()
-
-    def _connection(self, conn: socket.socket) -> None:
-        conn.settimeout(WAIT)
-        if self.tls is not None:
-            try:
-                conn = self.tls.wrap_socket(conn, server_side=True)
-            except (ssl.SSLError, OSError):  # the client refused our certificate
-                conn.close()
-                return
-        with conn, contextlib.suppress(OSError):  # the client hung up (ConnectionError is an OSError)
-            self._serve_requests(conn)
-
-    def _serve_requests(self, conn: socket.socket) -> None:
-        buffer = b""
-        while True:
-            while b"\r\n\r\n" not in buffer:
-                buffer += _recv(conn)
-            head, _, buffer = buffer.partition(b"\r\n\r\n")
-            if b"transfer-encoding: chunked" in head.lower():
-                received, buffer = self._chunked(conn, buffer)
-            else:
-                length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                               if line.lower().startswith(b"content-length:")), 0)
-                while len(buffer) < length:
-                    buffer += _recv(conn)
-                received, buffer = buffer[:length], buffer[length:]
-            self.requests.append(head + b"\r\n\r\n" + received)
-            body = json.dumps({"n": len(self.requests)}).encode()
-            conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n%s\r\n%s"
-                         % (len(body), self.extra_headers, b"" if head.startswith(b"HEAD ") else body))
+            request, rest = read_request(conn, rest)
+            self.requests.append(request)
+            conn.sendall(json_answer({"n": len(self.requests)}, extra_headers=self.extra_headers,
+                                     head_only=request.startswith(b"HEAD ")))
             if self.drop_after_answer:
                 self.drop.wait(WAIT)
                 conn.shutdown(socket.SHUT_RDWR)
@@ -104,23 +66,8 @@ class RawServer:
                 self.dropped.set()
                 return
 
-    @staticmethod
-    def _chunked(conn: socket.socket, buffer: bytes) -> tuple[bytes, bytes]:
-        """A chunked request body, decoded; and what follows it."""
-        body = b""
-        while True:
-            while b"\r\n" not in buffer:
-                buffer += _recv(conn)
-            size_line, _, buffer = buffer.partition(b"\r\n")
-            size = int(size_line.split(b";")[0], 16)
-            while len(buffer) < size + 2:
-                buffer += _recv(conn)
-            body, buffer = body + buffer[:size], buffer[size + 2:]
-            if size == 0:
-                return body, buffer
-
     def close(self) -> None:
-        self.sock.close()
+        self.server.close()
 
 
 @pytest.fixture
