@@ -1,198 +1,350 @@
-"""Round trips per call over an emulated wide-area link (bench/wan/proxy.py: TLS, 50 and 100 ms RTT), for
-gradio_client, compose and a raw floor side by side, in RTT units (wall time / RTT, local processing included).
+"""Round trips per call over an emulated wide-area link, for gradio_client, compose and the floor side by side, in
+RTT units (wall time / RTT, each client's own processing included), at 50 and 100 ms.
 
-Scenarios: cold (a new client, schema fetched), cold with the schema on disk (compose only), warm (the same client
-and session again), first streamed output (streaming /count_up, warm), idle (a warm client after 6 s, past the
-pools' keep-alive). The floor speaks Gradio's protocol by hand on aiohttp: a warm call sends the join and opens the
-session's data stream at once (one round trip), a cold one first reads /config and /info at once.
+The link is bench/wan/proxy.py (TLS ends there; each byte waits RTT/2, a new connection 2 RTT more for TCP and TLS;
+the proxy runs in a process of its own). The upstreams are spaces/translator and spaces/streaming (MCP on, as every
+app of spaces/). The floor (bench/wan/floor.py) speaks Gradio's protocol by hand with the fewest round trips it
+allows: cold 5 (handshakes 2, /config and /info at once 1, then a session's first call: join 1, data stream 1),
+cold with the schema on disk 4, warm 1, idle 3 (the pool's connections expired: both open again in parallel).
 
-Usage: `python -m bench.wan [--quick]`.
+Scenarios (each sample a new end user, so "cold" includes a session Gradio has not seen):
+- cold: a new client (compose: a new Space, schema_ttl=0) and its first call;
+- cold, schema on disk: compose's Space reading the schema from its disk cache (the floor: knowing the fn index);
+- warm: the same client and session again (several calls per sample);
+- first streamed output: streaming /count_up(3, delay=0.5) on a warm session, the app's own 0.5 s taken out;
+- idle: a warm client after 6 s, past the pools' 4 s keep-alive (uvicorn closes idle connections at 5 s);
+- one hop: an end user on 127.0.0.1 calls an outer Gradio app (bench/wan/outer) whose handler calls translator over
+  the link (compose `ep.handler()`, a shared gradio_client Client, the floor by hand): the time the link adds, i.e.
+  (end-to-end time at this RTT − at RTT 0) / RTT, warm sessions.
+
+Usage: `python -m bench.wan [--quick] [--trace] [--write]` (`--write` puts the table into bench/WAN.md; `--trace`
+prints, for the first sample, what each client sent on the link and when).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import ssl
 import statistics
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
-
-import aiohttp
-import orjson
 
 import bench  # noqa: F401 - its environment defaults (no telemetry, a throwaway cache) before gradio loads
 from bench.core import launch
 
-from .proxy import DelayProxy
+from .floor import Floor
+from .proxy import DelayProxy, Event, opened
 
 RTTS = (0.05, 0.1)
 IDLE = 6.0
 APP_DELAY = 0.5  # /count_up(3, delay=0.5) sleeps this long before its first output: not the link's time
+CLIENTS = ("gradio_client", "compose", "floor")
+SCENARIOS = ("cold", "cold, schema on disk", "warm", "first streamed output", "idle", "one hop")
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+
+Key = tuple[float, str, str]  # rtt, client, scenario
 
 
-class Floor:
-    """Gradio's queue protocol by hand, the fewest round trips it allows."""
+class Record:
+    """Samples (RTT units), new connections per call, and the first sample's link traces."""
 
-    def __init__(self, url: str, ca: str) -> None:
-        import ssl
+    def __init__(self) -> None:
+        self.samples: dict[Key, list[float]] = {}
+        self.conns: dict[Key, list[float]] = {}
+        self.traces: dict[Key, tuple[float, list[Event]]] = {}
 
-        self.url, self.ssl = url, ssl.create_default_context(cafile=ca)
-        self.session_hash = uuid.uuid4().hex[:11]
-        self.http: aiohttp.ClientSession | None = None
-        self.fn: dict[str, int] = {}
-        self.joined = False
+    def add(self, key: Key, rtt_units: float, conns: float | None = None, trace: tuple[float, list[Event]] | None = None
+            ) -> None:
+        self.samples.setdefault(key, []).append(rtt_units)
+        if conns is not None:
+            self.conns.setdefault(key, []).append(conns)
+        if trace is not None and key not in self.traces:
+            self.traces[key] = trace
 
-    async def cold(self) -> None:
-        self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=self.ssl))
-        config, _ = await asyncio.gather(self._get("/config"), self._get("/gradio_api/info"))
-        self.fn = {"/" + str(d["api_name"]).lstrip("/"): i for i, d in enumerate(config["dependencies"])
-                   if d.get("api_name")}
-
-    async def _get(self, path: str) -> Any:
-        assert self.http is not None
-        async with self.http.get(self.url + path) as r:
-            return orjson.loads(await r.read())
-
-    async def call(self, api_name: str, data: list[Any], first_output: bool = False) -> Any:
-        assert self.http is not None
-        body = {"data": data, "fn_index": self.fn[api_name], "session_hash": self.session_hash,
-                "event_data": None, "trigger_id": None}
-        join = self.http.post(self.url + "/gradio_api/queue/join", json=body)
-        stream_url = f"{self.url}/gradio_api/queue/data?session_hash={self.session_hash}"
-        if self.joined:  # a known session: both at once
-            joined, stream = await asyncio.gather(join, self.http.get(stream_url))
-            await joined.read()
-        else:
-            async with join as joined:
-                await joined.read()
-            stream = await self.http.get(stream_url)
-            self.joined = True
-        try:
-            async for line in stream.content:
-                if not line.startswith(b"data:"):
-                    continue
-                msg = orjson.loads(line[5:])
-                if first_output and msg.get("msg") in ("process_generating", "process_completed"):
-                    return msg
-                if msg.get("msg") == "process_completed":
-                    result = msg
-                if msg.get("msg") == "close_stream":
-                    return result
-        finally:
-            await stream.read() if not stream.content.is_eof() else None
-            stream.release()
-
-    async def close(self) -> None:
-        if self.http is not None:
-            await self.http.close()
+    def median(self, key: Key) -> float | None:
+        got = self.samples.get(key)
+        return statistics.median(got) if got else None
 
 
-def timed(fn: Callable[[], Any]) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
+class Run:
+    """One RTT's measurements: the links, the clients that live across samples, and the record."""
+
+    def __init__(self, rtt: float, tp: DelayProxy, sp: DelayProxy, hp: DelayProxy, outer: str, record: Record,
+                 warm: int, hop: int) -> None:
+        self.rtt, self.tp, self.sp, self.hp, self.outer = rtt, tp, sp, hp, outer
+        self.record, self.warm_n, self.hop_n = record, warm, hop
+        self.loop = asyncio.new_event_loop()  # the floors' and the end user's (compose runs on its own I/O loop)
+        self.streaming: dict[str, Any] = {}
+
+    def timed(self, client: str, scenario: str, proxy: DelayProxy, call: Callable[[], Any], *,
+              minus: float = 0.0) -> float:
+        """Run `call` (a sync function, or one returning a coroutine run on this run's loop) and record it."""
+        t0 = time.monotonic()
+        got = call()
+        if asyncio.iscoroutine(got):
+            got = self.loop.run_until_complete(got)
+        seconds = (time.monotonic() - t0) if not isinstance(got, float) else got
+        events = proxy.events(since=t0)
+        self.record.add((self.rtt, client, scenario), (seconds - minus) / self.rtt, opened(events), (t0, events))
+        return seconds
+
+    def ctx(self, proxy: DelayProxy) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=proxy.ca_file)
+
+    # --- one sample of every scenario ---
+
+    def sample(self) -> None:
+        import compose
+
+        tp = self.tp
+        user = f"wan-{uuid.uuid4().hex}"  # a new end user: an upstream session Gradio has not seen
+        with compose.identity(session=user):
+            space = compose.Space(tp.url, verify=tp.ca_file, schema_ttl=0)
+            ep = space.endpoint  # not bound before the call: the schema is fetched by the call itself
+
+            def call() -> Any:
+                return ep("/translate").predict("hello", "French")
+
+            self.timed("compose", "cold", tp, call)
+            for _ in range(self.warm_n):
+                self.timed("compose", "warm", tp, call)
+        with compose.identity(session=f"wan-{uuid.uuid4().hex}"):
+            disk = compose.Space(tp.url, verify=tp.ca_file)  # the schema the cold Space stored
+            self.timed("compose", "cold, schema on disk", tp, lambda: disk.endpoint("/translate").predict(
+                "hello", "French"))
+        disk.close()
+        self.compose_first()
+
+        from gradio_client import Client
+
+        made: list[Any] = []
+
+        def gc_cold() -> Any:
+            # gradio_client cannot be given a CA file: verification off (the handshakes' round trips are the same).
+            made.append(Client(tp.url, verbose=False, ssl_verify=False))
+            return made[0].predict("hello", "French", api_name="/translate")
+
+        self.timed("gradio_client", "cold", tp, gc_cold)
+        client = made[0]
+        for _ in range(self.warm_n):
+            self.timed("gradio_client", "warm", tp, lambda: client.predict("hello", "French", api_name="/translate"))
+        self.gc_first()
+
+        floor = Floor(tp.url, self.ctx(tp))
+
+        async def floor_cold() -> float:
+            t0 = time.monotonic()
+            await floor.cold()
+            fetched = time.monotonic() - t0
+            return fetched + (await floor.call("/translate", ["hello", "French"]))[0]
+
+        async def floor_call() -> float:
+            return (await floor.call("/translate", ["hello", "French"]))[0]
+
+        self.timed("floor", "cold", tp, floor_cold)
+        for _ in range(self.warm_n):
+            self.timed("floor", "warm", tp, floor_call)
+        disk_floor = Floor(tp.url, self.ctx(tp))
+        self.loop.run_until_complete(disk_floor.reopen(floor.fn))
+        self.timed("floor", "cold, schema on disk", tp, lambda: disk_floor.call("/translate", ["hello", "French"]))
+        self.loop.run_until_complete(disk_floor.close())
+        self.floor_first()
+
+        self.one_hop()
+
+        # Idle: every client has been left alone at least IDLE seconds when its call starts.
+        time.sleep(IDLE)
+        with compose.identity(session=user):
+            self.timed("compose", "idle", tp, call)
+        self.timed("gradio_client", "idle", tp, lambda: client.predict("hello", "French", api_name="/translate"))
+        self.timed("floor", "idle", tp, floor_call)
+        space.close()
+        client.close()
+        self.loop.run_until_complete(floor.close())
+
+    # --- first streamed output, warm, per client ---
+
+    def compose_first(self) -> None:
+        import compose
+
+        sp = self.sp
+        if "compose" not in self.streaming:
+            self.streaming["compose"] = compose.Space(sp.url, verify=sp.ca_file)
+        st = self.streaming["compose"]
+        st.endpoint("/count_up").predict(1, delay=0)  # warm: connections open, session known
+
+        async def first() -> None:
+            async for u in st.endpoint("/count_up").stream(3, delay=APP_DELAY):
+                if u.kind == "output":
+                    return
+
+        self.timed("compose", "first streamed output", sp, lambda: compose_run(first()), minus=APP_DELAY)
+        st.endpoint("/count_up").predict(1, delay=0)  # the cancelled stream's job is over before the next sample
+
+    def gc_first(self) -> None:
+        from gradio_client import Client
+
+        sp = self.sp
+        if "gradio_client" not in self.streaming:
+            self.streaming["gradio_client"] = Client(sp.url, verbose=False, ssl_verify=False)
+        sclient = self.streaming["gradio_client"]
+        sclient.predict(1, 0, api_name="/count_up")
+        jobs: list[Any] = []
+
+        def first() -> None:
+            job = sclient.submit(3, APP_DELAY, api_name="/count_up")
+            jobs.append(job)
+            while not job.outputs():
+                time.sleep(0.002)
+
+        self.timed("gradio_client", "first streamed output", sp, first, minus=APP_DELAY)
+        jobs[0].result()
+
+    def floor_first(self) -> None:
+        sp = self.sp
+        if "floor" not in self.streaming:
+            fresh = Floor(sp.url, self.ctx(sp))
+            self.loop.run_until_complete(fresh.cold())
+            self.streaming["floor"] = fresh
+        sfloor: Floor = self.streaming["floor"]
+        self.loop.run_until_complete(sfloor.call("/count_up", [1, 0]))
+
+        async def first() -> float:
+            seconds, _ = await sfloor.call("/count_up", [3, APP_DELAY], first_output=True)
+            return seconds
+
+        self.timed("floor", "first streamed output", sp, first, minus=APP_DELAY)
+
+    # --- one hop through an outer app ---
+
+    def one_hop(self) -> None:
+        user = Floor(self.outer)  # the end user: on 127.0.0.1, next to the outer app
+        self.loop.run_until_complete(user.cold())
+        got: dict[tuple[str, float], list[float]] = {}
+        conns: dict[str, float] = {}
+        traces: dict[str, tuple[float, list[Event]]] = {}
+        for rtt in (self.rtt, 0.0):
+            self.hp.set_rtt(rtt)
+            for client in CLIENTS:
+                api = f"/{client}"
+                self.loop.run_until_complete(user.call(api, ["hello", "French"]))  # warm: connections, sessions
+                t0 = time.monotonic()
+                for _ in range(self.hop_n):
+                    seconds, _ = self.loop.run_until_complete(user.call(api, ["hello", "French"]))
+                    got.setdefault((client, rtt), []).append(seconds)
+                if rtt:
+                    events = self.hp.events(since=t0)
+                    conns[client] = opened(events) / self.hop_n
+                    traces[client] = (t0, events)
+        self.hp.set_rtt(self.rtt)
+        self.loop.run_until_complete(user.close())
+        for client in CLIENTS:
+            added = statistics.median(got[(client, self.rtt)]) - statistics.median(got[(client, 0.0)])
+            self.record.add((self.rtt, client, "one hop"), added / self.rtt, conns[client], traces[client])
+
+    def close(self) -> None:
+        for name, c in self.streaming.items():
+            if name == "floor":
+                self.loop.run_until_complete(c.close())
+            else:
+                c.close()
+        self.loop.close()
 
 
-def measure(rtt: float, translator: str, streaming: str, n: int) -> dict[str, dict[str, float]]:
+def compose_run(coro: Any) -> None:
+    from compose.loop import run_sync
+
+    run_sync(coro)
 
 
-    out: dict[str, dict[str, list[float]]] = {}
-
-    def add(client: str, scenario: str, seconds: float) -> None:
-        out.setdefault(client, {}).setdefault(scenario, []).append(seconds / rtt)
-
-    with DelayProxy(translator, rtt) as tp, DelayProxy(streaming, rtt) as sp:
-        for _ in range(n):
-            _round(tp, sp, add)
-    return {c: {s: statistics.median(v) for s, v in d.items()} for c, d in out.items()}
+def load() -> str:
+    return " / ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def _round(tp: DelayProxy, sp: DelayProxy, add: Callable[[str, str, float], None]) -> None:
-    """One measurement of every client and scenario."""
-    from gradio_client import Client
+def table(record: Record) -> str:
+    lines = ["| RTT | scenario | gradio_client | compose | floor |", "|---|---|---|---|---|"]
+    for rtt in RTTS:
+        for scenario in SCENARIOS:
+            cells = []
+            for client in CLIENTS:
+                m = record.median((rtt, client, scenario))
+                cells.append("—" if m is None else f"{m:.2f}")
+            lines.append(f"| {rtt * 1000:.0f} ms | {scenario} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
-    import compose
 
-    # compose
-    space = compose.Space(tp.url, verify=tp.ca_file, schema_ttl=0)
-    add("compose", "cold", timed(lambda: space.endpoint("/translate").predict("hello", "French")))
-    add("compose", "warm", timed(lambda: space.endpoint("/translate").predict("hello", "French")))
-    time.sleep(IDLE)
-    add("compose", "idle", timed(lambda: space.endpoint("/translate").predict("hello", "French")))
-    space.close()
-    disk = compose.Space(tp.url, verify=tp.ca_file)
-    add("compose", "cold, schema on disk",
-        timed(lambda: disk.endpoint("/translate").predict("hello", "French")))
-    disk.close()
-    st = compose.Space(sp.url, verify=sp.ca_file)
-    st.endpoint("/count_up").predict(1, delay=0)
+def conns_table(record: Record) -> str:
+    lines = ["| RTT | scenario | gradio_client | compose | floor |", "|---|---|---|---|---|"]
+    for rtt in RTTS:
+        for scenario in ("warm", "one hop"):
+            cells = []
+            for client in CLIENTS:
+                got = record.conns.get((rtt, client, scenario))
+                cells.append("—" if not got else f"{sum(got) / len(got):.2f}")
+            lines.append(f"| {rtt * 1000:.0f} ms | {scenario} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
-    async def first() -> None:
-        async for u in st.endpoint("/count_up").stream(3, delay=0.5):
-            if u.kind == "output":
-                return
 
-    add("compose", "first streamed output", timed(lambda: asyncio.run(first())) - APP_DELAY)
-    st.close()
-    # gradio_client
-    holder: dict[str, Any] = {}
-    # gradio_client cannot be given a CA bundle: verification off (the handshake's round trips are the same).
-    add("gradio_client", "cold", timed(lambda: holder.setdefault(
-        "c", Client(tp.url, verbose=False, ssl_verify=False)).predict("hello", "French", api_name="/translate")))
-    client = holder["c"]
-    add("gradio_client", "warm", timed(lambda: client.predict("hello", "French", api_name="/translate")))
-    time.sleep(IDLE)
-    add("gradio_client", "idle", timed(lambda: client.predict("hello", "French", api_name="/translate")))
-    sclient = Client(sp.url, verbose=False, ssl_verify=False)
-    sclient.predict(1, 0, api_name="/count_up")
+def traces(record: Record) -> str:
+    out = []
+    for (rtt, client, scenario), (t0, events) in sorted(record.traces.items()):
+        out.append(f"\n{client}, {scenario}, RTT {rtt * 1000:.0f} ms (times in RTT from the call's start):")
+        for e in events:
+            out.append(f"  {(e.at - t0) / rtt:6.2f}  #{e.conn:<3} {e.kind:8} {e.what}")
+    return "\n".join(out)
 
-    def gc_first() -> None:
-        job = sclient.submit(3, 0.5, api_name="/count_up")
-        while not job.outputs():
-            time.sleep(0.002)
-        job.cancel()
 
-    add("gradio_client", "first streamed output", timed(gc_first) - APP_DELAY)
-    client.close()
-    sclient.close()
-    # the floor
-    floor, sfloor = Floor(tp.url, tp.ca_file), Floor(sp.url, sp.ca_file)
-
-    async def floor_run() -> None:
-        t0 = time.perf_counter()
-        await floor.cold()
-        await floor.call("/translate", ["hello", "French"])
-        add("floor", "cold", time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        await floor.call("/translate", ["hello", "French"])
-        add("floor", "warm", time.perf_counter() - t0)
-        await sfloor.cold()
-        await sfloor.call("/count_up", [1, 0])
-        t0 = time.perf_counter()
-        await sfloor.call("/count_up", [3, 0.5], first_output=True)
-        add("floor", "first streamed output", time.perf_counter() - t0 - APP_DELAY)
-        await floor.close()
-        await sfloor.close()
-
-    asyncio.run(floor_run())
+@contextlib.contextmanager
+def links(rtt: float, translator: str, streaming: str) -> Iterator[tuple[DelayProxy, DelayProxy, DelayProxy, str]]:
+    """The three links at `rtt` (translator, streaming, and translator for the outer app) and the outer app."""
+    with DelayProxy(translator, rtt) as tp, DelayProxy(streaming, rtt) as sp, DelayProxy(translator, rtt) as hp:
+        env = {"UPSTREAM_URL": hp.url, "UPSTREAM_CA": hp.ca_file,
+               "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+        with launch({"outer": ("outer", HERE, env)}) as outer:
+            yield tp, sp, hp, outer["outer"].url
 
 
 def main() -> None:
     quick = "--quick" in sys.argv
-    scenarios = ["cold", "cold, schema on disk", "warm", "first streamed output", "idle"]
+    samples, warm, hop = (2, 3, 3) if quick else (5, 5, 5)
+    started, load_before = time.monotonic(), load()
+    record = Record()
     with launch({name: (name, None, {}) for name in ("translator", "streaming")}) as running:
-        rows = []
         for rtt in RTTS:
-            got = measure(rtt, running["translator"].url, running["streaming"].url, 1 if quick else 3)
-            for scenario in scenarios:
-                rows.append([f"{rtt * 1000:.0f} ms", scenario] + [
-                    f"{got[c][scenario]:.2f}" if scenario in got.get(c, {}) else "—"
-                    for c in ("gradio_client", "compose", "floor")])
-    print("| RTT | scenario | gradio_client | compose | floor |\n|---|---|---|---|---|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+            with links(rtt, running["translator"].url, running["streaming"].url) as (tp, sp, hp, outer):
+                run = Run(rtt, tp, sp, hp, outer, record, warm, hop)
+                try:
+                    for i in range(samples + 1):
+                        if i == 0:  # a first, unrecorded sample: imports, lazy set-up, the disk cache written
+                            scratch = Record()
+                            run.record, keep = scratch, run.record
+                            run.sample()
+                            run.record = keep
+                            continue
+                        run.sample()
+                        print(f"wan: RTT {rtt * 1000:.0f} ms, sample {i}/{samples} done "
+                              f"({time.monotonic() - started:.0f} s, load {load()})", file=sys.stderr, flush=True)
+                finally:
+                    run.close()
+    took = time.monotonic() - started
+    md = (f"`python -m bench.wan{' --quick' if quick else ''}`: {samples} samples per cell ({warm} warm calls and "
+          f"{hop} one-hop calls per sample), medians, in RTT units; {took:.0f} s; load average (1/5/15 min) "
+          f"{load_before} at the start, {load()} at the end; {os.cpu_count()} cores.\n\n")
+    md += table(record)
+    md += ("\n\nNew TLS connections per warm call, and per one-hop call (at the upstream link; gradio_client's "
+           "heartbeat stream not counted):\n\n" + conns_table(record))
+    print(md)
+    if "--trace" in sys.argv:
+        print(traces(record))
+    if "--write" in sys.argv:
+        (HERE.parent / "WAN.md").write_text("# bench/wan: round trips per call\n\n" + md + "\n")
 
 
 if __name__ == "__main__":
