@@ -6,7 +6,7 @@ local model; `--spaces owner/a,owner/b` (or COMPOSE_SPACES) points it at real Sp
 
 import argparse
 
-from compose.demo import run_demo
+from compose.apps.demo import run_demo
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)

@@ -47,7 +47,7 @@ import psutil
 from gradio_client import Client, handle_file
 
 import compose
-from compose.local import LocalSpace, start_space, wait_ready
+from compose.apps.processes import LocalSpace, start_space, wait_ready
 from compose.loop import run_sync
 
 __all__ = [
@@ -102,7 +102,7 @@ def launch(apps: dict[str, tuple[str, Path | None, dict[str, str]]], timeout: fl
            compose_deps: dict[str, bool] | None = None) -> Iterator[dict[str, LocalSpace]]:
     """Start apps (key → (folder name, spaces dir or None for spaces/, env)) in parallel; stop every one on exit.
 
-    Each runs as its Space would (`compose.local.start_space`); `compose_deps` overrides that per key.
+    Each runs as its Space would (`compose.apps.processes.start_space`); `compose_deps` overrides that per key.
 
     A generous start-up deadline: on a busy 2-core machine several Gradio apps importing at once take minutes.
     """

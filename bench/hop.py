@@ -32,7 +32,7 @@ from typing import Any
 
 import psutil
 
-from compose.local import LocalSpace
+from compose.apps.processes import LocalSpace
 
 from .core import Floor, Section, fmt_ms, launch, paused, summarize, table
 

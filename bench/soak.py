@@ -37,7 +37,7 @@ from typing import Any
 
 import httpx
 
-from compose.local import free_port, launch_spaces
+from compose.apps.processes import free_port, launch_spaces
 
 CALL_DEADLINE = 60.0  # one simulated call, join to completion; past it, a failure
 KINDS = ("stream", "calc", "error", "file", "cancel")

@@ -33,13 +33,13 @@ from .updates import ProgressUnit, Update
 
 # Names whose modules import gradio or smolagents load on first use, so `import compose` stays light.
 _LAZY = {
-    "Rendered": ".render",
-    "forget_on_unload": ".render",
-    "SpaceTool": ".tools",
-    "ToolRegistry": ".registry",
-    "stream_trace": ".trace",
-    "AgentChat": ".chat",
-    "UserAgents": ".agents",
+    "Rendered": ".ui.render",
+    "forget_on_unload": ".ui.render",
+    "SpaceTool": ".agent.tools",
+    "ToolRegistry": ".agent.registry",
+    "stream_trace": ".agent.trace",
+    "AgentChat": ".apps.chat",
+    "UserAgents": ".agent.agents",
 }
 
 

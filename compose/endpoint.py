@@ -69,13 +69,13 @@ class Endpoint:
 
     def handler(self) -> Callable[..., Any]:
         """A Gradio event handler with the remote signature: `btn.click(ep.handler(), inputs, outputs)`."""
-        from .handler import make_handler
+        from .ui.handler import make_handler
 
         return make_handler(self)
 
     def render(self, *, inputs: Any = None, outputs: Any = None, button: Any = "Run") -> Any:
         """Inside `gr.Blocks`: local components mirroring the remote ones, plus a wired button (a `Rendered`)."""
-        from .render import render_endpoint
+        from .ui.render import render_endpoint
 
         return render_endpoint(self, inputs=inputs, outputs=outputs, button=button)
 
@@ -83,7 +83,7 @@ class Endpoint:
 
     def tool(self, name: str | None = None, description: str | None = None, **options: Any) -> Any:
         """This endpoint as a real `smolagents.Tool` (a `compose.SpaceTool`)."""
-        from .tools import SpaceTool
+        from .agent.tools import SpaceTool
 
         return SpaceTool(self, name=name, description=description, **options)
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
-__all__ = ["Identity", "current_identity", "identity"]
+__all__ = ["Identity", "current_identity", "from_request", "identity"]
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class Identity:
 _explicit: ContextVar[Identity | None] = ContextVar("compose_identity", default=None)
 
 
-def _from_request(request: Any) -> Identity:
+def from_request(request: Any) -> Identity:
     """Build an identity from a `gr.Request` (or a starlette/fastapi request)."""
     headers = getattr(request, "headers", None) or {}
     session = getattr(request, "session_hash", None)
@@ -75,7 +75,7 @@ def current_identity() -> Identity:
     request = context.LocalContext.request.get(None)
     if request is None:
         return Identity()
-    return _from_request(request)
+    return from_request(request)
 
 
 class identity:  # noqa: N801 - a context manager read as a phrase: `with compose.identity(...)`
@@ -92,7 +92,7 @@ class identity:  # noqa: N801 - a context manager read as a phrase: `with compos
         headers: Mapping[str, str] | None = None,
         oauth_token: str | None = None,
     ) -> None:
-        base = _from_request(request) if request is not None else Identity()
+        base = from_request(request) if request is not None else Identity()
         merged: Mapping[str, str] = base.headers
         if headers is not None:
             merged = {**{k.lower(): v for k, v in base.headers.items()}, **{k.lower(): v for k, v in headers.items()}}

@@ -390,7 +390,7 @@ class Space:
         Returns a `Rendered` whose `api_names` maps each remote api_name to the outer app's. Remote markup is
         sanitized and remote frontend JS dropped unless `trust_remote_js=True`.
         """
-        from .render import render_space
+        from .ui.render import render_space
 
         return render_space(self, trust_remote_js=trust_remote_js)
 

@@ -31,7 +31,7 @@ def build(calculator: str, translator: str) -> gr.Blocks:
 
 
 if __name__ == "__main__":
-    from compose.local import launch_spaces
+    from compose.apps.processes import launch_spaces
 
     if len(sys.argv) > 2:
         build(sys.argv[1], sys.argv[2]).launch()

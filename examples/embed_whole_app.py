@@ -32,7 +32,7 @@ def build(calculator: str) -> gr.Blocks:
 
 
 if __name__ == "__main__":
-    from compose.local import launch_spaces
+    from compose.apps.processes import launch_spaces
 
     if len(sys.argv) > 1:
         demo = build(sys.argv[1])

@@ -19,7 +19,7 @@ def build(translator: str) -> gr.Blocks:
 
 
 if __name__ == "__main__":
-    from compose.local import launch_spaces
+    from compose.apps.processes import launch_spaces
 
     if len(sys.argv) > 1:
         build(sys.argv[1]).launch()

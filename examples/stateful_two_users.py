@@ -26,7 +26,7 @@ def build(diagnostics: str) -> gr.Blocks:
 
 
 if __name__ == "__main__":
-    from compose.local import launch_spaces
+    from compose.apps.processes import launch_spaces
 
     if len(sys.argv) > 1:
         build(sys.argv[1]).launch()

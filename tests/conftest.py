@@ -26,7 +26,7 @@ from corpus import OAUTH_ENV as CORPUS_OAUTH_ENV
 
 import compose
 import compose.testing
-from compose.local import LocalSpace, launch_spaces, wait_ready
+from compose.apps.processes import LocalSpace, launch_spaces, wait_ready
 
 SPACES = ["translator", "calculator", "diagnostics", "streaming", "media"]
 # What a loopback stand-in for a Space is given explicitly, to receive the visitor's headers as a Space would.

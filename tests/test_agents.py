@@ -26,8 +26,8 @@ from smolagents.monitoring import LogLevel
 from smolagents.utils import AgentToolCallError, AgentToolExecutionError
 
 import compose
-from compose.agents import bind_run
-from compose.tools import SpaceTool
+from compose.agent.agents import bind_run
+from compose.agent.tools import SpaceTool
 
 QUIET = LogLevel.OFF
 

@@ -16,7 +16,7 @@ import huggingface_hub
 import pytest
 from typer.testing import CliRunner
 
-from compose.cli import app
+from compose.apps.cli import app
 
 pytestmark = pytest.mark.timeout(30, func_only=True)
 
@@ -129,7 +129,7 @@ def test_streaming_call_shows_outputs_before_the_call_ends(urls: dict[str, str])
     # Through the real console entry point and a pipe: the first number must arrive on its own, while the
     # generator is still sleeping before the next one.
     proc = subprocess.Popen(
-        [sys.executable, "-m", "compose.cli", "call", urls["streaming"], "/count_up", "3", "--param", "delay=1"],
+        [sys.executable, "-m", "compose.apps.cli", "call", urls["streaming"], "/count_up", "3", "--param", "delay=1"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "NO_COLOR": "1"},
     )
     try:

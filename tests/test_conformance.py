@@ -200,7 +200,7 @@ def test_remote_markup_and_js_never_run_in_the_composing_app(corpus_url: str) ->
 
 
 def test_a_remote_file_value_never_names_a_file_of_ours(tmp_path: Any) -> None:
-    from compose.mirror import make_component
+    from compose.ui.mirror import make_component
 
     secret = tmp_path / "secret.txt"
     secret.write_text("ours")

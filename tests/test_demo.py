@@ -18,7 +18,7 @@ import psutil
 import pytest
 
 import compose
-from compose.demo import pick_port
+from compose.apps.demo import pick_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,7 +34,7 @@ def _lines(process: subprocess.Popen[str], seen: list[str], ready: threading.Eve
 
 def _start_demo(*args: str, tmp_path: Path) -> tuple[subprocess.Popen[str], list[str]]:
     env = {**os.environ, "COMPOSE_CACHE_DIR": str(tmp_path), "COLUMNS": "200"}
-    process = subprocess.Popen([sys.executable, "-m", "compose.cli", "demo", "--model", "router", *args],
+    process = subprocess.Popen([sys.executable, "-m", "compose.apps.cli", "demo", "--model", "router", *args],
                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seen: list[str] = []
     ready = threading.Event()
@@ -88,7 +88,7 @@ def test_a_port_range_all_taken_is_a_clear_error_naming_port(taken_port: int) ->
 def test_our_spaces_publish_parameter_descriptions(urls: dict[str, str]) -> None:
     from typer.testing import CliRunner
 
-    from compose.cli import app
+    from compose.apps.cli import app
 
     calculate = compose.Space(urls["calculator"]).endpoint("/calculate")
     assert [p.description for p in calculate.parameters] == ["the first number.", "which operation to apply.",

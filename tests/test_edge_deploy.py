@@ -12,7 +12,7 @@ from huggingface_hub.errors import RepositoryNotFoundError
 
 import compose
 import compose.testing
-from compose import deploy
+from compose.apps import deploy
 
 SPACES = Path(__file__).resolve().parent.parent / "spaces"
 

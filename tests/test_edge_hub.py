@@ -91,7 +91,7 @@ def test_an_outer_apps_visitor_sees_the_wake_up_in_the_progress_bar(edge: compos
 def test_the_cli_says_it_is_waking_the_space(edge: compose.testing.Hub) -> None:
     from typer.testing import CliRunner
 
-    from compose.cli import app
+    from compose.apps.cli import app
 
     edge.set_stage("owner/sleepy", "SLEEPING")
     result = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1"}).invoke(app, ["call", "owner/sleepy", "/increment"])

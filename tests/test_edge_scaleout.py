@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from compose.local import free_port, wait_ready
+from compose.apps.processes import free_port, wait_ready
 
 HERE = Path(__file__).resolve().parent / "scaleout"
 NGINX = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/usr/local/sbin")

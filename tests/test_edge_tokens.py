@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 import compose
 import compose.testing
-from compose.cli import app as cli_app
+from compose.apps.cli import app as cli_app
 
 
 def seen(space: compose.Space) -> dict[str, str]:

@@ -10,7 +10,9 @@ import pytest
 
 import compose
 
-MODULES = sorted(m.name for m in pkgutil.iter_modules(compose.__path__) if not m.name.startswith("_"))
+# Every module, subpackages included (compose.ui, compose.agent, compose.apps, compose.testing).
+MODULES = sorted(m.name.removeprefix("compose.") for m in pkgutil.walk_packages(compose.__path__, "compose.")
+                 if not m.name.rsplit(".", 1)[-1].startswith("_"))
 
 
 def test_all_names_in_compose_all_exist() -> None:

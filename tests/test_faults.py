@@ -18,7 +18,7 @@ import pytest
 from fault_server import API_PREFIX, FaultServer
 
 import compose
-from compose.local import LocalSpace, free_port, start_space, wait_ready
+from compose.apps.processes import LocalSpace, free_port, start_space, wait_ready
 from compose.loop import run_async
 
 JOIN = f"{API_PREFIX}/queue/join"

@@ -10,8 +10,8 @@ import pytest
 from uploads import upstream_has
 
 import compose
+from compose.apps.processes import LocalSpace
 from compose.files import new_download_path, safe_name, under_roots
-from compose.local import LocalSpace
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from smolagents.agent_types import AgentImage
 from uploads import upstream_has
 
 import compose
-from compose.local import LocalSpace
+from compose.apps.processes import LocalSpace
 
 
 @pytest.fixture(scope="module")

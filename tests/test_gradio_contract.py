@@ -1,4 +1,4 @@
-"""Contracts with gradio internals that compose.mirror and compose.render rely on (pinned: a gradio upgrade that
+"""Contracts with gradio internals that compose.ui.mirror and compose.ui.render rely on (pinned: a gradio upgrade that
 changes one fails here, by name, rather than somewhere deep in a render)."""
 
 from __future__ import annotations

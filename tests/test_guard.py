@@ -20,8 +20,8 @@ from smolagents.utils import AgentToolExecutionError
 from uploads import upstream_has
 
 import compose
-from compose.local import LocalSpace
-from compose.tools import SpaceTool
+from compose.agent.tools import SpaceTool
+from compose.apps.processes import LocalSpace
 
 META = {"_type": "gradio.FileData"}
 

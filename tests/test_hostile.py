@@ -369,7 +369,7 @@ async def test_in_flight_calls_per_space_are_capped(server, make_space):
 
 
 async def test_a_dead_host_is_remembered_and_later_calls_fail_fast_saying_so(make_space):
-    from compose.local import free_port
+    from compose.apps.processes import free_port
 
     space = make_space(f"http://127.0.0.1:{free_port()}", retries=1, limits=compose.Limits(breaker_cooldown=60))
     with pytest.raises(compose.SpaceUnavailable, match="cannot reach") as first:

@@ -18,7 +18,7 @@ from smolagents import FinalAnswerTool, Tool, ToolCallingAgent
 from smolagents.models import ChatMessage, MessageRole
 
 import compose
-from compose.models import (
+from compose.apps.models import (
     LOCAL_LABEL,
     ROUTER_LABEL,
     LocalModel,
@@ -30,13 +30,13 @@ from compose.models import (
     select_model,
     verify_file,
 )
-from compose.models import local as local_mod
-from compose.models import select as select_mod
-from compose.models.grounding import ground_answer
-from compose.models.local import call_schema
-from compose.models.plan import resolve, task_parts
-from compose.models.router import arguments_schema, conversation, extract_arguments
-from compose.models.steps import compact_system_prompt, next_step, rank_tools
+from compose.apps.models import local as local_mod
+from compose.apps.models import select as select_mod
+from compose.apps.models.grounding import ground_answer
+from compose.apps.models.local import call_schema
+from compose.apps.models.plan import resolve, task_parts
+from compose.apps.models.router import arguments_schema, conversation, extract_arguments
+from compose.apps.models.steps import compact_system_prompt, next_step, rank_tools
 
 pytestmark = pytest.mark.timeout(30, func_only=True)
 
@@ -639,7 +639,7 @@ def test_without_credentials_local_then_router(clean_env: pytest.MonkeyPatch, no
 
 def test_local_model_available_imports_none_of_the_chunk_packages() -> None:
     # In a fresh interpreter: here another test may already have imported them (or none may be installed).
-    code = ("import sys; from compose.models import local_model_available; available = local_model_available(); "
+    code = ("import sys; from compose.apps.models import local_model_available; available = local_model_available(); "
             "print(available, sorted(m for m in sys.modules if m.startswith('pandas_sns')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.split(maxsplit=1) == [str(local_model_available()), "[]\n"]

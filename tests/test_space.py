@@ -9,7 +9,7 @@ import pytest
 from offline import DEAD, offline_copy
 
 import compose
-from compose.local import start_space, wait_ready
+from compose.apps.processes import start_space, wait_ready
 from compose.schema import _cache_path, load_cached, store_cached
 from compose.space import resolve_src
 

@@ -114,7 +114,7 @@ def test_stop_marks_pending_calls_cancelled_with_their_duration(registry: compos
                                                                 urls: dict[str, str]) -> None:
     marker = 13.25
     model = ScriptedModel([[("long_job", {"seconds": marker})], [("final_answer", {"answer": "late"})]])
-    state = compose.trace.TraceState()
+    state = compose.agent.trace.TraceState()
     trace = compose.stream_trace(ToolCallingAgent(tools=registry.tools(), model=model, verbosity_level=0), "go",
                                  state=state)
     for messages in trace:

@@ -77,7 +77,7 @@ def calls_made(agent: Any) -> list[tuple[str, dict[str, Any]]]:
 
 def run_prompt(agent: Any, prompt: str, *, reset: bool = True) -> tuple[str, float | None, float, list[str]]:
     """(answer, seconds to the first tool message, seconds to the answer, tool message titles)."""
-    from compose.trace import stream_trace
+    from compose.agent.trace import stream_trace
 
     started = time.perf_counter()
     first: float | None = None
@@ -92,7 +92,7 @@ def run_prompt(agent: Any, prompt: str, *, reset: bool = True) -> tuple[str, flo
 
 
 def evaluate(model: Any, registry: Any, cases: Sequence[Case], held_out: bool, echo: bool) -> list[Outcome]:
-    from compose.models import make_agent
+    from compose.apps.models import make_agent
 
     out = []
     for case in cases:
@@ -112,7 +112,7 @@ def evaluate(model: Any, registry: Any, cases: Sequence[Case], held_out: bool, e
 
 def conversation(model: Any, registry: Any, echo: bool) -> list[float]:
     """Seconds to the answer of each turn of one chat (memory kept between turns)."""
-    from compose.models import make_agent
+    from compose.apps.models import make_agent
 
     agent = make_agent(registry.tools(), model, max_steps=6, verbosity_level=-1)
     seconds = []
@@ -191,9 +191,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
 
-    from compose.demo import DEMO_SPACES, build_registry
-    from compose.local import launch_spaces
-    from compose.models import LocalModel, RouterModel, local_model_available
+    from compose.apps.demo import DEMO_SPACES, build_registry
+    from compose.apps.models import LocalModel, RouterModel, local_model_available
+    from compose.apps.processes import launch_spaces
 
     def chosen(cases: list[Case]) -> list[Case]:
         return [c for c in cases if (not args.category or c.category in args.category)

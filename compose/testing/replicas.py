@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..apps.processes import LocalSpace, start_space, wait_ready
 from ..errors import ConfigError
-from ..local import LocalSpace, start_space, wait_ready
 
 __all__ = ["Replicas", "start_replicas"]
 

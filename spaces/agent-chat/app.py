@@ -6,7 +6,7 @@ app is built when it starts.
 
 import os
 
-from compose.demo import build_demo
+from compose.apps.demo import build_demo
 
 DEFAULT_SPACES = "gradio-compose/calculator,gradio-compose/translator"
 

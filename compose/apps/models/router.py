@@ -36,7 +36,7 @@ from smolagents.models import (
 )
 from smolagents.monitoring import TokenUsage
 
-from ..tools import tool_summary
+from ...agent.tools import tool_summary
 from .plan import resolve, task_parts
 
 __all__ = [

@@ -19,7 +19,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .updates import Update
+from ..updates import Update
 
 __all__ = ["ToolEvent", "TraceScope", "current_scope", "trace_scope"]
 

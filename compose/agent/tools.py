@@ -3,7 +3,7 @@
 The tool's inputs are keyed by the remote parameter names, typed from the remote components; choices and ranges
 are in each input's description; a parameter with a default is nullable. Several outputs come back as a dict keyed
 by the output labels; image and audio outputs as smolagents agent types. Model-chosen file arguments pass the
-guard (`compose.guard`), each call has a timeout and a per-endpoint concurrency limit, and the end user's identity
+guard (`compose.agent.guard`), each call has a timeout and a per-endpoint concurrency limit, and the end user's identity
 is the one active where the agent runs (smolagents copies the context into its tool threads).
 
 Usage:
@@ -29,18 +29,18 @@ from urllib.parse import urlsplit
 from smolagents import Tool
 from smolagents.agent_types import AgentAudio, AgentImage
 
-from .errors import ComposeError
+from ..errors import ComposeError
+from ..identity import Identity, current_identity
+from ..loop import spawn
+from ..schema import Parameter, Return, output_labels, plain_text
+from ..sessions import user_folder
+from ..updates import Update
+from .call_events import ToolEvent, current_scope
 from .guard import check_arguments
-from .identity import Identity, current_identity
-from .loop import spawn
-from .schema import Parameter, Return, output_labels, plain_text
-from .sessions import user_folder
 from .tool_schema import parameter_description
-from .tracing import ToolEvent, current_scope
-from .updates import Update
 
 if TYPE_CHECKING:
-    from .endpoint import Endpoint
+    from ..endpoint import Endpoint
 
 __all__ = ["RUNS_ON", "SpaceTool", "app_name", "input_spec", "output_type", "tool_name", "tool_summary"]
 
@@ -188,7 +188,7 @@ class SpaceTool(Tool):  # type: ignore[misc]
         """Where files this user may pass live: what they uploaded to the app, and what compose fetched for them."""
         if self._roots is not None:
             return self._roots
-        from .handler import upload_root
+        from ..outer import upload_root
 
         # This user's own download folder of every Space a tool was made for: a file one Space returned may go to
         # another Space (image → captioner), but never another user's file. (Before: only this Space's whole

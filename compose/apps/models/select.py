@@ -28,7 +28,7 @@ from typing import Any
 from smolagents import ToolCallingAgent
 from smolagents.models import Model
 
-from ..errors import ConfigError
+from ...errors import ConfigError
 from .local import INSTALL_HINT, LOCAL_LABEL, LocalModel, cached_model_path, parts_installed
 from .router import ROUTER_LABEL, RouterModel
 from .steps import compact_system_prompt

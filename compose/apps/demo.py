@@ -22,8 +22,8 @@ from collections.abc import Iterator, Sequence
 from types import FrameType
 from typing import Any
 
-from .errors import ConfigError
-from .space import Space
+from ..errors import ConfigError
+from ..space import Space
 
 __all__ = ["DEMO_SPACES", "EXAMPLES", "PORT_TRIES", "build_demo", "demo_sources", "pick_port", "run_demo"]
 
@@ -35,7 +35,7 @@ EXAMPLES = ["what is 12 times 7", "translate 'good morning' to French", "run the
 
 def build_registry(sources: Sequence[str]) -> Any:
     """Every public endpoint of the given Spaces, as tools (the long job under a short name for the examples)."""
-    from .registry import ToolRegistry
+    from ..agent.registry import ToolRegistry
 
     registry = ToolRegistry()
     for src in sources:
@@ -98,7 +98,7 @@ def demo_sources(spaces: Sequence[str] | None) -> Iterator[dict[str, str]]:
     if configured:
         yield {s.strip(): s.strip() for s in configured}
         return
-    from .local import launch_spaces
+    from .processes import launch_spaces
 
     with launch_spaces(DEMO_SPACES) as running:
         yield {name: running[name].url for name in DEMO_SPACES}

@@ -23,33 +23,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import gradio as gr
-from gradio.utils import get_upload_folder
 
-from .errors import AppError, ComposeError, SpaceError
-from .files import FileArg, is_file_data, under_roots
-from .identity import Identity, _from_request
-from .loop import run_async
-from .schema import Parameter
-from .updates import Update
+from ..errors import ComposeError
+from ..files import FileArg, is_file_data, under_roots
+from ..identity import Identity, from_request
+from ..loop import run_async
+from ..outer import to_gradio_error, upload_root
+from ..schema import Parameter
+from ..updates import Update
 
 if TYPE_CHECKING:
-    from .endpoint import Endpoint
+    from ..endpoint import Endpoint
 
-__all__ = ["make_handler", "to_gradio_error"]
-
-
-def to_gradio_error(e: ComposeError) -> gr.Error:
-    """The `gr.Error` an end user sees for a compose error: a remote gr.Error keeps its message and title."""
-    if isinstance(e, AppError):
-        return gr.Error(e.message, title=e.title or "Error")
-    if isinstance(e, SpaceError):
-        return gr.Error(e.message, title=f"{e.space} {e.api_name or ''}".strip())
-    return gr.Error(str(e), title="Invalid input")
-
-
-def upload_root() -> Path:
-    """Where the outer app keeps files it serves: gradio's own upload/cache folder."""
-    return Path(get_upload_folder()).resolve()
+__all__ = ["make_handler"]
 
 
 def serve_locally(path: str) -> str:
@@ -70,7 +56,7 @@ def _fresh_folder(root: Path) -> Path:
 
 def ident_for(request: gr.Request | None, oauth: Any) -> Identity:
     """This event's caller: the request's headers and session, plus a signed-in user's token if given."""
-    base = _from_request(request) if request is not None else Identity()
+    base = from_request(request) if request is not None else Identity()
     token = getattr(oauth, "token", None)
     return Identity(session=base.session, headers=base.headers, oauth_token=token)
 

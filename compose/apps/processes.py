@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import ConfigError, SpaceUnavailable
+from ..errors import ConfigError, SpaceUnavailable
 
 __all__ = ["LocalSpace", "default_spaces_dir", "launch_spaces", "start_space"]
 
@@ -33,7 +33,7 @@ _URL = re.compile(r"Running on local URL:\s+(http://\S+)")
 def default_spaces_dir() -> Path:
     """The repository's spaces/ folder (or `COMPOSE_SPACES_DIR`)."""
     env = os.environ.get("COMPOSE_SPACES_DIR")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "spaces"
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "spaces"
 
 
 def free_port() -> int:

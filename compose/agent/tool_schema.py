@@ -17,7 +17,7 @@ import copy
 import json
 from typing import Any
 
-from .schema import Parameter
+from ..schema import Parameter
 
 __all__ = ["decode_argument", "parameter_description", "parameters_schema"]
 

@@ -21,9 +21,9 @@ from typing import Any
 
 import gradio as gr
 
-from .agents import UserAgents
-from .trace import TraceState, stream_trace
-from .tracing import TraceScope
+from ..agent.agents import UserAgents
+from ..agent.call_events import TraceScope
+from ..agent.trace import TraceState, stream_trace
 
 __all__ = ["AgentChat"]
 
@@ -83,7 +83,7 @@ class AgentChat:
 
     def _fresh_tools(self) -> list[Any]:
         """Each user's agent gets its own tool instances (they carry that user's identity during a run)."""
-        from .registry import ToolRegistry
+        from ..agent.registry import ToolRegistry
 
         if isinstance(self._tools, ToolRegistry):
             return self._tools.tools()
@@ -152,7 +152,7 @@ class AgentChat:
             stop.click(self.stop, None, [chatbot, stop], cancels=[run], api_visibility="private")
 
             def forget(request: gr.Request) -> None:
-                from . import sessions
+                from .. import sessions
 
                 if request is not None and request.session_hash:
                     self.agents.forget(request.session_hash)

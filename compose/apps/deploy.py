@@ -319,7 +319,7 @@ def stage_with_compose(folder: str | os.PathLike[str], dest: str | os.PathLike[s
     source, target = Path(folder), Path(dest)
     skip = shutil.ignore_patterns(*_SKIP_DIRS, *_SKIP_FILES)
     shutil.copytree(source, target, ignore=skip)
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]  # the compose package (this module is compose/apps/deploy.py)
     shutil.rmtree(target / "compose", ignore_errors=True)
     shutil.copytree(package, target / "compose", ignore=skip)
     requirements = target / "requirements.txt"
@@ -348,7 +348,7 @@ def upload_folder(folder: str | os.PathLike[str], space_id: str, *, token: str, 
     """Create the Space if needed (sdk gradio) and upload the folder to it. Returns the Space's page URL."""
     from huggingface_hub import HfApi
 
-    from .hub import hub_endpoint
+    from ..hub import hub_endpoint
 
     api = HfApi(endpoint=hub_endpoint(), token=token)  # HF_ENDPOINT as it is now (a private hub, compose.testing)
     api.create_repo(space_id, repo_type="space", space_sdk="gradio", exist_ok=True, private=private)

@@ -1,7 +1,7 @@
 """Models for agents: which one to use (`select_model`), the embedded local LLM, and the rule-based router.
 
 Usage:
-    from compose.models import make_agent, select_model
+    from compose.apps.models import make_agent, select_model
     model, label = select_model()                 # explicit > HF_TOKEN / OpenAI > embedded Qwen > router
     agent = make_agent(registry.tools(), model)   # a ToolCallingAgent, compact prompt for the small models
 """

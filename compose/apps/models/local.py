@@ -26,7 +26,7 @@ API key, so no TCP port is opened.
 
 Usage:
     model = LocalModel()                        # loads lazily, once per process
-    agent = make_agent(tools, model)            # compose.models.make_agent: a compact system prompt
+    agent = make_agent(tools, model)            # compose.apps.models.make_agent: a compact system prompt
 """
 
 from __future__ import annotations
@@ -50,9 +50,9 @@ from typing import Any
 from smolagents.models import ChatMessage, MessageRole
 from smolagents.monitoring import TokenUsage
 
-from ..errors import ConfigError
-from ..files import write_atomically
-from ..schema import cache_root
+from ...errors import ConfigError
+from ...files import write_atomically
+from ...schema import cache_root
 from .grounding import ground_answer
 from .router import (
     Call,

@@ -25,21 +25,22 @@ import gradio as gr
 from gradio.context import Context
 from gradio_client import utils as gc_utils
 
-from . import sessions
-from .calls import run_call
-from .endpoint import stream_updates
-from .errors import ComposeError, UnsafeInput
-from .files import under_roots
-from .handler import forward_progress, serve_locally, to_gradio_error, upload_root
-from .identity import current_identity
-from .loop import run_async
+from .. import sessions
+from ..calls import run_call
+from ..endpoint import stream_updates
+from ..errors import ComposeError, UnsafeInput
+from ..files import under_roots
+from ..identity import current_identity
+from ..loop import run_async
+from ..outer import to_gradio_error, upload_root
+from ..schema import EndpointSchema, slots
+from ..updates import Update
+from .handler import forward_progress, serve_locally
 from .mirror import build, make_component
-from .schema import EndpointSchema, slots
-from .updates import Update
 
 if TYPE_CHECKING:
-    from .endpoint import Endpoint
-    from .space import Space
+    from ..endpoint import Endpoint
+    from ..space import Space
 
 __all__ = ["Rendered", "forget_on_unload", "render_endpoint", "render_space"]
 

@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any, Generic, TypeVar
 
-from .identity import Identity, current_identity, identity
-from .tracing import TraceScope, trace_scope
+from ..identity import Identity, current_identity, identity
+from .call_events import TraceScope, trace_scope
 
 __all__ = ["UserAgents", "bind_run"]
 

@@ -33,8 +33,8 @@ from typing import Any
 
 import gradio as gr
 
-from .tracing import ToolEvent, TraceScope, trace_scope
-from .updates import Update
+from ..updates import Update
+from .call_events import ToolEvent, TraceScope, trace_scope
 
 __all__ = ["RESULT_CHARS", "STOPPED", "TraceState", "stream_trace"]
 

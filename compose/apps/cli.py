@@ -26,16 +26,16 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from .errors import AppError, ComposeError, ConfigError, InvalidArguments
-from .schema import output_labels
+from ..errors import AppError, ComposeError, ConfigError, InvalidArguments
+from ..schema import output_labels
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
-    from .endpoint import Endpoint
-    from .schema import Parameter, Return
-    from .space import Space
-    from .updates import Update
+    from ..endpoint import Endpoint
+    from ..schema import Parameter, Return
+    from ..space import Space
+    from ..updates import Update
 
 __all__ = ["app", "coerce", "parse_value"]
 
@@ -183,7 +183,7 @@ def coerce(p: Parameter, raw: str) -> Any:
     A file parameter given a local path or URL is wrapped in `compose.file()`: typing it is an explicit choice.
     Values that do not fit are passed on as parsed, and rejected (naming the parameter) before anything is sent.
     """
-    from .files import file, is_url
+    from ..files import file, is_url
 
     parsed = parse_value(raw)
     schema = p.json_schema
@@ -245,7 +245,7 @@ def _bind(ep: Endpoint, args: list[str], params: list[str]) -> tuple[list[Any], 
 
 
 def _make_space(src: str, token: str | None, download_dir: Path | None = None) -> Space:
-    from .space import Space
+    from ..space import Space
 
     # No --token: the environment's (token=True), which Space sends to Hugging Face origins only.
     return Space(src, token=True if token is None else token, download_dir=download_dir)
@@ -467,8 +467,8 @@ async def _follow(ep: Endpoint, args: list[Any], kwargs: dict[str, Any], display
 
 def _settle_cancels(timeout: float = 5.0) -> None:
     """Give the cancel request of an interrupted call the moment it needs to reach the Space before we exit."""
-    from . import calls
-    from .loop import run_sync
+    from .. import calls
+    from ..loop import run_sync
 
     async def settle() -> None:
         pending: set[asyncio.Task[Any]] = set()

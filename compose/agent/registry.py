@@ -19,14 +19,14 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .errors import ComposeError, ConfigError, InvalidArguments
+from ..errors import ComposeError, ConfigError, InvalidArguments
 from .tool_schema import decode_argument, parameter_description, parameters_schema
 
 if TYPE_CHECKING:
     import gradio as gr
 
-    from .endpoint import Endpoint
-    from .space import Space
+    from ..endpoint import Endpoint
+    from ..space import Space
     from .tools import SpaceTool
 
 __all__ = ["ToolRegistry"]
@@ -50,7 +50,7 @@ class ToolRegistry:
     def add(self, target: Space | Endpoint, *, name: str | None = None, description: str | None = None,
             **options: Any) -> list[str]:
         """Register a whole Space (all public endpoints) or one endpoint; returns the registered names."""
-        from .endpoint import Endpoint
+        from ..endpoint import Endpoint
         from .tools import tool_name
 
         endpoints = [target] if isinstance(target, Endpoint) else list(target.endpoints.values())
@@ -121,7 +121,7 @@ class ToolRegistry:
 
 def openai_schema(tool: SpaceTool, *, strict: bool = False) -> dict[str, Any]:
     """One tool as an OpenAI function schema: valid JSON Schema for its parameters (with `enum`, `default` and the
-    docstring's descriptions); `strict=True` for OpenAI strict mode (see compose.tool_schema)."""
+    docstring's descriptions); `strict=True` for OpenAI strict mode (see compose.agent.tool_schema)."""
     function: dict[str, Any] = {"name": tool.name, "description": tool.description,
                                 "parameters": parameters_schema(tool.endpoint.parameters, strict=strict)}
     if strict:
@@ -147,7 +147,7 @@ def _mcp_function(registry: ToolRegistry, name: str) -> Any:
         except ComposeError as e:
             # A compose error re-raised as gr.Error keeps its message for the MCP client (gradio hides any other
             # exception's text unless the app was launched with show_error=True).
-            from .handler import to_gradio_error
+            from ..outer import to_gradio_error
 
             raise to_gradio_error(e) from e
         if isinstance(result, (dict, list)):

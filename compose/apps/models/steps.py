@@ -29,7 +29,7 @@ from typing import Any
 
 from smolagents.models import MessageRole
 
-from ..tools import RUNS_ON
+from ...agent.tools import RUNS_ON
 from .plan import resolve, task_parts
 from .router import Conversation, conversation, input_choices, message_text, parse_calls, score_tool
 

@@ -26,11 +26,11 @@ from urllib.parse import urlsplit
 
 from gradio_client import utils as gc_utils
 
-from .errors import UnsafeInput
-from .files import FileArg, refuse_nul, under_roots
+from ..errors import UnsafeInput
+from ..files import FileArg, refuse_nul, under_roots
 
 if TYPE_CHECKING:
-    from .endpoint import Endpoint
+    from ..endpoint import Endpoint
 
 __all__ = ["check_arguments", "check_file", "check_url"]
 
