@@ -14,6 +14,7 @@ import json
 import os
 import time
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -23,10 +24,11 @@ from pydantic import BaseModel, ValidationError
 
 from .files import write_atomically
 
-__all__ = ["EndpointSchema", "Parameter", "Return", "SpaceSchema", "cache_root", "load_cached", "output_labels",
-           "plain_text", "store_cached"]
+__all__ = ["EndpointSchema", "Parameter", "Return", "SpaceSchema", "cache_identity", "cache_root", "load_cached",
+           "output_labels", "plain_text", "store_cached"]
 
-_CACHE_FORMAT = 1
+# 2: keyed by URL and the identity that fetched it (1 was keyed by URL only, so it is never read again).
+_CACHE_FORMAT = 2
 
 # Component props worth mirroring locally and describing to agents (everything else is presentation).
 _CONFIG_KEYS = (
@@ -304,6 +306,7 @@ def _parse_endpoint(
 class _Cached(BaseModel):
     format: int
     url: str
+    identity: str = ""
     fetched_at: float
     config: dict[str, Any]
     info: dict[str, Any]
@@ -321,27 +324,47 @@ def _cache_dir() -> Path:
     return cache_root() / "schemas"
 
 
-def _cache_path(url: str) -> Path:
-    return _cache_dir() / (hashlib.sha256(url.encode()).hexdigest()[:32] + ".json")
+def cache_identity(token: str | None, headers: Mapping[str, str] | None = None) -> str:
+    """Who fetched a schema, as the disk cache keys it: "" for nobody in particular (no token, no static headers),
+    else a hash of the token and the static headers (which may carry credentials) — never the values themselves.
+
+    A private Space's schema is then only ever read back by a Space object holding the same credentials; one without
+    them asks the app, and gets its 404.
+    """
+    if not token and not headers:
+        return ""
+    digest = hashlib.sha256(b"gradio-compose schema cache\0")
+    digest.update((token or "").encode())
+    for name, value in sorted((k.lower(), v) for k, v in (headers or {}).items()):
+        digest.update(f"\0{name}\0{value}".encode())
+    return digest.hexdigest()[:32]
 
 
-def load_cached(url: str, max_age: float) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """The cached (config, info) for `url` if present, valid, for this very URL and younger than `max_age`."""
+def _cache_path(url: str, identity: str = "") -> Path:
+    key = url if not identity else f"{url}\0{identity}"
+    return _cache_dir() / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".json")
+
+
+def load_cached(url: str, max_age: float, *, identity: str = "") -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The cached (config, info) for `url` if present, valid, for this very URL and identity (`cache_identity`), and
+    younger than `max_age`."""
     try:
-        cached = _Cached.model_validate_json(_cache_path(url).read_bytes())
+        cached = _Cached.model_validate_json(_cache_path(url, identity).read_bytes())
     except (OSError, ValidationError, ValueError):
         return None
-    if cached.format != _CACHE_FORMAT or cached.url != url or time.time() - cached.fetched_at > max_age:
+    if (cached.format != _CACHE_FORMAT or cached.url != url or cached.identity != identity
+            or time.time() - cached.fetched_at > max_age):
         return None
     if not isinstance(cached.config.get("dependencies"), list) or "named_endpoints" not in cached.info:
         return None
     return cached.config, cached.info
 
 
-def store_cached(url: str, config: dict[str, Any], info: dict[str, Any]) -> None:
-    """Write the schema atomically; a failure to cache never fails a call."""
-    body = _Cached(format=_CACHE_FORMAT, url=url, fetched_at=time.time(), config=config, info=info)
+def store_cached(url: str, config: dict[str, Any], info: dict[str, Any], *, identity: str = "") -> None:
+    """Write the schema atomically, under `url` and the identity that fetched it; a failure to cache never fails a
+    call."""
+    body = _Cached(format=_CACHE_FORMAT, url=url, identity=identity, fetched_at=time.time(), config=config,
+                   info=info)
     # A failed write (a full disk, say) used to leave its temporary file behind.
     with contextlib.suppress(OSError):
-        write_atomically(_cache_path(url), body.model_dump_json())
-
+        write_atomically(_cache_path(url, identity), body.model_dump_json())

@@ -31,7 +31,7 @@ from .http import Backend, Response, TooLarge
 from .identity import Identity, current_identity
 from .limits import Gate, Limits, check_schema_counts, schema_json, schema_too_large
 from .loop import run_sync
-from .schema import EndpointSchema, SpaceSchema, cache_root, load_cached, store_cached
+from .schema import EndpointSchema, SpaceSchema, cache_identity, cache_root, load_cached, store_cached
 from .sessions import SessionMode
 from .streams import StreamHub, hub_for
 from .transport import Transport
@@ -221,7 +221,9 @@ class Space:
         async with self._schema_lock:
             if self._schema is not None and not force:
                 return self._schema
-            cached = None if force else load_cached(self.url, self.schema_ttl)
+            # Keyed by who asks: a Space object without the token never reads a private Space's schema.
+            who = cache_identity(self._token, self.static_headers)
+            cached = None if force else load_cached(self.url, self.schema_ttl, identity=who)
             if cached is not None:
                 self._schema = SpaceSchema.parse(self.url, *cached)
             else:
@@ -234,7 +236,7 @@ class Space:
                 self._schema = SpaceSchema.parse(self.url, config, info)
                 if self._schema.app_id:
                     self._live_app_ids[""] = self._schema.app_id  # asked without a session's cookies
-                store_cached(self.url, config, info)
+                store_cached(self.url, config, info, identity=who)
             return self._schema
 
     async def _fetch(self) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -245,6 +247,11 @@ class Space:
         info_task, mcp_task = self._ask_info(prefix, h)
         try:
             r = await self._get_schema("/config", h)
+            if r.status_code in (401, 403, 404):
+                # What Hugging Face answers for a private Space to a caller without its token, too.
+                private = " (or a private Space: pass token=...)" if is_hf_origin(self.url) else ""
+                raise ConfigError(f"{self.name}: {self.url}/config answered {r.status_code}: no Gradio app there"
+                                  f"{private}")
             if r.status_code != 200:
                 raise SpaceUnavailable(f"config answered {r.status_code}", space=self.name)
             try:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import uuid
+from pathlib import Path
+from typing import Any
 
 import gradio as gr
 import pytest
@@ -31,6 +33,24 @@ def test_the_apps_code_never_sees_the_callers_token_and_a_private_space_still_wo
     # Without the token the private Space does not exist, and compose says so (refresh: not from the disk cache).
     with pytest.raises(compose.ConfigError, match="private"):
         compose.Space("owner/private").refresh()
+
+
+def test_a_private_spaces_cached_schema_goes_only_to_objects_with_the_same_token(
+        edge: compose.testing.Hub, make_space: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COMPOSE_CACHE_DIR", str(tmp_path))
+    url = f"https://{edge.space('owner/private').host}"  # given by URL: no Hub lookup stands in the way
+    assert make_space(url, token=edge.token("owner")).endpoint("/increment").predict() == 1  # cached on disk
+    assert list((tmp_path / "schemas").iterdir())
+    for stranger in (make_space(url), make_space(url, token=edge.token("mallory"))):
+        with pytest.raises(compose.ConfigError, match=r"404.*private"):
+            stranger.load()
+    # The same token still reads the schema from the disk cache: it loads while the app cannot answer.
+    edge.set_stage("owner/private", "RUNTIME_ERROR")
+    try:
+        assert "/increment" in make_space(url, token=edge.token("owner")).load().endpoints
+    finally:
+        edge.set_stage("owner/private", "RUNNING")
+    assert edge.token("owner") not in "".join(p.read_text() for p in (tmp_path / "schemas").iterdir())
 
 
 def test_the_visitors_ip_token_reaches_the_space_by_default(edge: compose.testing.Hub) -> None:
