@@ -34,16 +34,28 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import client_exceptions as aio_errors
 from aiohttp import http_exceptions as aio_http_errors
+from yarl import URL
 
+from . import redact
 from .http import BadResponse, ConnectFailed, Headers, HTTPFailure, Interrupted, Request, TimedOut, TooLarge
 
 __all__ = ["AiohttpBackend", "Verify", "ssl_context"]
 
 Verify = bool | str | os.PathLike[str] | ssl.SSLContext
 
-# Set by the connector for the request in flight (this task): the connection it got, and whether it was opened
-# for it.
-_opened: contextvars.ContextVar[tuple[Any, bool]] = contextvars.ContextVar("compose_opened", default=(None, False))
+# Set by the connector for the request in flight (this task): the connection it got, whether it was opened for it,
+# and its pool key.
+_opened: contextvars.ContextVar[tuple[Any, bool, Any]] = contextvars.ContextVar("compose_opened",
+                                                                                default=(None, False, None))
+
+# How long a request that found no idle connection waits for one whose answer is ending (`_Reply.ending`) before
+# it opens its own. The end is on its way when the wait starts (the reader saw the last message), so this only
+# bounds a server that never sends it.
+_RETURN_WAIT = 0.25
+
+_NO_CONTENT_TYPE = ("content-type",)
+
+log = redact.logger("compose.aiohttp_backend")
 
 # Backends with an open session, closed at interpreter exit (aiohttp warns about sessions left open).
 _live: weakref.WeakSet[AiohttpBackend] = weakref.WeakSet()
@@ -88,25 +100,57 @@ def _env_proxy(url: str) -> str | None:
 
 
 class _Connector(aiohttp.TCPConnector):
-    """A TCPConnector that drops a pooled connection with unread bytes instead of reusing it.
+    """A TCPConnector that drops a pooled connection with unread bytes instead of reusing it, and knows which
+    connections are about to come back.
 
     aiohttp parses whatever an idle keep-alive connection receives; if the server sent an answer nobody asked for,
     the next request on that connection would read it as its own. `should_close` is aiohttp's own verdict that
-    such a connection holds buffered data. (`_get` is pinned by tests/test_hostile_http.py.)
+    such a connection holds buffered data.
+
+    A request that finds no idle connection while another request's answer is ending (its reader has seen the
+    last message, only the body's last bytes are on their way: `_Reply.ending`) waits for that connection instead
+    of opening one: on a wide-area link a new TLS connection costs two round trips more.
+
+    aiohttp internals used, pinned by tests/test_hostile_http.py: `_get` (pooled-connection checkout), `_release`
+    (a connection back to the pool), `_create_connection` and `_conns` (the idle connections per key).
     """
 
     seen: weakref.WeakSet[Any]
+    ending: dict[Any, int]  # per connection key: answers being read to their end now
+    returning: dict[Any, list[asyncio.Future[None]]]  # per key: requests waiting for one of those connections
+    sparing: set[Any]  # keys with a spare connection being opened
 
     async def connect(self, req: Any, traces: list[Any], timeout: Any) -> Any:
         """aiohttp's public connector hook: notes, for the request in flight, whether it got a fresh connection
         (the answer may be read and its connection released before compose looks at it)."""
+        key = req.connection_key
+        if self.ending.get(key) and not self._conns.get(key):
+            waiter = asyncio.get_running_loop().create_future()
+            self.returning.setdefault(key, []).append(waiter)
+            try:
+                async with asyncio.timeout(_RETURN_WAIT):  # a fallback: the end is on its way already
+                    await waiter
+            except TimeoutError:
+                pass
+            finally:
+                if waiter in self.returning.get(key, ()):
+                    self.returning[key].remove(waiter)
         conn = await super().connect(req, traces, timeout)
         protocol = conn.protocol
         fresh = protocol is not None and protocol not in self.seen
         if fresh:
             self.seen.add(protocol)
-        _opened.set((protocol, fresh))
+        _opened.set((protocol, fresh, key))
         return conn
+
+    def _release(self, key: Any, protocol: Any, *, should_close: bool = False) -> None:
+        super()._release(key, protocol, should_close=should_close)
+        waiters = self.returning.get(key)
+        while waiters:
+            waiter = waiters.pop(0)
+            if not waiter.done():
+                waiter.set_result(None)
+                break
 
     async def _get(self, key: Any, traces: list[Any]) -> Any:
         while True:
@@ -115,17 +159,62 @@ class _Connector(aiohttp.TCPConnector):
                 return conn
             conn.close()
 
+    def idle(self, key: Any) -> int:
+        """How many idle connections the pool holds for `key`."""
+        return len(self._conns.get(key) or ())
+
+    async def spare(self, req: Any, timeout: Any) -> None:
+        """Open one more connection for `req`'s origin and put it in the pool."""
+        key = req.connection_key
+        if key in self.sparing:
+            return
+        self.sparing.add(key)
+        try:
+            protocol = await self._create_connection(req, [], timeout)
+            self.seen.add(protocol)
+            self._release(key, protocol)
+        except (OSError, aiohttp.ClientError, TimeoutError) as e:
+            log.debug("a spare connection failed: %r", e)  # the next request opens its own
+        finally:
+            self.sparing.discard(key)
+
 
 class _Reply:
     """One answer from aiohttp, seen through compose's `Reply` protocol."""
 
-    __slots__ = ("_response", "connection", "headers", "new_connection", "status")
+    __slots__ = ("_connector", "_ending", "_headers", "_key", "_response", "connection", "new_connection", "status")
 
-    def __init__(self, response: aiohttp.ClientResponse, opened: tuple[Any, bool]) -> None:
+    def __init__(self, response: aiohttp.ClientResponse, opened: tuple[Any, bool, Any], connector: _Connector
+                 ) -> None:
         self._response = response
         self.status = response.status
-        self.headers = Headers([(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers])
-        self.connection, self.new_connection = opened
+        self._headers: Headers | None = None
+        self.connection, self.new_connection, self._key = opened
+        self._connector = connector
+        self._ending = False
+
+    @property
+    def headers(self) -> Headers:
+        # Built when asked for: a data stream's caller never reads them.
+        if self._headers is None:
+            self._headers = Headers([(k.decode("latin-1"), v.decode("latin-1"))
+                                     for k, v in self._response.raw_headers])
+        return self._headers
+
+    def ending(self) -> None:
+        """See `compose.http.Reply.ending`."""
+        if not self._ending and self._key is not None:
+            self._ending = True
+            self._connector.ending[self._key] = self._connector.ending.get(self._key, 0) + 1
+
+    def _done(self) -> None:
+        if self._ending:
+            self._ending = False
+            left = self._connector.ending.get(self._key, 1) - 1
+            if left > 0:
+                self._connector.ending[self._key] = left
+            else:
+                self._connector.ending.pop(self._key, None)
 
     async def chunks(self) -> AsyncIterator[bytes]:
         content = self._response.content
@@ -179,6 +268,7 @@ class AiohttpBackend:
         self._session: aiohttp.ClientSession | None = None
         self._owner: tuple[int, asyncio.AbstractEventLoop] | None = None
         self._proxies: dict[str, str | None] = {}
+        self._timeouts: dict[tuple[float, float | None], aiohttp.ClientTimeout] = {}
 
     def _client(self) -> aiohttp.ClientSession:
         owner = (os.getpid(), asyncio.get_running_loop())
@@ -192,7 +282,7 @@ class AiohttpBackend:
                 keepalive_timeout=self._keepalive,
                 ttl_dns_cache=10,
             )
-            connector.seen = weakref.WeakSet()
+            connector.seen, connector.ending, connector.returning, connector.sparing = weakref.WeakSet(), {}, {}, set()
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 cookie_jar=aiohttp.DummyCookieJar(),  # see the module docstring: no cookie crosses users
@@ -227,15 +317,21 @@ class AiohttpBackend:
         elif body:
             # A body in memory: the kernel takes most of it at once; the rest must go out within write_timeout.
             timer = asyncio.timeout(request.connect_timeout + self.write_timeout + (request.read_timeout or 0.0))
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=request.connect_timeout,
-                                        sock_read=request.read_timeout)
+        timeout = self._timeouts.get((request.connect_timeout, request.read_timeout))
+        if timeout is None:
+            timeout = aiohttp.ClientTimeout(total=None, sock_connect=request.connect_timeout,
+                                            sock_read=request.read_timeout)
+            if len(self._timeouts) < 64:
+                self._timeouts[(request.connect_timeout, request.read_timeout)] = timeout
         response: aiohttp.ClientResponse | None = None
-        _opened.set((None, False))
+        _opened.set((None, False, None))
         try:
             async with timer if timer is not None else contextlib.nullcontext():
                 response = await client.request(
                     request.method, request.url, headers=request.headers, data=body, proxy=proxy,
-                    allow_redirects=False, timeout=timeout, skip_auto_headers=("content-type",),
+                    allow_redirects=False, timeout=timeout,
+                    # A body's content-type is compose's to set (aiohttp would add application/octet-stream).
+                    skip_auto_headers=_NO_CONTENT_TYPE if body is not None else None,
                 )
                 if timer is not None:
                     timer.reschedule(None)
@@ -250,14 +346,28 @@ class AiohttpBackend:
             raise TimedOut(f"no answer from {_origin(request.url)} within {request.read_timeout:g} s") from e
         except (aiohttp.ClientError, aio_http_errors.HttpProcessingError, OSError) as e:
             raise _failure(e, sent=True) from e
+        reply = _Reply(response, _opened.get(), client.connector)  # type: ignore[arg-type]  # ours, see _client
         try:
-            yield _Reply(response, _opened.get())
+            yield reply
         finally:
             # Read to its end, the connection is back in the pool already; left early, it is closed.
             if response.content.is_eof():
                 response.release()
             else:
                 response.close()
+            reply._done()
+
+    async def preconnect(self, url: str) -> None:
+        """See `compose.http.Backend.preconnect`: one spare connection to `url`'s origin when the pool has no idle
+        one (direct connections only; through a proxy the next request opens its own)."""
+        client = self._client()
+        if self.proxy_for(url) is not None:
+            return
+        connector: _Connector = client.connector  # type: ignore[assignment]  # ours, see _client
+        request = aiohttp.ClientRequest("GET", URL(url), loop=asyncio.get_running_loop(), session=client)
+        if connector.idle(request.connection_key):
+            return
+        await connector.spare(request, aiohttp.ClientTimeout(total=None, sock_connect=10.0))
 
     async def aclose(self) -> None:
         if self._session is not None and self._owner == (os.getpid(), asyncio.get_running_loop()):

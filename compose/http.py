@@ -87,9 +87,11 @@ class Reply(Protocol):
     """An answer whose head has arrived; its body is read through `chunks()` or `read()`."""
 
     status: int
-    headers: Headers
     new_connection: bool  # the request went out on a connection opened for it (not a pooled one)
     connection: object | None  # which connection carried it (an opaque, weakly referable token), if known
+
+    @property
+    def headers(self) -> Headers: ...
 
     def chunks(self) -> AsyncIterator[bytes]: ...
 
@@ -97,11 +99,19 @@ class Reply(Protocol):
         """The whole body; `TooLarge` as soon as it is known to be over `limit` bytes (never more is held)."""
         ...
 
+    def ending(self) -> None:
+        """The reader has what it wanted (a data stream's last message) and reads on only to the body's end: a
+        request that finds no idle connection meanwhile may wait for this one instead of opening a new one."""
+
 
 class Backend(Protocol):
     """What compose needs from an HTTP client. `send` raises only `HTTPFailure` subclasses."""
 
     def send(self, request: Request) -> AbstractAsyncContextManager[Reply]: ...
+
+    async def preconnect(self, url: str) -> None:
+        """Open a spare connection to `url`'s origin if the pool holds no idle one (a call about to need two at
+        once, its join and its data stream, then finds both open). A no-op is a correct implementation."""
 
     async def aclose(self) -> None: ...
 

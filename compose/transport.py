@@ -23,10 +23,13 @@ from urllib.parse import urljoin, urlsplit
 
 import orjson
 
+from . import redact
 from .errors import RateLimited, SpaceUnavailable, UpstreamDisconnected, UpstreamTimeout
 from .http import Backend, BadResponse, HTTPFailure, Reply, Request, Response, TimedOut
 
 __all__ = ["Transport", "Upload"]
+
+log = redact.logger("compose.transport")
 
 _RETRY_STATUS = {429, 500, 502, 503, 504}
 # Requests that start nothing upstream, so repeating one whose answer was lost is harmless.
@@ -69,6 +72,7 @@ class Transport:
         parts = urlsplit(self.root)
         self.origin = f"{parts.scheme}://{parts.netloc}"
         self._joins: weakref.WeakSet[Any] = weakref.WeakSet()  # connections that have carried a join
+        self._background: set[asyncio.Task[None]] = set()
 
     def first_join_on(self, response: Response) -> bool:
         """Is `response` (a join's answer) the first join its connection carried? A connection that carried none
@@ -188,6 +192,20 @@ class Transport:
         request = Request("GET", self.url(path), tuple(headers.items()), read_timeout=read_timeout)
         async with self.backend.send(request) as reply:
             yield reply
+
+    def preconnect(self) -> None:
+        """Have a spare connection opened in the background if the pool holds no idle one: for a call that will
+        soon need two at once (a session's first call's join, then its next call's join and data stream together),
+        so that the next one does not pay a new connection's handshakes on its critical path."""
+        task = asyncio.get_running_loop().create_task(self._preconnect())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _preconnect(self) -> None:
+        try:
+            await self.backend.preconnect(self.root + "/")
+        except Exception as e:  # a spare is only an optimisation: the request that needs one opens its own
+            log.debug("preconnect to %s failed: %r", self.origin, e)
 
     def _backoff(self, attempt: int, retry_after: float | None, deadline: float) -> float:
         wait = retry_after if retry_after is not None else min(8.0, 0.25 * 2**attempt) * (0.5 + random.random())

@@ -191,11 +191,20 @@ async def test_two_answers_in_one_write_are_not_merged_or_reused(hostile: Callab
     assert second.json() == {"n": 2}
 
 
-def test_the_aiohttp_internal_compose_overrides_is_still_there() -> None:
+async def test_the_aiohttp_internal_compose_overrides_is_still_there() -> None:
     """compose.aiohttp_backend._Connector overrides TCPConnector._get (pooled-connection checkout) to drop a
     connection holding unread bytes; this pins that aiohttp still has it, with the signature compose calls."""
     import inspect
 
     params = list(inspect.signature(aiohttp.TCPConnector._get).parameters)
     assert params == ["self", "key", "traces"]
+    # A spare connection (preconnect) and a connection about to come back (Reply.ending) use these too.
+    assert list(inspect.signature(aiohttp.TCPConnector._create_connection).parameters) == [
+        "self", "req", "traces", "timeout"]
+    release = inspect.signature(aiohttp.TCPConnector._release).parameters
+    assert list(release) == ["self", "key", "protocol", "should_close"]
+    assert release["should_close"].kind is inspect.Parameter.KEYWORD_ONLY
+    connector = aiohttp.TCPConnector()
+    assert isinstance(connector._conns, dict)
+    await connector.close()
     assert isinstance(aiohttp.client_proto.ResponseHandler.should_close, property)

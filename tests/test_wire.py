@@ -209,6 +209,73 @@ async def test_a_head_request_does_not_wait_for_a_body(servers: Servers, transpo
     assert (await transport.send("GET", "/config", headers={})).json() == {"n": 2}
 
 
+async def test_a_spare_connection_is_opened_once_and_the_next_request_uses_it(servers: Servers,
+                                                                               transports: Transports) -> None:
+    """preconnect() opens one connection ahead of need when the pool has no idle one (a call's join and data stream
+    then find two open, instead of paying a new connection's handshakes), and none while one is idle."""
+    server = servers()
+    transport = transports(server.url)
+    transport.preconnect()
+    await asyncio.to_thread(_wait_for, lambda: server.connections == 1)
+    response = await transport.send("GET", "/config", headers={})
+    assert response.json() == {"n": 1} and not response.new_connection  # it went out on the spare
+    transport.preconnect()  # an idle connection is in the pool: nothing to open
+    await asyncio.sleep(0)  # a turn of the loop, not a wait: the preconnect looks at the pool now
+    assert (await transport.send("GET", "/config", headers={})).json() == {"n": 2}
+    assert server.connections == 1
+
+
+async def test_a_request_waits_for_a_connection_whose_answer_is_ending(transports: Transports) -> None:
+    """A data stream whose last message is read (its body's last bytes on their way) is about to give its
+    connection back: a request made meanwhile waits for it instead of opening a new connection (on a wide-area
+    link, two round trips more)."""
+    from raw_server import RawSocketServer
+
+    finish = threading.Event()
+
+    def script(conn: socket.socket, number: int) -> None:
+        if number > 1:
+            read_request(conn)
+            conn.sendall(json_answer({"n": "a new connection"}))
+            return
+        _, rest = read_request(conn)
+        last = b'data: {"msg": "close_stream"}\n\n'
+        conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+                     + b"%x\r\n%s\r\n" % (len(last), last))
+        finish.wait(WAIT)
+        conn.sendall(b"0\r\n\r\n")  # the body's end, after the next request has asked for a connection
+        read_request(conn, rest)
+        conn.sendall(json_answer({"n": "the stream's connection"}))
+
+    server = RawSocketServer(script, timeout=WAIT)
+    try:
+        transport = transports(server.url)
+        async with transport.stream("/gradio_api/queue/data?session_hash=s", {}) as reply:
+            chunks = reply.chunks()
+            assert b"close" in await anext(chunks)
+            reply.ending()
+            following = asyncio.ensure_future(transport.send("POST", "/gradio_api/queue/join", headers={},
+                                                             json={}))
+            await asyncio.sleep(0)  # a turn of the loop, not a wait: the request asks for its connection now
+            finish.set()
+            assert [c async for c in chunks] == []
+        assert (await asyncio.wait_for(following, WAIT)).json() == {"n": "the stream's connection"}
+        assert server.connections == 1
+    finally:
+        finish.set()
+        server.close()
+
+
+def _wait_for(condition: Callable[[], bool]) -> None:
+    """Poll what a server recorded (in a thread, off the test's loop) until `condition()` holds, or fail."""
+    ends = threading.Event()
+    for _ in range(int(WAIT / 0.02)):
+        if condition():
+            return
+        ends.wait(0.02)
+    raise AssertionError("the server never saw it")
+
+
 async def test_an_environment_proxy_is_honoured(servers: Servers, transports: Transports,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """Behind HTTP_PROXY, requests go to the proxy (in absolute form), as aiohttp's trust_env would send them."""
