@@ -587,7 +587,7 @@ class Core:
             t0 = time.perf_counter()
             run(calls(prefix, count, distinct))
             elapsed = time.perf_counter() - t0
-            open_now = self.translator._hub.open_streams
+            open_now = self.translator.upstream.streams.open_streams
             time.sleep(SETTLE)
             return before, snapshot(), elapsed, open_now
 
@@ -595,7 +595,7 @@ class Core:
         # Control: the same number of calls under the same few identities, so what traffic alone costs is visible.
         c_before, c_after, c_elapsed, _ = measured("control", control, distinct=False)
         before, after, elapsed, open_streams_now = measured("user", users, distinct=True)
-        held = len(self.translator._hub._sessions)
+        held = self.translator.upstream.streams.sessions_held
 
         # gradio_client: its per-user isolation is one Client per user.
         gc_before = snapshot()

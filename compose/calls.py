@@ -3,7 +3,7 @@
 This is the single code path behind `call`, `predict`, `stream` and `submit`; it runs on compose's I/O loop and
 reports each event through `emit`.
 
-Usage (internal): `result = await run_call(space, schema, values, ident, emit)`.
+Usage (internal): `result = await run_call(up, schema, values, ident, emit)`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from gradio_client import utils as gc_utils
 
-from . import redact, sessions
+from . import redact
 from .errors import (
     APIChanged,
     AppError,
@@ -34,10 +34,8 @@ from .files import (
     FileArg,
     amap_file_data,
     file_data_for_url,
-    file_route,
     is_url,
     map_file_data,
-    new_download_path,
     remote_file_ref,
     under_roots,
     upload_source,
@@ -54,7 +52,7 @@ from .updates import ProgressUnit, Update
 from .validation import validation_failure
 
 if TYPE_CHECKING:
-    from .space import Space
+    from .upstream import Upstream
 
 __all__ = ["Emit", "run_call", "shape"]
 
@@ -72,91 +70,91 @@ def shape(schema: EndpointSchema, data: list[Any]) -> Any:
     return visible[0] if len(visible) == 1 else tuple(visible)
 
 
-async def run_call(space: Space, schema: EndpointSchema, values: list[Any], ident: Identity, emit: Emit, *,
+async def run_call(up: Upstream, schema: EndpointSchema, values: list[Any], ident: Identity, emit: Emit, *,
                    raw: bool = False, event_data: Any = None) -> Any:
     """Run one job upstream and return its shaped result, emitting updates as they arrive.
 
     With `raw`, `values` holds one wire payload per dependency input (state slots ignored) and the result is the
     full output list, files as FileData pointing at local copies: what `space.render()` passes straight through.
     """
-    sch = space._schema_now()
+    sch = up.schema_now()
     if ident.oauth_token and schema.oauth_token is None:
         # A signed-in user's token goes only to an endpoint that declares a gr.OAuthToken parameter (neither as
         # a header nor in the body elsewhere): another endpoint of the same Space has no business with it.
         ident = dataclasses.replace(ident, oauth_token=None)
-    epoch = space._epoch
-    session_hash = sessions.derive(space.session_mode, space_key=space.key, user=ident.session, epoch=epoch)
-    headers = space._headers_for(ident, session_hash)
+    epoch = up.epoch
+    session_hash = up.session(ident.session, epoch)
+    headers = up.headers(ident, session_hash)
     name = schema.api_name
     if raw:
-        data = [None if slot is None else await _prepare(space, sch, schema, None, v, (session_hash, ident.session))
+        data = [None if slot is None else await _prepare(up, sch, schema, None, v, (session_hash, ident.session))
                 for slot, v in zip(schema.input_slots, values, strict=False)]
     else:
-        payload = [await _prepare(space, sch, schema, p, v, (session_hash, ident.session))
+        payload = [await _prepare(up, sch, schema, p, v, (session_hash, ident.session))
                    for p, v in zip(schema.parameters, values, strict=True)]
         data = [None if slot is None else payload[slot] for slot in schema.input_slots]
     body: dict[str, Any] = {"data": data, "event_data": event_data, "fn_index": schema.fn_index, "trigger_id": None,
                             "session_hash": session_hash}
-    if ident.oauth_token and space.use_oauth_token and is_hf_origin(space.url):
+    if ident.oauth_token and up.use_oauth_token and is_hf_origin(up.url):
         body["oauth_token"] = ident.oauth_token  # a signed-in user's token, only ever to Hugging Face
     # A session Gradio knows already: its data stream opens now, beside the join, so a warm call costs one round
     # trip (a session's first call keeps the order join → stream: Gradio would not know the session yet).
-    stream_headers = space._headers_for(None, session_hash, accept="text/event-stream")
+    stream_headers = up.headers(None, session_hash, accept="text/event-stream")
     data_path = f"{sch.api_prefix}/queue/data"
-    early = space._hub.prepare(session_hash, stream_headers, opener=space.transport.stream, path=data_path)
-    join = asyncio.ensure_future(space.transport.send(
+    early = up.streams.prepare(session_hash, stream_headers, opener=up.transport.stream, path=data_path)
+    join = asyncio.ensure_future(up.transport.send(
         "POST", f"{sch.api_prefix}/queue/join", headers=headers, json=body, retry=True, api_name=name,
         # Its answer is the job's first sign of life: no longer than the idle deadline (and a minute at most).
-        read_timeout=min(60.0, space.idle_timeout),
+        read_timeout=min(60.0, up.idle_timeout),
     ))
     try:
-        response, event_id = await _joined(space, schema, join, session_hash, ident)
+        response, event_id = await _joined(up, schema, join, session_hash, ident)
     except BaseException:
         if early:
-            space._hub.unprepare(session_hash)  # no call will wait on it: Gradio must not hold it open for nothing
+            up.streams.unprepare(session_hash)  # no call will wait on it: Gradio must not hold it open for nothing
         raise
     # The data stream carries no user's headers: it may serve several calls of a shared session, and starts nothing.
     # Headers again, after the join: its answer may have set the session's affinity cookie (a first call's stream
     # must reach the replica that holds the session).
-    queue = space._hub.subscribe(session_hash, event_id,
-                                 space._headers_for(None, session_hash, accept="text/event-stream"),
-                                 opener=space.transport.stream, path=data_path)
+    queue = up.streams.subscribe(session_hash, event_id,
+                                 up.headers(None, session_hash, accept="text/event-stream"),
+                                 opener=up.transport.stream, path=data_path)
     try:
-        if (schema.stateful and space.transport.first_join_on(response)
-                and await space._upstream_restarted(epoch, session_hash)):
+        if (schema.stateful and up.transport.first_join_on(response)
+                and await up.restarted(epoch, session_hash)):
             raise SessionLost(
                 "the Space restarted and this user's upstream session (its gr.State) was lost; it has been reset, "
-                "call again to start over", space=space.name, api_name=name)
-        return await _read(space, schema, queue, emit, ident, raw, session_hash)
+                "call again to start over", space=up.name, api_name=name)
+        return await _read(up, schema, queue, emit, ident, raw, session_hash)
     except BaseException as e:
         if not isinstance(e, (AppError, QuotaExceeded, UpstreamDisconnected, InvalidArguments)):
             # Cancelled by the caller, timed out, or lost: stop the upstream job so it does not run on for no one.
-            _cancel_upstream(space, sch, schema, session_hash, event_id, headers)
+            _cancel_upstream(up, sch, schema, session_hash, event_id, headers)
         raise
     finally:
-        space._hub.release(session_hash, event_id)
+        up.streams.release(session_hash, event_id)
 
 
-async def _joined(space: Space, schema: EndpointSchema, join: asyncio.Future[Response], session_hash: str,
+async def _joined(up: Upstream, schema: EndpointSchema, join: asyncio.Future[Response], session_hash: str,
                   ident: Identity) -> tuple[Response, str]:
     """The join's answer and its event id, or the error it stands for."""
-    sch = space._schema_now()
+    sch = up.schema_now()
     name = schema.api_name
     try:
         response = await asyncio.shield(join)
     except asyncio.CancelledError:
         # Cancelled while the join was in flight: the job may start anyway, so cancel it once its id is known.
-        join.add_done_callback(lambda done: _cancel_joined(space, sch, schema, session_hash, done))
+        join.add_done_callback(lambda done: _cancel_joined(up, sch, schema, session_hash, done))
         raise
     # A balancer's affinity cookie (or any other) belongs to this upstream session alone.
-    space.cookies.update(session_hash, response.headers.get_list("set-cookie"), user=ident.session)
+    up.cookies.update(session_hash, response.headers.get_list("set-cookie"), user=ident.session)
     if response.status_code != 200:
-        raise _join_error(space, schema, response)
+        raise _join_error(up, schema, response)
     event_id = _event_id(response)
     if event_id is None:
         # A 200 that is not Gradio's answer (a proxy's page, another app): say so instead of a bare KeyError.
         raise SpaceUnavailable(f"join answered 200 without an event id: {response.text[:200]!r}",
-                               space=space.name, api_name=name)
+                               space=up.name, api_name=name)
     return response, event_id
 
 
@@ -168,22 +166,22 @@ def _event_id(response: Response) -> str | None:
         return None
 
 
-def _cancel_joined(space: Space, sch: SpaceSchema, schema: EndpointSchema, session_hash: str,
+def _cancel_joined(up: Upstream, sch: SpaceSchema, schema: EndpointSchema, session_hash: str,
                    join: asyncio.Future[Response]) -> None:
     if join.cancelled() or join.exception() is not None:
         return
     event_id = _event_id(join.result())
     if event_id is not None:
-        _cancel_upstream(space, sch, schema, session_hash, event_id, space._headers_for(None, session_hash))
+        _cancel_upstream(up, sch, schema, session_hash, event_id, up.headers(None, session_hash))
 
 
 def _cancel_upstream(
-    space: Space, sch: SpaceSchema, schema: EndpointSchema, session_hash: str, event_id: str,
+    up: Upstream, sch: SpaceSchema, schema: EndpointSchema, session_hash: str, event_id: str,
     headers: dict[str, str]
 ) -> None:
     async def cancel() -> None:
         try:
-            await space.transport.send(
+            await up.transport.send(
                 "POST", f"{sch.api_prefix}/cancel", headers=headers,
                 json={"session_hash": session_hash, "fn_index": schema.fn_index, "event_id": event_id},
                 # A cancel may safely be sent twice; losing it to a pooled connection the server just closed
@@ -191,7 +189,7 @@ def _cancel_upstream(
                 retry=True, idempotent=True,
             )
         except Exception as e:  # the upstream may be gone; nothing left to stop then
-            log.debug("cancel of %s %s failed: %r", space.name, schema.api_name, e)
+            log.debug("cancel of %s %s failed: %r", up.name, schema.api_name, e)
 
     # A task of its own: the caller's task is being cancelled, and the cancel request must still go out.
     task = asyncio.get_running_loop().create_task(cancel())
@@ -199,42 +197,42 @@ def _cancel_upstream(
     task.add_done_callback(_background.discard)
 
 
-async def _read(space: Space, schema: EndpointSchema, queue: asyncio.Queue[dict[str, Any]], emit: Emit,
+async def _read(up: Upstream, schema: EndpointSchema, queue: asyncio.Queue[dict[str, Any]], emit: Emit,
                 ident: Identity, raw: bool, session_hash: str | None = None) -> Any:
     name = schema.api_name
 
     async def present(data: list[Any]) -> Any:
-        finished = await _finish_outputs(space, schema, data, ident, raw, session_hash)
+        finished = await _finish_outputs(up, schema, data, ident, raw, session_hash)
         return finished if raw else shape(schema, finished)
 
     latest: list[Any] | None = None
     loop = asyncio.get_running_loop()
     # Heartbeats prove the upstream alive, so they reset the idle deadline; this one bounds the call whatever.
-    ends = loop.time() + space.limits.max_duration
+    ends = loop.time() + up.limits.max_duration
     while True:
         if queue.empty():
-            wait = min(space.idle_timeout, ends - loop.time())
+            wait = min(up.idle_timeout, ends - loop.time())
             try:
                 async with deadline(max(0.0, wait)):
                     msg = await queue.get()
             except TimeoutError:
-                if wait < space.idle_timeout:
-                    raise UpstreamTimeout(f"the call ran past its overall deadline of {space.limits.max_duration:g} "
+                if wait < up.idle_timeout:
+                    raise UpstreamTimeout(f"the call ran past its overall deadline of {up.limits.max_duration:g} "
                                           "s (Limits.max_duration); the upstream job was cancelled",
-                                          space=space.name, api_name=name) from None
-                raise UpstreamTimeout(f"no progress for {space.idle_timeout:g} s; the upstream job was cancelled",
-                                      space=space.name, api_name=name) from None
+                                          space=up.name, api_name=name) from None
+                raise UpstreamTimeout(f"no progress for {up.idle_timeout:g} s; the upstream job was cancelled",
+                                      space=up.name, api_name=name) from None
         else:  # often several messages came in one read: no timer for those
             msg = queue.get_nowait()
         if msg is HEARTBEAT:
             continue
         if msg is DISCONNECTED:
             raise UpstreamDisconnected("the connection to the Space closed before the job finished",
-                                       space=space.name, api_name=name)
+                                       space=up.name, api_name=name)
         problem = malformed(msg)
         if problem is not None:
             raise UpstreamDisconnected(f"the Space sent a malformed {msg.get('msg')!r} message ({problem}); this "
-                                       "call was abandoned", space=space.name, api_name=name)
+                                       "call was abandoned", space=up.name, api_name=name)
         kind = msg.get("msg")
         if kind == "estimation":
             emit(Update("status", stage="queued", rank=msg.get("rank"), queue_size=msg.get("queue_size"),
@@ -250,7 +248,7 @@ async def _read(space: Space, schema: EndpointSchema, queue: asyncio.Queue[dict[
         elif kind in ("process_generating", "process_streaming"):
             output = msg.get("output") or {}
             if not msg.get("success", True):
-                raise _app_error(space, name, output)
+                raise _app_error(up, name, output)
             chunk = output.get("data") or []
             if latest is None:
                 latest = list(chunk)
@@ -260,12 +258,12 @@ async def _read(space: Space, schema: EndpointSchema, queue: asyncio.Queue[dict[
                     latest = apply_diffs(latest, chunk)
                 except Malformed as e:
                     raise UpstreamDisconnected(f"the Space sent a malformed update ({e}); this call was abandoned",
-                                               space=space.name, api_name=name) from None
+                                               space=up.name, api_name=name) from None
             emit(Update("output", value=await present(latest)))
         elif kind == "process_completed":
             output = msg.get("output") or {}
             if not msg.get("success", False):
-                raise _app_error(space, name, output)
+                raise _app_error(up, name, output)
             data = output.get("data")
             if data is None or (schema.streams and not data and latest is not None):
                 data = latest or []
@@ -275,43 +273,43 @@ async def _read(space: Space, schema: EndpointSchema, queue: asyncio.Queue[dict[
         elif kind == "unexpected_error":
             if msg.get("session_not_found"):
                 raise SessionLost(f"the Space no longer knows this session ({msg.get('message')})",
-                                  space=space.name, api_name=name)
+                                  space=up.name, api_name=name)
             raise UpstreamDisconnected(msg.get("message") or "unexpected error upstream",
-                                       space=space.name, api_name=name)
+                                       space=up.name, api_name=name)
 
 
-def _app_error(space: Space, api_name: str, output: dict[str, Any]) -> AppError | QuotaExceeded:
+def _app_error(up: Upstream, api_name: str, output: dict[str, Any]) -> AppError | QuotaExceeded:
     message = output.get("error")
     if message is None:
         message = ("the remote app raised an error but does not show error details "
                    "(it was launched with show_error=False)")
     title = output.get("title")
     # A spent ZeroGPU quota is the visitor's, not a bug of the app: typed, so nobody retries it blindly.
-    quota = QuotaExceeded.parse(str(message), title=title, space=space.name, api_name=api_name)
-    return quota or AppError(str(message), title=title, space=space.name, api_name=api_name)
+    quota = QuotaExceeded.parse(str(message), title=title, space=up.name, api_name=api_name)
+    return quota or AppError(str(message), title=title, space=up.name, api_name=api_name)
 
 
-def _join_error(space: Space, schema: EndpointSchema, response: Response) -> ComposeError:
+def _join_error(up: Upstream, schema: EndpointSchema, response: Response) -> ComposeError:
     try:
         detail = response.json().get("detail")
     except ValueError:
         detail = response.text[:200]
-    if response.status_code == 422 and (invalid := validation_failure(detail, schema, space=space.name)):
+    if response.status_code == 422 and (invalid := validation_failure(detail, schema, space=up.name)):
         return invalid  # the remote's validators refused the arguments: each parameter and its message
     if response.status_code == 422:
-        return AppError(str(detail), space=space.name, api_name=schema.api_name)
+        return AppError(str(detail), space=up.name, api_name=schema.api_name)
     if response.status_code in (400, 404):
         return APIChanged(f"the Space refused the call ({response.status_code}: {detail}); its API may have changed, "
-                          "refresh() re-reads it", space=space.name, api_name=schema.api_name)
-    return SpaceUnavailable(f"join answered {response.status_code}: {detail}", space=space.name,
+                          "refresh() re-reads it", space=up.name, api_name=schema.api_name)
+    return SpaceUnavailable(f"join answered {response.status_code}: {detail}", space=up.name,
                             api_name=schema.api_name)
 
 
-async def _prepare(space: Space, sch: SpaceSchema, schema: EndpointSchema, param: Parameter | None, value: Any,
+async def _prepare(up: Upstream, sch: SpaceSchema, schema: EndpointSchema, param: Parameter | None, value: Any,
                    session: tuple[str, str | None] | None = None) -> Any:
     """Turn file arguments into FileData the remote can read, uploading only what the developer allowed.
 
-    `param` is None for a raw payload (`space.render()`), whose FileData the caller has already vetted as the end
+    `param` is None for a raw payload (`up.render()`), whose FileData the caller has already vetted as the end
     user's own upload; elsewhere a file-shaped dict is data anyone can write (a model's JSON, a remote's output),
     not permission: its local path is sent only under allowed_paths (wrap it in compose.file() to send it anyway).
     """
@@ -319,9 +317,9 @@ async def _prepare(space: Space, sch: SpaceSchema, schema: EndpointSchema, param
 
     async def walk(v: Any) -> Any:
         if isinstance(v, FileArg):
-            return await _upload_or_link(space, sch, schema, v.source, explicit=True, session=session)
+            return await _upload_or_link(up, sch, schema, v.source, explicit=True, session=session)
         if gc_utils.is_file_obj_with_meta(v):
-            return await _upload_or_link(space, sch, schema, v["path"], explicit=vetted, extra=v, session=session)
+            return await _upload_or_link(up, sch, schema, v["path"], explicit=vetted, extra=v, session=session)
         if isinstance(v, dict):
             return {k: await walk(x) for k, x in v.items()}
         if isinstance(v, (list, tuple)):
@@ -329,59 +327,47 @@ async def _prepare(space: Space, sch: SpaceSchema, schema: EndpointSchema, param
         return v
 
     if isinstance(value, str) and param is not None and param.is_file and value:
-        return await _upload_or_link(space, sch, schema, value, explicit=False, session=session)
+        return await _upload_or_link(up, sch, schema, value, explicit=False, session=session)
     return await walk(value)
 
 
 async def _upload_or_link(
-    space: Space, sch: SpaceSchema, schema: EndpointSchema, source: str, *, explicit: bool,
+    up: Upstream, sch: SpaceSchema, schema: EndpointSchema, source: str, *, explicit: bool,
     extra: dict[str, Any] | None = None, session: tuple[str, str | None] | None = None,
 ) -> dict[str, Any]:
     if is_url(source):
         return file_data_for_url(source)
     path = Path(source).expanduser()
-    if not explicit and not under_roots(path, space.allowed_paths):
+    if not explicit and not under_roots(path, up.allowed_paths):
         raise UnsafeInput(
-            f"{space.name} {schema.api_name}: {source!r} is a plain string; a local file is sent only when wrapped "
+            f"{up.name} {schema.api_name}: {source!r} is a plain string; a local file is sent only when wrapped "
             "in compose.file(...) or under the Space's allowed_paths")
-    limit = space.max_upload_bytes if sch.max_file_size is None else min(space.max_upload_bytes, sch.max_file_size)
+    limit = up.max_upload_bytes if sch.max_file_size is None else min(up.max_upload_bytes, sch.max_file_size)
     checked = upload_source(str(path), max_bytes=limit)
-    budget = current_budget(space.limits)  # this call's: a count and byte cap, and each file sent once
+    budget = current_budget(up.limits)  # this call's: a count and byte cap, and each file sent once
     sent = budget.already(checked)
     if sent is not None:
         return {**{k: v for k, v in (extra or {}).items() if k not in ("path", "url")}, **sent}
     budget.charge(checked)
-    with checked.open("rb") as f:
-        response = await space.transport.send(
-            # The session's cookies: the upload must land on the replica its join will reach.
-            "POST", f"{sch.api_prefix}/upload", headers=space._headers_for(None, session and session[0]), retry=True,
-            files=[("files", checked.name, f)], api_name=schema.api_name,
-        )
-    if session is not None:  # (upstream session, its end user)
-        space.cookies.update(session[0], response.headers.get_list("set-cookie"), user=session[1])
-    if response.status_code != 200:
-        raise SpaceUnavailable(f"upload of {checked.name!r} answered {response.status_code}", space=space.name,
-                               api_name=schema.api_name)
-    remote_path = response.json()[0]
-    data = {"path": remote_path, "orig_name": checked.name, "size": checked.stat().st_size, "meta": dict(FILE_META)}
+    data = {**await up.upload(checked, schema.api_name, session), "meta": dict(FILE_META)}
     budget.record(checked, data)
     if extra:
         data = {**{k: v for k, v in extra.items() if k not in ("path", "url")}, **data}
     return data
 
 
-async def _finish_outputs(space: Space, schema: EndpointSchema, data: list[Any], ident: Identity, raw: bool,
+async def _finish_outputs(up: Upstream, schema: EndpointSchema, data: list[Any], ident: Identity, raw: bool,
                           session_hash: str | None = None) -> list[Any]:
     """Make every FileData the remote sent safe to hand on: downloaded (from the Space's own origin only, into the
     sandboxed download folder) or, where nothing is downloaded, a link on the Space's origin with no local path
     (`files.remote_file_ref`). A remote path is never left for anyone to read from our disk."""
-    sch = space._schema_now()
+    sch = up.schema_now()
 
     def link(v: dict[str, Any]) -> dict[str, Any]:
-        return remote_file_ref(v, base_url=space.url, api_prefix=sch.api_prefix)
+        return remote_file_ref(v, base_url=up.url, api_prefix=sch.api_prefix)
 
     async def download(v: dict[str, Any]) -> Any:
-        local = await space._download(v, schema.api_name, ident, session_hash)
+        local = await up.download(v, schema.api_name, ident, session_hash)
         if raw:
             return {"path": local, "orig_name": v.get("orig_name") or Path(local).name,
                     "mime_type": v.get("mime_type"), "meta": dict(FILE_META)}
@@ -394,17 +380,9 @@ async def _finish_outputs(space: Space, schema: EndpointSchema, data: list[Any],
     out: list[Any] = []
     for i, v in enumerate(data):
         slot = slots[i] if i < len(slots) else None
-        if space.download_files and slot is not None and slot < len(returns) and returns[slot].is_file:
+        if up.download_files and slot is not None and slot < len(returns) and returns[slot].is_file:
             out.append(await amap_file_data(v, download))
         else:
             # A FileData inside another output (a Chatbot message, JSON), or any when downloads are off: a link.
             out.append(map_file_data(v, link))
     return out
-
-
-def download_target(space: Space, remote: dict[str, Any], ident: Identity) -> tuple[str, Path]:
-    """The route on the Space's origin and the local path for one FileData result (in the user's own folder)."""
-    sch = space._schema_now()
-    folder = space.user_download_dir(ident.session)
-    return file_route(sch.api_prefix, remote["path"]), new_download_path(folder, remote.get("orig_name")
-                                                                         or remote["path"])

@@ -15,7 +15,7 @@ changes nothing here; restarts and lost sessions are found by the restart check 
 
 Calls made while a check is under way wait for its answer, so none is sent with the old binding.
 
-Usage (inside compose's I/O loop): `schema = await current_schema(space, "/predict", positional=bool(args))`.
+Usage (inside compose's I/O loop): `schema = await current_schema(up, "/predict", positional=bool(args))`.
 """
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .errors import APIChanged, SessionLost
 from .schema import EndpointSchema, SpaceSchema
 
 if TYPE_CHECKING:
-    from .space import Space
+    from .upstream import Upstream
 
 __all__ = ["current_schema", "signature"]
 
@@ -40,62 +40,51 @@ def signature(schema: EndpointSchema) -> tuple[tuple[str, str, str], ...]:
                  for p in schema.parameters)
 
 
-async def _live_app_id(space: Space, prefix: str) -> str | None:
-    """The running app's id, or None if it cannot be had (the call itself will then say what is wrong)."""
-    try:
-        r = await space.transport.send("GET", f"{prefix}/app_id", headers=space._headers_for(None),
-                                       read_timeout=min(30.0, space.idle_timeout))
-        body: Any = r.json() if r.status_code == 200 else None
-    except Exception:  # an unreachable or odd app: not this check's to report
-        return None
-    return str(body["app_id"]) if isinstance(body, dict) and body.get("app_id") is not None else None
-
-
-async def current_schema(space: Space, api_name: str, *, positional: bool) -> EndpointSchema:
+async def current_schema(up: Upstream, api_name: str, *, positional: bool) -> EndpointSchema:
     """The endpoint's schema to bind this call with; see the module docstring."""
-    gate = space.gate
-    epoch = space._epoch
-    sch = await space._aschema()
+    gate = up.gate
+    epoch = up.epoch
+    sch = await up.load_schema()
     old = sch.endpoints.get(api_name)
     if gate.checking is not None:
         await asyncio.shield(gate.checking)  # another call is asking right now: its answer is ours
-    elif time.monotonic() - gate.checked_at >= space.limits.schema_check_every:
+    elif time.monotonic() - gate.checked_at >= up.limits.schema_check_every:
         gate.checking = asyncio.get_running_loop().create_future()
         try:
-            await _check(space, sch.api_prefix, sch.app_id)
+            await _check(up, sch.api_prefix, sch.app_id)
         finally:
             gate.checked_at = time.monotonic()
             gate.checking.set_result(None)
             gate.checking = None
-    sch = await space._aschema()
+    sch = await up.load_schema()
     new = sch.endpoints.get(api_name)
     if new is None and old is None:
-        return space._endpoint_schema(api_name)  # never there: the ConfigError that lists what is
+        return up.endpoint_schema(api_name)  # never there: the ConfigError that lists what is
     if new is None:
         raise APIChanged(f"the Space was redeployed without this endpoint; it has: {', '.join(sch.endpoints)}",
-                         space=space.name, api_name=api_name)
+                         space=up.name, api_name=api_name)
     if old is not None and new is not old:
         if positional and signature(old) != signature(new):
             before = ", ".join(p.name for p in old.parameters)
             after = ", ".join(p.name for p in new.parameters)
             raise APIChanged(f"the Space was redeployed and this endpoint's parameters changed from ({before}) to "
-                             f"({after}); nothing was sent: pass the arguments by name", space=space.name,
+                             f"({after}); nothing was sent: pass the arguments by name", space=up.name,
                              api_name=api_name)
-        if new.stateful and space._epoch != epoch:
+        if new.stateful and up.epoch != epoch:
             raise SessionLost("the Space restarted and this user's upstream session (its gr.State) was lost; it "
-                              "has been reset, call again to start over", space=space.name, api_name=api_name)
+                              "has been reset, call again to start over", space=up.name, api_name=api_name)
     return new
 
 
-async def _check(space: Space, prefix: str, schema_app_id: str) -> None:
-    gate = space.gate
-    live = await _live_app_id(space, prefix)
+async def _check(up: Upstream, prefix: str, schema_app_id: str) -> None:
+    gate = up.gate
+    live = await up.app_id(prefix)
     if live is None or live == schema_app_id or live in gate.known_app_ids:
         return
     # An app id not seen yet: a restart, a redeploy, or another replica of the same deploy (each replica has its
     # own). Only a changed API matters here; restarts and lost sessions are the restart check's (calls.py).
-    fresh = SpaceSchema.parse(space.url, *await space._fetch())
-    current = await space._aschema()
+    fresh = SpaceSchema.parse(up.url, *await up.fetch())
+    current = await up.load_schema()
     if len(gate.known_app_ids) >= 64:  # bounded: a balancer may bring new replicas now and then
         gate.known_app_ids.clear()
     gate.known_app_ids.update({live, fresh.app_id, current.app_id})
@@ -104,11 +93,11 @@ async def _check(space: Space, prefix: str, schema_app_id: str) -> None:
     try:
         # A redeploy with another API: the restart bookkeeping every other path uses (new sessions for everyone,
         # the schema read again).
-        await space._upstream_restarted(space._epoch)
+        await up.restarted(up.epoch)
     except APIChanged:
         pass  # the schema has been read again; what changed for *this* endpoint is decided by the caller
-    if (await space._aschema()).app_id != fresh.app_id:
-        await space._aschema(force=True)  # a first look at this replica only set its baseline: read it now
+    if (await up.load_schema()).app_id != fresh.app_id:
+        await up.load_schema(force=True)  # a first look at this replica only set its baseline: read it now
 
 
 def _api(schema: SpaceSchema) -> dict[str, tuple[tuple[str, str, str], ...]]:

@@ -46,7 +46,7 @@ class Endpoint:
 
     @property
     def schema(self) -> EndpointSchema:
-        return self.space._endpoint_schema(self.api_name)
+        return self.space.upstream.endpoint_schema(self.api_name, self.space.schema)
 
     @property
     def description(self) -> str:
@@ -91,20 +91,21 @@ class Endpoint:
 
     async def _run(self, args: tuple[Any, ...], kwargs: dict[str, Any], ident: Identity, emit: Callable[[Update], None]
                    ) -> Any:
-        await self.space._ready(emit)
+        up = self.space.upstream
+        await up.ready(emit)
         # The Space's gate: its circuit breaker, an in-flight slot, this call's upload budget (compose.limits).
-        async with self.space.gate.call(self.api_name):
+        async with up.gate.call(self.api_name):
             # The schema the app runs now (a redeploy may have reordered the parameters: compose.drift).
-            schema = await current_schema(self.space, self.api_name, positional=bool(args))
-            values = bind(schema, args, kwargs, space=self.space.name)
+            schema = await current_schema(up, self.api_name, positional=bool(args))
+            values = bind(schema, args, kwargs, space=up.name)
             try:
-                return await run_call(self.space, schema, values, ident, emit)
+                return await run_call(up, schema, values, ident, emit)
             except SpaceUnavailable as e:
                 # A Space that fell asleep (or restarts) since: no job started (the edge answered), so once the Hub
                 # says it runs again the call is made once more; a paused or broken one fails naming its stage.
-                if not await self.space._recover(e, emit):
+                if not await up.recover(e, emit):
                     raise
-            return await run_call(self.space, schema, values, ident, emit)
+            return await run_call(up, schema, values, ident, emit)
 
     # --- the seam the adapters use (handler, render, tools): the caller resolves who is calling ----------------
 
@@ -132,9 +133,8 @@ class Endpoint:
     def submit(self, *args: Any, result_callbacks: list[Callable[[Any], object]] | None = None, **kwargs: Any
                ) -> Job:
         """Start the call in the background and return a `Job` at once."""
-        job = Job(result_callbacks)
-        job._attach(spawn(self._run(args, kwargs, current_identity(), job._on_update)))
-        return job
+        ident = current_identity()
+        return Job.start(lambda emit: self._run(args, kwargs, ident, emit), result_callbacks)
 
     async def stream(self, *args: Any, **kwargs: Any) -> AsyncIterator[Update]:
         """Yield `Update`s live: outputs as they arrive, progress, queue status and logs.

@@ -52,7 +52,10 @@ _explicit: ContextVar[Identity | None] = ContextVar("compose_identity", default=
 
 
 def from_request(request: Any) -> Identity:
-    """Build an identity from a `gr.Request` (or a starlette/fastapi request)."""
+    """The identity of a `gr.Request` (or a starlette/fastapi request): its session and headers.
+
+    Usage: `ident = from_request(request)` inside a Gradio event handler.
+    """
     headers = getattr(request, "headers", None) or {}
     session = getattr(request, "session_hash", None)
     if session is None:

@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any
 
+from .loop import spawn
 from .updates import Update
 
 __all__ = ["Job"]
@@ -36,6 +37,17 @@ class Job:
         self._changed = threading.Condition()
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
         self._callbacks = list(result_callbacks or [])
+
+    @classmethod
+    def start(cls, run: Callable[[Callable[[Update], None]], Coroutine[Any, Any, Any]],
+              result_callbacks: list[Callable[[Any], object]] | None = None) -> Job:
+        """Start `run(emit)` on compose's I/O loop and return its Job at once; what `run` emits feeds the Job.
+
+        Usage: `job = Job.start(lambda emit: ep.run_as(ident, args, kwargs, emit))` (what `ep.submit()` does).
+        """
+        job = cls(result_callbacks)
+        job._attach(spawn(run(job._on_update)))
+        return job
 
     # --- fed from compose's I/O loop ----------------------------------------------------------------------------
 

@@ -152,6 +152,19 @@ class StreamHub:
         """How many data streams are open now (for tests and benchmarks)."""
         return sum(1 for s in self._sessions.values() if s.task is not None and not s.task.done())
 
+    @property
+    def sessions_held(self) -> int:
+        """How many upstream sessions the hub keeps anything for: a stream, or messages not yet taken."""
+        return len(self._sessions)
+
+    async def settle(self, timeout: float) -> int:
+        """Wait up to `timeout` seconds for the open streams to end (their server closes each once its session has
+        nothing pending); returns how many are still open."""
+        tasks = [s.task for s in self._sessions.values() if s.task is not None and not s.task.done()]
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
+        return self.open_streams
+
     async def _read(self, session_hash: str, s: _Session, headers: Headers, opener: Opener, path: str
                     ) -> None:
         broke = False

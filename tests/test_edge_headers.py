@@ -41,8 +41,9 @@ def test_space_options_follow_the_policy() -> None:
     ident = compose.identity(session="s", headers={"x-ip-token": "visitor", "x-other": "o"}).value
     on_hf = compose.Space("https://owner-app.hf.space", token="hf_secret")
     accept = {"accept": "*/*"}  # every request's own, from the one header builder
-    assert on_hf._headers_for(ident) == {**accept, "x-hf-authorization": "Bearer hf_secret", "x-ip-token": "visitor"}
+    assert on_hf.upstream.headers(ident) == {**accept, "x-hf-authorization": "Bearer hf_secret",
+                                             "x-ip-token": "visitor"}
     mine = compose.Space("https://mine.example", token="hf_secret")
-    assert mine._headers_for(ident) == accept  # neither the token nor the visitor's header leave for another host
+    assert mine.upstream.headers(ident) == accept  # neither the token nor the visitor's header leave for another host
     listed = compose.Space("https://mine.example", forward_headers=("x-other",))
-    assert listed._headers_for(ident) == {**accept, "x-other": "o"}
+    assert listed.upstream.headers(ident) == {**accept, "x-other": "o"}

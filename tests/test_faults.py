@@ -194,13 +194,7 @@ async def test_no_data_stream_is_left_open_once_the_calls_are_done(server, make_
     for i in range(5):
         assert await echo(space, str(i)) == f"echo: {i}"
 
-    async def streams_left() -> int:
-        tasks = [s.task for s in space._hub._sessions.values() if s.task is not None]
-        if tasks:
-            await asyncio.wait(tasks, timeout=5)
-        return space._hub.open_streams
-
-    assert await run_async(streams_left()) == 0
+    assert await run_async(space.upstream.streams.settle(5)) == 0
 
 
 async def test_a_result_that_arrives_before_its_join_answer_is_not_lost(server, make_space):
@@ -340,7 +334,7 @@ def test_token_goes_to_hugging_face_only_when_given_or_opted_in(monkeypatch):
     monkeypatch.setenv("HF_TOKEN", "hf_from_env")
 
     def authorization(**options: Any) -> str | None:
-        headers = compose.Space("https://owner-name.hf.space", **options)._headers_for(None)
+        headers = compose.Space("https://owner-name.hf.space", **options).upstream.headers(None)
         assert "authorization" not in headers  # plain Authorization would pass the Spaces proxy to the app's code
         return headers.get("x-hf-authorization")
 

@@ -286,7 +286,7 @@ def test_oauth_tokens_are_opt_in_and_only_for_hugging_face(urls: dict[str, str])
     from compose.identity import Identity
 
     def credentials(space: compose.Space) -> dict[str, str]:
-        headers = space._headers_for(Identity(session="s", oauth_token="hf_user"))
+        headers = space.upstream.headers(Identity(session="s", oauth_token="hf_user"))
         return {k: v for k, v in headers.items() if k in ("authorization", "x-hf-authorization")}
 
     hf = compose.Space("https://owner-private-space.hf.space", use_oauth_token=True)

@@ -258,9 +258,9 @@ def test_token_is_never_sent_to_a_non_hf_origin(urls: dict[str, str]) -> None:
     assert whoami(space)[0] == ""
     # ... and no request this Space makes would carry it, while a Space on Hugging Face does get it, in the header
     # the Spaces proxy strips (tests/test_edge_tokens.py proves it through the emulated edge).
-    assert not {"authorization", "x-hf-authorization"} & {k.lower() for k in space._headers_for(None)}
+    assert not {"authorization", "x-hf-authorization"} & {k.lower() for k in space.upstream.headers(None)}
     hf = compose.Space("https://owner-name.hf.space", token="hf_for_hf")
-    assert hf._headers_for(None) == {"accept": "*/*", "x-hf-authorization": "Bearer hf_for_hf"}
+    assert hf.upstream.headers(None) == {"accept": "*/*", "x-hf-authorization": "Bearer hf_for_hf"}
 
 
 # --- session modes and reset -----------------------------------------------------------------------------------------

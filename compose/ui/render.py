@@ -26,7 +26,6 @@ from gradio.context import Context
 from gradio_client import utils as gc_utils
 
 from .. import sessions
-from ..calls import run_call
 from ..endpoint import stream_updates
 from ..errors import ComposeError, UnsafeInput
 from ..files import under_roots
@@ -223,8 +222,8 @@ def _raw_fn(space: Space, schema: EndpointSchema, comps: dict[int, dict[str, Any
             try:
                 values = prepare(payloads)
                 # Under the Space's gate, as every call: in-flight cap, circuit breaker, upload budget.
-                async for update in stream_updates(lambda emit: space.gate.run(schema.api_name, run_call(
-                        space, schema, values, ident, emit, raw=True, event_data=event_data))):
+                async for update in stream_updates(lambda emit: space.run_payloads(
+                        schema, values, ident, emit, event_data=event_data)):
                     if update.kind != "output":
                         forward_progress(progress, update)
                     elif not update.final:
@@ -244,9 +243,8 @@ def _raw_fn(space: Space, schema: EndpointSchema, comps: dict[int, dict[str, Any
                     loop.call_soon_threadsafe(forward_progress, progress, update)
 
             try:
-                data = await run_async(space.gate.run(schema.api_name, run_call(
-                    space, schema, prepare(payloads), current_identity(), emit, raw=True,
-                    event_data=event_data)))
+                data = await run_async(space.run_payloads(schema, prepare(payloads), current_identity(), emit,
+                                                         event_data=event_data))
             except ComposeError as e:
                 raise to_gradio_error(e) from e
             return present(data)

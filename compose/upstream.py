@@ -1,0 +1,464 @@
+"""One remote Gradio app as the protocol layer talks to it: where it is, its schema, its headers, its sessions.
+
+An `Upstream` belongs to one `Space` (the public wrapper) and owns everything a call needs from it: the Hub lookup
+and the wait for a sleeping Space, the schema (fetched once, cached in memory and on disk, re-read on a restart),
+the request headers of each call (built by `compose.headers.request_headers`, the one builder), each upstream
+session's cookies and the derivation of its hash, the data-stream hub, restart detection, and the files sent up
+and fetched down. `calls`, `drift` and `endpoint` use it through this public API only.
+
+Usage (inside compose's I/O loop):
+    up = space.upstream
+    schema = await up.load_schema()
+    headers = up.headers(ident, up.session(ident.session))
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import hub, redact, sessions
+from .cookies import CookieJars
+from .download import fetch_file
+from .errors import APIChanged, ComposeError, ConfigError, SpaceError, SpaceUnavailable, UpstreamDisconnected
+from .files import file_route, new_download_path
+from .headers import is_hf_origin, merge_headers, request_headers
+from .http import Backend, Response, TooLarge
+from .identity import Identity
+from .limits import Gate, Limits, check_schema_counts, schema_json, schema_too_large
+from .schema import EndpointSchema, SpaceSchema, cache_identity, load_cached, store_cached
+from .sessions import SessionMode
+from .streams import StreamHub, hub_for
+from .transport import Transport
+from .updates import ProgressUnit, Update
+
+__all__ = ["DEFAULT_PREFIX", "Upstream"]
+
+# Gradio's default API prefix: /info and the MCP schema are asked under it before /config has said otherwise.
+DEFAULT_PREFIX = "/gradio_api"
+_MAX_REPLICAS = 64  # baselines kept for restart detection (balancers may mint a new cookie now and then)
+
+Emit = Callable[[Update], None]
+
+
+class Upstream:
+    """The protocol side of one Space. Made by `Space`; see the module docstring."""
+
+    def __init__(
+        self,
+        name: str,
+        url: str | None,
+        *,
+        hub_id: str | None,
+        key: str,
+        token: str | None,
+        headers: dict[str, str],
+        forward_headers: tuple[str, ...],
+        forward_anywhere: bool,
+        session_mode: SessionMode,
+        use_oauth_token: bool,
+        limits: Limits,
+        backend: Backend,
+        retries: int,
+        max_wait: float,
+        schema_ttl: float,
+        idle_timeout: float,
+        allowed_paths: tuple[Path, ...],
+        download_files: bool,
+        download_dir: Path,
+        max_download_bytes: int,
+        max_upload_bytes: int,
+    ) -> None:
+        self.name = name
+        self.hub_id = hub_id  # a Space id: its host is resolved through the Hub on first need
+        self.key = key  # what per-user session derivation binds to: the URL, or the Space id
+        self.static_headers = headers
+        self.forward_headers = forward_headers
+        self.forward_anywhere = forward_anywhere
+        self.session_mode: SessionMode = session_mode
+        self.use_oauth_token = use_oauth_token
+        self.limits = limits
+        self.gate = Gate(limits, name)  # in-flight slots, circuit breaker, upload budgets
+        self.retries, self.max_wait = retries, max_wait
+        self.schema_ttl = schema_ttl
+        self.idle_timeout = idle_timeout
+        self.allowed_paths = allowed_paths
+        self.download_files = download_files
+        self.download_dir = download_dir
+        self.max_download_bytes, self.max_upload_bytes = max_download_bytes, max_upload_bytes
+        self.cookies = CookieJars()  # per upstream session; see compose.cookies
+        self._token = token
+        self._url = url
+        self._backend = backend
+        self._transport: Transport | None = None
+        self._streams: StreamHub | None = None
+        self._schema: SpaceSchema | None = None
+        self._schema_lock: asyncio.Lock | None = None
+        self._resolve_lock: asyncio.Lock | None = None
+        self._lock_loop: asyncio.AbstractEventLoop | None = None
+        self._epoch = 0
+        self._live_app_ids: dict[str, str | None] = {}  # per replica (its affinity cookies): the app id seen
+
+    def __repr__(self) -> str:
+        return f"<Upstream {self.name}>"
+
+    def _loop_locks(self) -> None:
+        """The schema and resolve locks of the running I/O loop: an asyncio lock belongs to one loop, and a forked
+        child runs a new one."""
+        loop = asyncio.get_running_loop()
+        if self._lock_loop is not loop:
+            self._schema_lock, self._resolve_lock, self._lock_loop = asyncio.Lock(), asyncio.Lock(), loop
+
+    # --- where it lives -----------------------------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The app's root URL (for a Space id, the host the Hub gave; resolved on first need)."""
+        if self._url is None:
+            raise ConfigError(f"{self.name}: not resolved through the Hub yet (load() the Space first)")
+        return self._url
+
+    @property
+    def transport(self) -> Transport:
+        """The one connection pool to the app (made on first use)."""
+        if self._transport is None:
+            self._transport = Transport(self.url, space=self.name, backend=self._backend, retries=self.retries,
+                                        max_wait=self.max_wait)
+        return self._transport
+
+    @property
+    def streams(self) -> StreamHub:
+        """The data streams of this app's upstream sessions (shared with other Space objects of the same URL in
+        this process: one user's session there is the same session, and must have one stream)."""
+        if self._streams is None:
+            self._streams = hub_for(self.url)
+        return self._streams
+
+    async def ready(self, emit: Emit | None = None, *, stage: str | None = None) -> None:
+        """For a Space id: ask the Hub for its host (once), and wait for it to run (bounded by `max_wait`, with
+        progress updates through `emit`); a paused or broken Space fails at once, naming its stage."""
+        if self.hub_id is None:
+            return
+        if self._url is None:
+            self._loop_locks()
+            assert self._resolve_lock is not None
+            async with self._resolve_lock:
+                if self._url is None:
+                    info = await hub.resolve(self.hub_id, self._token)
+                    stage = info.stage
+                    self._url = info.url
+        if stage is None or stage == "RUNNING":
+            return
+
+        def progress(message: str) -> None:
+            if emit is not None:
+                emit(Update("progress", progress=(ProgressUnit(progress=0.0, desc=message),)))
+
+        async def wake() -> None:
+            try:  # any request wakes a sleeping Space; its answer (503 meanwhile) does not matter
+                await self.transport.send("GET", "/config", headers=self.headers(None))
+            except SpaceError:
+                pass
+
+        await hub.wait_running(self.hub_id, self._token, stage=stage, max_wait=self.max_wait, wake=wake,
+                               progress=progress)
+
+    async def recover(self, e: SpaceUnavailable, emit: Emit) -> bool:
+        """After a request failed as unavailable: for a Space id, ask the Hub why. True if the Space was sleeping
+        or starting and runs now (the call may be made again); raises at once for a paused or broken Space."""
+        if self.hub_id is None or e.stage is not None:
+            return False
+        try:
+            stage = (await hub.resolve(self.hub_id, self._token)).stage
+        except ComposeError:
+            return False
+        if stage in (None, "RUNNING"):
+            return False
+        await self.ready(emit, stage=stage)
+        return True
+
+    # --- schema -------------------------------------------------------------------------------------------------
+
+    @property
+    def loaded(self) -> SpaceSchema | None:
+        """The schema in memory, or None before the first load."""
+        return self._schema
+
+    def schema_now(self) -> SpaceSchema:
+        """The schema in memory; a ConfigError before the first load (calls load it first)."""
+        if self._schema is None:
+            raise ConfigError(f"{self.name}: schema not loaded yet")
+        return self._schema
+
+    def endpoint_schema(self, api_name: str, schema: SpaceSchema | None = None) -> EndpointSchema:
+        """One public endpoint of `schema` (default: the loaded one); an unknown name lists the available ones."""
+        endpoints = (schema or self.schema_now()).endpoints
+        if api_name not in endpoints:
+            raise ConfigError(f"{self.name} has no public endpoint {api_name!r}; available: "
+                              f"{', '.join(endpoints) or 'none'}")
+        return endpoints[api_name]
+
+    async def load_schema(self, force: bool = False) -> SpaceSchema:
+        """The schema: from memory, else the disk cache (younger than `schema_ttl`), else the app; `force` asks the
+        app again (and replaces the disk cache)."""
+        if self._schema is not None and not force:
+            return self._schema
+        await self.ready()
+        self._loop_locks()
+        assert self._schema_lock is not None
+        async with self._schema_lock:
+            if self._schema is not None and not force:
+                return self._schema
+            # Keyed by who asks: a Space object without the token never reads a private Space's schema.
+            who = cache_identity(self._token, self.static_headers)
+            cached = None if force else load_cached(self.url, self.schema_ttl, identity=who)
+            if cached is not None:
+                self._schema = SpaceSchema.parse(self.url, *cached)
+            else:
+                self.gate.check()  # a host found dead a moment ago is not asked again (circuit breaker)
+                try:
+                    config, info = await self.fetch()
+                except SpaceUnavailable as e:
+                    self.gate.failed(e)
+                    raise
+                self._schema = SpaceSchema.parse(self.url, config, info)
+                if self._schema.app_id:
+                    self._live_app_ids[""] = self._schema.app_id  # asked without a session's cookies
+                store_cached(self.url, config, info, identity=who)
+            return self._schema
+
+    async def fetch(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The app's config and API info as it serves them now (no cache), parameter descriptions added from its
+        MCP schema when it has one."""
+        h = self.headers(None)
+        # One round trip instead of three: /config, /info and the MCP schema are asked at once, under gradio's
+        # default API prefix (an app with another prefix costs a second trip for the last two).
+        prefix = DEFAULT_PREFIX
+        info_task, mcp_task = self._ask_info(prefix, h)
+        try:
+            r = await self._get_schema("/config", h)
+            if r.status_code in (401, 403, 404):
+                # What Hugging Face answers for a private Space to a caller without its token, too.
+                private = " (or a private Space: pass token=...)" if is_hf_origin(self.url) else ""
+                raise ConfigError(f"{self.name}: {self.url}/config answered {r.status_code}: no Gradio app there"
+                                  f"{private}")
+            if r.status_code != 200:
+                raise SpaceUnavailable(f"config answered {r.status_code}", space=self.name)
+            try:
+                config = schema_json(self.name, f"{self.url}/config", r.content, self.limits)
+            except ValueError:
+                raise ConfigError(f"{self.name}: {self.url}/config is not a Gradio app's config") from None
+            if not isinstance(config, dict) or "dependencies" not in config:
+                raise ConfigError(f"{self.name}: {self.url} does not look like a Gradio app")
+            if config.get("api_prefix", DEFAULT_PREFIX) != prefix:
+                prefix = config["api_prefix"]
+                _drop(info_task, mcp_task)
+                info_task, mcp_task = self._ask_info(prefix, h)
+            r = await info_task
+            if r.status_code != 200:
+                raise SpaceUnavailable(f"API info answered {r.status_code}", space=self.name)
+            try:
+                info = schema_json(self.name, f"{self.url}{prefix}/info", r.content, self.limits)
+            except ValueError:  # as for the config above: a clear error rather than a bare ValueError
+                raise ConfigError(f"{self.name}: {self.url}{prefix}/info is not a Gradio app's API info") from None
+            if not isinstance(info, dict):
+                raise ConfigError(f"{self.name}: {self.url}{prefix}/info is not a Gradio app's API info")
+            check_schema_counts(self.name, config, info, self.limits)
+            if config.get("mcp_server"):
+                _add_parameter_descriptions(await mcp_task, info)
+            return config, info
+        finally:
+            _drop(info_task, mcp_task)
+
+    def _ask_info(self, prefix: str, headers: dict[str, str]) -> tuple[asyncio.Task[Any], asyncio.Task[Any]]:
+        """Start fetching /info and the MCP schema under `prefix` (see `fetch`)."""
+        info = asyncio.ensure_future(self._get_schema(f"{prefix}/info", headers))
+        return info, asyncio.ensure_future(self._mcp_tools(prefix, headers))
+
+    async def _get_schema(self, path: str, headers: dict[str, str], *, retry: bool = True) -> Response:
+        """GET a schema document, reading at most `Limits.max_schema_bytes` of it: a larger (or endless) one is
+        cut off there and refused with `ConfigError`, never held whole."""
+        try:
+            return await self.transport.send("GET", path, headers=headers, retry=retry,
+                                             max_body=self.limits.max_schema_bytes)
+        except UpstreamDisconnected as e:
+            if isinstance(e.__cause__, TooLarge):
+                raise schema_too_large(self.name, f"{self.url}{path}", None, self.limits) from None
+            raise
+
+    async def _mcp_tools(self, prefix: str, headers: dict[str, str]) -> Any:
+        """The app's MCP tool list, or [] (it is optional: any failure leaves the descriptions empty)."""
+        try:
+            r = await self._get_schema(f"{prefix}/mcp/schema", headers, retry=False)
+            return r.json() if r.status_code == 200 else []
+        except (SpaceError, ConfigError, ValueError):
+            return []
+
+    async def app_id(self, prefix: str) -> str | None:
+        """The running app's id (Gradio draws a new one at every launch), or None if it cannot be had (the call
+        itself will then say what is wrong)."""
+        try:
+            r = await self.transport.send("GET", f"{prefix}/app_id", headers=self.headers(None),
+                                          read_timeout=min(30.0, self.idle_timeout))
+            body: Any = r.json() if r.status_code == 200 else None
+        except Exception:  # an unreachable or odd app: not this check's to report
+            return None
+        return str(body["app_id"]) if isinstance(body, dict) and body.get("app_id") is not None else None
+
+    # --- who is calling: headers and sessions -------------------------------------------------------------------
+
+    def headers(self, ident: Identity | None, session: str | None = None, *, accept: str = "*/*"
+                ) -> dict[str, str]:
+        """Headers of one request, for `ident` (None: no end user's headers) in upstream session `session` (its
+        cookies ride along: replica affinity keeps its join, stream and uploads on one replica). Built by
+        `headers.request_headers`: deduplicated, and refused before anything is sent if a name or value holds a
+        control character."""
+        forwarded = ident.forwarded(self.forward_headers) if ident is not None else ()
+        token = self._token
+        if self.use_oauth_token and ident is not None and ident.oauth_token:
+            token = ident.oauth_token  # a signed-in user's own token, opted in by the developer
+        merged = merge_headers(self.static_headers, token=token, origin=self.url, forwarded=forwarded,
+                               forward_anywhere=self.forward_anywhere,
+                               cookie=self.cookies.header(session) if session is not None else None)
+        try:
+            headers = request_headers(merged, accept=accept)
+        except ConfigError as e:
+            raise ConfigError(f"{self.name}: {e}") from None
+        redact.remember(headers)  # whatever credential goes out can never come back in an error text or a log
+        return headers
+
+    @property
+    def epoch(self) -> int:
+        """How many times the app was found restarted (or a shared session reset): part of every session hash."""
+        return self._epoch
+
+    def session(self, user: str | None, epoch: int | None = None) -> str:
+        """The upstream session hash of end user `user` (their session key; None: a plain script)."""
+        return sessions.derive(self.session_mode, space_key=self.key, user=user,
+                               epoch=self._epoch if epoch is None else epoch)
+
+    def reset_session(self, user: str | None) -> None:
+        """Give `user` a fresh upstream session (their remote gr.State starts over); others keep theirs."""
+        self.cookies.drop(self.session(user))  # the old session's cookies go with it
+        if self.session_mode == "shared":
+            self._epoch += 1
+        else:
+            sessions.reset(space_key=self.key, user=user)
+
+    # --- faults -------------------------------------------------------------------------------------------------
+
+    async def restarted(self, epoch: int, session: str | None = None) -> bool:
+        """Called when a stateful call joined on a fresh connection, with sessions derived at `epoch`: did the app
+        restart (and lose that call's session) since we last saw it?
+
+        Asked with the session's own cookies, so the answer comes from the replica that holds the session, and
+        compared with what that replica said before: each replica has its own app id, so one Space-wide baseline
+        would take landing on another replica for a restart and reset every user.
+        """
+        replica = (self.cookies.header(session) if session is not None else None) or ""
+        try:
+            r = await self.transport.send("GET", "/config", headers=self.headers(None, session))
+            app_id = str(r.json().get("app_id", "")) if r.status_code == 200 else None
+        except Exception:
+            return epoch != self._epoch
+        if replica not in self._live_app_ids:
+            # This process has not seen this replica yet (or the schema came from the disk cache, whose app_id may
+            # be hours old): this is the baseline its next restart is measured against.
+            if len(self._live_app_ids) >= _MAX_REPLICAS:
+                self._live_app_ids.pop(next(iter(self._live_app_ids)))
+            self._live_app_ids[replica] = app_id
+            return False
+        if not app_id or app_id == self._live_app_ids[replica]:
+            # Another call may have found the restart first: a call that joined under the old sessions lost its
+            # state all the same (before, only the first call to look was told).
+            return epoch != self._epoch
+        self._live_app_ids[replica] = app_id
+        self._epoch += 1  # every derived session changes: all users start over, as they must after a restart
+        old = self._schema
+        fresh = await self.load_schema(force=True)
+        if old is not None and api_shape(old) != api_shape(fresh):
+            raise APIChanged("the Space restarted with a different API", space=self.name)
+        return True
+
+    # --- files --------------------------------------------------------------------------------------------------
+
+    async def upload(self, path: Path, api_name: str, session: tuple[str, str | None] | None = None
+                     ) -> dict[str, Any]:
+        """Send one local file (already checked: allowed, within size) to the app; returns its answer's path and
+        the file's name and size. `session` is (upstream session, its end user): the upload carries the session's
+        cookies, so it lands on the replica its join will reach, and keeps the cookies it is given."""
+        sch = self.schema_now()
+        with path.open("rb") as f:
+            response = await self.transport.send(
+                "POST", f"{sch.api_prefix}/upload", headers=self.headers(None, session and session[0]), retry=True,
+                files=[("files", path.name, f)], api_name=api_name,
+            )
+        if session is not None:
+            self.cookies.update(session[0], response.headers.get_list("set-cookie"), user=session[1])
+        if response.status_code != 200:
+            raise SpaceUnavailable(f"upload of {path.name!r} answered {response.status_code}", space=self.name,
+                                   api_name=api_name)
+        return {"path": response.json()[0], "orig_name": path.name, "size": path.stat().st_size}
+
+    def user_download_dir(self, user: str | None) -> Path:
+        """Where files downloaded for this end user land (the guard lets a user's agent pass these back)."""
+        return sessions.user_folder(self.download_dir, user)
+
+    async def download(self, remote: dict[str, Any], api_name: str, ident: Identity, session: str | None = None
+                       ) -> str:
+        """Fetch one FileData result into the end user's own download folder; returns the local path."""
+        sch = self.schema_now()
+        route = file_route(sch.api_prefix, remote["path"])
+        target = new_download_path(self.user_download_dir(ident.session), remote.get("orig_name") or remote["path"])
+        # Whole or not at all, typed errors, bounded by the idle and total deadlines (compose.download).
+        # With the session's cookies: a result file lives on the replica that made it.
+        return await fetch_file(self.transport.stream, route, self.headers(None, session), target,
+                                max_bytes=self.max_download_bytes, idle=self.idle_timeout,
+                                total=self.limits.download_timeout, space=self.name, api_name=api_name)
+
+    async def aclose(self) -> None:
+        """Close the connection pool (open calls fail)."""
+        if self._streams is not None:
+            await self._streams.aclose()  # before the pool: see StreamHub.aclose
+        if self._transport is not None:
+            await self._transport.aclose()
+
+
+def api_shape(schema: SpaceSchema) -> dict[str, Any]:
+    """What a restart with another API changes: each endpoint's parameter names and its input/output slots."""
+    return {name: ([p.name for p in ep.parameters], len(ep.returns), ep.input_slots, ep.output_slots)
+            for name, ep in schema.endpoints.items()}
+
+
+def _drop(*tasks: asyncio.Task[Any]) -> None:
+    """Cancel what is still running; what ended is looked at, so no failure is reported as never retrieved."""
+    for task in tasks:
+        if task.done():
+            if not task.cancelled():
+                task.exception()
+        else:
+            task.cancel()
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+
+def _add_parameter_descriptions(tools: Any, info: dict[str, Any]) -> None:
+    """Copy each parameter's docstring line ("Args:") into `info`, from the app's MCP schema (`tools`).
+
+    /info publishes only an endpoint's summary; an app that serves MCP (`mcp_server=True`, as many Spaces do)
+    also publishes what each parameter means, which agents and the API page need.
+    """
+    endpoints = info.get("named_endpoints") or {}
+    for tool in tools if isinstance(tools, list) else []:
+        if not isinstance(tool, dict):
+            continue
+        name = str((tool.get("meta") or {}).get("endpoint_name") or "")
+        endpoint = endpoints.get(name if name.startswith("/") else f"/{name}")
+        properties = (tool.get("inputSchema") or {}).get("properties") or {}
+        if not isinstance(endpoint, dict) or not isinstance(properties, dict):
+            continue
+        for p in endpoint.get("parameters") or []:
+            described = properties.get(p.get("parameter_name"))
+            if not p.get("description") and isinstance(described, dict) and described.get("description"):
+                p["description"] = str(described["description"])
