@@ -226,8 +226,8 @@ async def _read(up: Upstream, schema: EndpointSchema, queue: asyncio.Queue[dict[
             msg = queue.get_nowait()
         if msg is HEARTBEAT:
             continue
-        if msg is DISCONNECTED:
-            raise UpstreamDisconnected("the connection to the Space closed before the job finished",
+        if msg.get("msg") == DISCONNECTED["msg"]:
+            raise UpstreamDisconnected(msg.get("why") or "the connection to the Space closed before the job finished",
                                        space=up.name, api_name=name)
         problem = malformed(msg)
         if problem is not None:

@@ -27,7 +27,7 @@ from . import redact
 from .http import HTTPFailure, Reply
 from .messages import HEARTBEAT
 
-__all__ = ["DISCONNECTED", "EventParser", "StreamHub", "hub_for"]
+__all__ = ["DISCONNECTED", "MAX_EVENT", "EventParser", "EventTooLarge", "StreamHub", "hub_for"]
 
 log = redact.logger("compose.streams")  # never a token in a log line
 
@@ -168,6 +168,7 @@ class StreamHub:
     async def _read(self, session_hash: str, s: _Session, headers: Headers, opener: Opener, path: str
                     ) -> None:
         broke = False
+        why: str | None = None  # what the waiting calls are told, when it is more than "the connection closed"
         retries = 2
         try:
             while True:
@@ -190,10 +191,13 @@ class StreamHub:
         except Exception as e:  # network failure: every waiting call learns at once, none hangs
             log.debug("data stream for a session broke: %r", e)
             broke = True
+            if isinstance(e, ValueError):  # EventTooLarge, or a message that is not JSON: compose hung up
+                why = f"the Space's data stream was unreadable ({e}); compose closed it and abandoned this call"
         finally:
             if broke or s.subscribed:
+                end = DISCONNECTED if why is None else {**DISCONNECTED, "why": why}
                 for q in s.queues.values():
-                    q.put_nowait(DISCONNECTED)
+                    q.put_nowait(end)
                 # Calls still to subscribe find their end here; a new stream would wait for nothing.
                 s.finished.update(s.queues)
             # Keep the session while it holds messages for a call whose join has not answered yet (a fast job of
@@ -287,18 +291,30 @@ class StreamHub:
         return False
 
 
+MAX_EVENT = 64 * 2**20  # bytes of one data-stream event (or line), as much as a whole answer's body may be
+
+
+class EventTooLarge(ValueError):
+    """A data-stream event (or a line of one) grew past `EventParser.max_event` bytes without ending."""
+
+
 class EventParser:
     """Server-sent events from body chunks: yields each event's data (its `data:` lines joined).
 
     Gradio's data stream uses only `data:` fields; others (`event:`, `id:`, comments) are skipped. Lines may end
-    in CRLF, LF or CR, as the SSE spec allows, and may be split anywhere between chunks.
+    in CRLF, LF or CR, as the SSE spec allows, and may be split anywhere between chunks. An event or line longer
+    than `max_event` bytes raises `EventTooLarge` (a Space that never ends a line must not fill our memory), and
+    an unfinished line is kept in pieces, so a line arriving in many small chunks costs linear time, not quadratic.
 
     Usage: `for data in parser.feed(chunk): handle(json.loads(data))`.
     """
 
-    def __init__(self) -> None:
-        self._tail = b""
+    def __init__(self, max_event: int = MAX_EVENT) -> None:
+        self.max_event = max_event
+        self._tail: list[bytes] = []  # the unfinished last line, in the pieces it came in
+        self._tail_size = 0
         self._data: list[bytes] = []
+        self._data_size = 0
         self._after_cr = False  # the last chunk ended in CR: an LF starting the next one belongs to it
 
     def feed(self, chunk: bytes) -> list[bytes]:
@@ -306,10 +322,16 @@ class EventParser:
             self._after_cr = False
             if chunk.startswith(b"\n"):
                 chunk = chunk[1:]
-        text = self._tail + chunk
+        if b"\n" not in chunk and b"\r" not in chunk:
+            self._tail.append(chunk)  # still the same line: nothing to split yet
+            self._tail_size += len(chunk)
+            self._check(self._tail_size)
+            return []
+        text = b"".join([*self._tail, chunk])
         lines = text.splitlines(keepends=True)
-        self._tail = lines.pop() if lines and not lines[-1].endswith((b"\n", b"\r")) else b""
-        if not self._tail and text.endswith(b"\r"):
+        tail = lines.pop() if lines and not lines[-1].endswith((b"\n", b"\r")) else b""
+        self._tail, self._tail_size = ([tail], len(tail)) if tail else ([], 0)
+        if not tail and text.endswith(b"\r"):
             self._after_cr = True
         out: list[bytes] = []
         for line in lines:
@@ -317,8 +339,15 @@ class EventParser:
             if not line:
                 if self._data:
                     out.append(b"\n".join(self._data))
-                    self._data = []
+                    self._data, self._data_size = [], 0
             elif line.startswith(b"data:"):
                 value = line[5:]
                 self._data.append(value[1:] if value.startswith(b" ") else value)
+                self._data_size += len(value)
+                self._check(self._data_size)
+        self._check(self._data_size + self._tail_size)
         return out
+
+    def _check(self, size: int) -> None:
+        if size > self.max_event:
+            raise EventTooLarge(f"a data-stream event over {self.max_event} bytes")

@@ -16,7 +16,8 @@ the n-th join, so tests wait on what happened instead of sleeping.
 After a join, its event's messages are scripted: estimation and process_starts, then the join's script (one per
 join from `scripts`, else `[stream_mode]`). Script items: "ok" (the result), "stall" (heartbeats only), "silent"
 (nothing), "drop" (the socket closes mid-stream), "end" (the stream ends without a result), "lost" (the session is
-forgotten before the stream opens), or a threading.Event the stream waits for before going on.
+forgotten before the stream opens), "endless" (a message whose line never ends), or a threading.Event the stream
+waits for before going on.
 
 An app of one's own: `FaultServer(app=blocks)` serves a real `gr.Blocks`' config and API info (built by gradio
 itself, never launched), and `server.answer(api_name, data)` gives an "ok" result's output data. Script items may
@@ -437,6 +438,14 @@ class FaultServer:
                     raise _Drop("the server died mid-stream")
                 if step == "end":
                     break  # the response ends cleanly, without a completion or close_stream
+                if step == "endless":  # a message that never ends: 1 MiB after 1 MiB, and never a line break
+                    await send({"type": "http.response.body", "body": b'data: {"msg": "progress", "x": "',
+                                "more_body": True})
+                    chunk = b"x" * 2**20
+                    while not gone.is_set() and not self._stopping:
+                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                        self.endless_sent += len(chunk)
+                    break
                 assert isinstance(step, dict)
                 await _sse(send, step)
                 if step["msg"] == "process_starts":

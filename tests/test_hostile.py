@@ -64,6 +64,19 @@ def rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+@contextlib.contextmanager
+def peak_mib() -> Iterator[list[float]]:
+    """The peak of Python's memory allocated in this process (every thread) inside the block, in MiB, measured by
+    tracemalloc from the block's start: `with peak_mib() as peak: ...; assert peak[0] < 20`."""
+    found: list[float] = []
+    tracemalloc.start()
+    try:
+        yield found
+        found.append(tracemalloc.get_traced_memory()[1] / 2**20)
+    finally:
+        tracemalloc.stop()
+
+
 # --- a remote FileData naming a file on OUR host -----------------------------------------------------------------
 
 
@@ -116,16 +129,23 @@ async def test_a_remote_file_data_is_never_read_from_our_disk_by_a_call(disclosi
     assert ref["path"].startswith(disclosing.url) and str(path) not in ref["path"].split("file=")[0]
 
 
-def test_a_remote_file_data_is_never_served_by_the_outer_app(disclosing, make_space, secret):
+@pytest.mark.parametrize("wiring", ["handler", "ep.render", "space.render"])
+def test_a_remote_file_data_is_never_served_by_the_outer_app(disclosing, make_space, secret, wiring):
     path, content = secret
     space = make_space(disclosing.url)
     with gr.Blocks() as demo:
-        text, chat, report = gr.Textbox(), gr.Chatbot(), gr.File()
-        gr.Button().click(space.endpoint("/chat").handler(), text, chat, api_name="chat")
-        gr.Button().click(space.endpoint("/file").handler(), text, report, api_name="file")
+        if wiring == "handler":
+            text, chat, report = gr.Textbox(), gr.Chatbot(), gr.File()
+            gr.Button().click(space.endpoint("/chat").handler(), text, chat, api_name="chat")
+            gr.Button().click(space.endpoint("/file").handler(), text, report, api_name="file")
+            names = {"/chat": "/chat", "/file": "/file"}
+        elif wiring == "ep.render":  # mirrored components, remote payloads passed through as they are
+            names = {**space.endpoint("/chat").render().api_names, **space.endpoint("/file").render().api_names}
+        else:
+            names = space.render().api_names
     with serve(demo) as url:
         for api_name in ("/chat", "/file"):
-            events = raw_events(url, api_name, ["x"])
+            events = raw_events(url, names[api_name], ["x"])
             done = [m for _, m in events if m.get("msg") == "process_completed"][-1]
             assert done["success"], done
             refs = file_datas(done["output"]["data"])
@@ -137,6 +157,30 @@ def test_a_remote_file_data_is_never_served_by_the_outer_app(disclosing, make_sp
         # And the outer app does not serve our file under any name it was told about.
         served = httpx.get(f"{url}{API_PREFIX}/file={path}")
         assert content not in served.content
+
+
+def markup_blocks() -> gr.Blocks:
+    """A remote app whose one endpoint's outputs render raw markup and run its JS, and whose event carries JS."""
+    with gr.Blocks() as demo:
+        text = gr.Textbox(label="text")
+        outputs = [gr.Chatbot(label="chat", sanitize_html=False), gr.Markdown(label="md", sanitize_html=False),
+                   gr.HTML(label="html", js_on_load="window.__pwned = 1;")]
+        text.submit(lambda t: None, text, outputs, api_name="show", js="(t) => { window.__pwned = 2; return t; }")
+    return demo
+
+
+def test_ep_render_runs_no_remote_markup_or_js(make_space):
+    with FaultServer(app=markup_blocks()) as server:
+        space = make_space(server.url)
+        with gr.Blocks() as demo:
+            space.endpoint("/show").render()
+        config = demo.get_config_file()
+    comps = config["components"]
+    assert {c["type"] for c in comps} >= {"chatbot", "markdown"}
+    assert all(c["props"]["sanitize_html"] for c in comps if c["type"] in ("markdown", "chatbot"))
+    assert not [c for c in comps if c["props"].get("js_on_load") or c["type"] == "html"]
+    assert not [d for d in config["dependencies"] if d.get("js")]
+    assert "__pwned" not in str(config)
 
 
 def test_a_tool_gets_the_remote_file_not_ours(disclosing, make_space, secret):
@@ -305,6 +349,18 @@ async def test_a_malformed_message_fails_its_own_call_typed_and_others_go_on(ser
     assert await first == "echo: fine"
 
 
+async def test_a_message_that_never_ends_is_cut_off_typed_and_bounded(server, make_space):
+    from compose.streams import MAX_EVENT
+
+    server.scripts = [["endless"]]  # after process_starts: `data: {"msg": "progress", "x": "xxxx…` for ever
+    # Bytes keep coming, so only the message cap can end this call before its idle deadline (past HANG).
+    space = make_space(server.url, idle_timeout=HANG * 3)
+    with peak_mib() as peak, pytest.raises(compose.UpstreamDisconnected, match="unreadable") as info:
+        await asyncio.wait_for(space.endpoint("/echo").call("x"), HANG)
+    assert str(MAX_EVENT) in str(info.value)
+    assert peak[0] < MAX_EVENT / 2**20 + 48, f"peak {peak[0]:.0f} MiB"  # the cap, and no copy of it
+
+
 async def test_a_completion_with_no_event_id_is_nobodys_result(server, make_space):
     release = threading.Event()
     orphan = {"msg": "process_completed", "success": True, "output": {"data": ["not yours"]}}
@@ -379,19 +435,6 @@ async def test_a_dead_host_is_remembered_and_later_calls_fail_fast_saying_so(mak
         with pytest.raises(compose.SpaceUnavailable, match="circuit breaker") as fast:
             await asyncio.wait_for(space.aload(), HANG)
         assert "unreachable" in str(fast.value)
-
-
-@contextlib.contextmanager
-def peak_mib() -> Iterator[list[float]]:
-    """The peak of Python's memory allocated in this process (every thread) inside the block, in MiB, measured by
-    tracemalloc from the block's start: `with peak_mib() as peak: ...; assert peak[0] < 20`."""
-    found: list[float] = []
-    tracemalloc.start()
-    try:
-        yield found
-        found.append(tracemalloc.get_traced_memory()[1] / 2**20)
-    finally:
-        tracemalloc.stop()
 
 
 @pytest.mark.parametrize(("knob", "value", "message", "bound"), [
@@ -507,6 +550,19 @@ async def test_a_redeploy_that_swaps_parameters_refuses_positional_arguments(red
     assert len(redeploying.joins) == joins  # nothing was sent with the old order
 
 
+async def test_a_redeploy_that_changes_a_parameters_type_refuses_positional_arguments(redeploying, make_space):
+    space = make_space(redeploying.url, limits=compose.Limits(schema_check_every=0))
+    ep = space.endpoint("/two")
+    assert await asyncio.wait_for(ep.call("A", "B"), HANG) == "first=A,second=B"
+    # Same names, same order; `second` is now a number: "B" would reach a function that expects one.
+    redeploying.redeploy(blocks(two=lambda: ([gr.Textbox(label="first"), gr.Number(label="second")],
+                                             [gr.Textbox(label="out")])))
+    joins = len(redeploying.joins)
+    with pytest.raises(compose.APIChanged, match="parameters changed"):
+        await asyncio.wait_for(ep.call("A", "B"), HANG)
+    assert len(redeploying.joins) == joins
+
+
 async def test_a_redeploy_is_looked_for_at_most_every_schema_check_every(redeploying, make_space):
     space = make_space(redeploying.url, limits=compose.Limits(schema_check_every=3600))
     ep = space.endpoint("/two")
@@ -548,6 +604,19 @@ def test_the_oauth_token_goes_only_to_endpoints_that_declare_one(edge, make_spac
         assert declared.json()["oauth_token"] == user_token
         assert "oauth_token" not in undeclared.json()
         assert user_token not in str(undeclared.headers) and user_token not in undeclared.body.decode()
+
+
+async def test_a_visitors_ip_token_reaches_a_server_outside_hugging_face_only_when_the_space_says_so(server,
+                                                                                                     make_space):
+    visitor = "ip-" + os.urandom(8).hex()  # a ZeroGPU credential: it means something only to Hugging Face
+    with compose.identity(session="visitor", headers={"x-ip-token": visitor}):
+        assert await asyncio.wait_for(make_space(server.url).endpoint("/echo").call("a"), HANG) == "echo: a"
+        sent = len(server.requests)
+        assert sent and not [r for r in server.requests if visitor in str(r.headers)]  # not on any request
+        # The developer opted this (loopback, self-hosted) app in: then it does go, on the calls.
+        opted = make_space(server.url, forward_headers=["x-ip-token"])
+        assert await asyncio.wait_for(opted.endpoint("/echo").call("b"), HANG) == "echo: b"
+    assert server.joins[-1].headers.get("x-ip-token") == visitor
 
 
 def test_space_render_calls_are_capped_in_flight_too(make_space):
