@@ -102,6 +102,9 @@ async def run_call(up: Upstream, schema: EndpointSchema, values: list[Any], iden
     stream_headers = up.headers(None, session_hash, accept="text/event-stream")
     data_path = f"{sch.api_prefix}/queue/data"
     early = up.streams.prepare(session_hash, stream_headers, opener=up.transport.stream, path=data_path)
+    if not early:
+        # join → stream, one after the other: this call needs one connection, the session's next call two at once.
+        up.transport.preconnect()
     join = asyncio.ensure_future(up.transport.send(
         "POST", f"{sch.api_prefix}/queue/join", headers=headers, json=body, retry=True, api_name=name,
         # Its answer is the job's first sign of life: no longer than the idle deadline (and a minute at most).

@@ -50,6 +50,9 @@ async def current_schema(up: Upstream, api_name: str, *, positional: bool) -> En
         await asyncio.shield(gate.checking)  # another call is asking right now: its answer is ours
     elif time.monotonic() - gate.checked_at >= up.limits.schema_check_every:
         gate.checking = asyncio.get_running_loop().create_future()
+        # The call after this check needs two connections at once (its join and its data stream); after an idle
+        # spell the pool is empty: open the second beside the check's, not after it (one round trip less).
+        up.transport.preconnect()
         try:
             await _check(up, sch.api_prefix, sch.app_id)
         finally:

@@ -46,6 +46,8 @@ class _Session:
     task: asyncio.Task[None] | None = None
     answered: bool = False  # the current stream request got a response (so a failure now is mid-stream)
     early: bool = False  # opened ahead of its join (`prepare`), and nothing routed yet
+    closing: bool = False  # the current stream sent close_stream: its body ends now
+    again: bool = False  # a join is on its way (`prepare`): open the next stream as soon as the closing one ends
 
     def idle(self) -> bool:
         """No call waits here, and no message is kept for a call whose join has not answered yet."""
@@ -98,7 +100,12 @@ class StreamHub:
             return False
         s, loop = self._session(session_hash)
         if s.task is not None and not s.task.done():
-            return False
+            if not s.closing:
+                return False  # a stream serving the session's other calls is open: this join's events come on it
+            # The previous call's stream is ending (its last bytes on their way): the next one opens right after,
+            # on the connection it gives back, still before this join has answered.
+            s.again = True
+            return True
         s.early = True
         s.task = loop.create_task(self._read(session_hash, s, headers, opener, path))
         return True
@@ -106,7 +113,11 @@ class StreamHub:
     def unprepare(self, session_hash: str) -> None:
         """The join after `prepare` failed: close the early stream if no call waits on it."""
         s = self._sessions.get(session_hash)
-        if s is not None and s.early and not s.subscribed and s.task is not None and not s.task.done():
+        if s is None:
+            return
+        if s.again:
+            s.again = False  # not opened yet: it will not be
+        elif s.early and not s.subscribed and s.task is not None and not s.task.done():
             s.task.cancel()
 
     def subscribe(self, session_hash: str, event_id: str, headers: Headers, *, opener: Opener, path: str
@@ -117,7 +128,9 @@ class StreamHub:
         route, and yields the status and the body's chunks).
         """
         s, loop = self._session(session_hash)
-        q = s.queues.setdefault(event_id, asyncio.Queue())
+        q = s.queues.get(event_id)
+        if q is None:
+            q = s.queues[event_id] = asyncio.Queue()
         if event_id in s.finished:
             return q  # everything for it came in before its join answered: no stream to read for it
         s.subscribed.add(event_id)
@@ -183,9 +196,13 @@ class StreamHub:
                     retries -= 1
                     continue
                 # The server closes the stream once no event of the session is pending. A call that joined just
-                # after that close still needs a stream, so reopen while anyone is waiting on an unfinished event.
-                if not (closed_by_server and s.subscribed):
+                # after that close still needs a stream, so reopen while anyone is waiting on an unfinished event,
+                # or a join is on its way (`prepare`; an early stream again: the session is known).
+                if not (closed_by_server and (s.subscribed or s.again)):
                     break
+                if s.again and not s.subscribed:
+                    s.early = True
+                s.again = False
         except asyncio.CancelledError:
             raise
         except Exception as e:  # network failure: every waiting call learns at once, none hangs
@@ -208,7 +225,7 @@ class StreamHub:
     async def _read_once(self, session_hash: str, s: _Session, headers: Headers, opener: Opener, path: str
                          ) -> bool:
         """Read one stream until it ends; True if the server closed it cleanly (close_stream)."""
-        s.answered = False
+        s.answered = s.closing = False
         target = f"{path}?session_hash={quote(session_hash, safe='')}"
         async with opener(target, headers) as reply:
             s.answered = True
@@ -235,8 +252,11 @@ class StreamHub:
                     msg = orjson.loads(data)
                     if s.early and isinstance(msg, dict) and msg.get("session_not_found"):
                         forgotten = True  # read on to the end: leaving early would make Gradio drop the session
-                    if not forgotten:
-                        closed = self._route(s, msg) or closed
+                    if not forgotten and self._route(s, msg):
+                        # close_stream: only the body's last bytes are to come; a request that finds no idle
+                        # connection meanwhile may wait for this one (compose.http.Reply.ending).
+                        closed = s.closing = True
+                        reply.ending()
             return self._forgotten(session_hash, s) if forgotten else closed
 
     def _forgotten(self, session_hash: str, s: _Session) -> bool:
@@ -281,7 +301,10 @@ class StreamHub:
                 q.put_nowait(msg)
             return False
         # Messages can arrive before the joining call has subscribed; keep them for it.
-        s.queues.setdefault(event_id, asyncio.Queue()).put_nowait(msg)
+        q = s.queues.get(event_id)
+        if q is None:
+            q = s.queues[event_id] = asyncio.Queue()
+        q.put_nowait(msg)
         if kind == "process_completed":
             # Done upstream: the stream must not be reopened for it. Its call may not have released it yet when
             # close_stream follows in the same read; counting it still made `_read` reopen a stream the server

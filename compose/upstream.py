@@ -15,6 +15,7 @@ Usage (inside compose's I/O loop):
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -223,6 +224,9 @@ class Upstream:
                 except SpaceUnavailable as e:
                     self.gate.failed(e)
                     raise
+                # Read from the app just now: the redeploy check (compose.drift) has nothing to ask before the
+                # first call, which would otherwise wait one round trip more for an app id it was just given.
+                self.gate.checked_at = time.monotonic()
                 self._schema = SpaceSchema.parse(self.url, config, info)
                 if self._schema.app_id:
                     self._live_app_ids[""] = self._schema.app_id  # asked without a session's cookies

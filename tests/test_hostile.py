@@ -568,7 +568,20 @@ async def test_a_redeploy_is_looked_for_at_most_every_schema_check_every(redeplo
     ep = space.endpoint("/two")
     for _ in range(5):
         await asyncio.wait_for(ep.call(first="A", second="B"), HANG)
-    assert len(redeploying.seen(f"{API_PREFIX}/app_id")) == 1  # the first call's check, then none for an hour
+    # The first call read the schema from the app, so it had nothing to check (a round trip saved), and no call
+    # asked within the hour after.
+    assert len(redeploying.seen(f"{API_PREFIX}/app_id")) == 0
+
+
+async def test_a_schema_read_from_disk_is_checked_by_its_first_call(redeploying, make_space):
+    limits = compose.Limits(schema_check_every=3600)
+    writer = make_space(redeploying.url, schema_ttl=3600, limits=limits)
+    assert await asyncio.wait_for(writer.endpoint("/two").call("A", "B"), HANG) == "first=A,second=B"
+    redeploying.redeploy(two(("second", "first")))  # after the schema went to disk
+    reader = make_space(redeploying.url, schema_ttl=3600, limits=limits)  # reads that schema from disk
+    with pytest.raises(compose.APIChanged, match=r"from \(first, second\) to \(second, first\)"):
+        await asyncio.wait_for(reader.endpoint("/two").call("A", "B"), HANG)
+    assert len(redeploying.seen(f"{API_PREFIX}/app_id")) == 1
 
 
 # --- a signed-in user's OAuth token goes only where a gr.OAuthToken is declared --------------------------------------
