@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 from .errors import ConfigError, SpaceUnavailable
 
-__all__ = ["FAILED_STAGES", "WAITING_STAGES", "HubSpace", "hub_endpoint", "resolve", "wait_running"]
+__all__ = ["FAILED_STAGES", "WAITING_STAGES", "HubSpace", "hub_endpoint", "resolve", "starting_message",
+           "wait_running"]
 
 # Stages that will not serve without someone acting: fail at once, naming the stage.
 FAILED_STAGES = frozenset({"PAUSED", "STOPPED", "RUNTIME_ERROR", "BUILD_ERROR", "CONFIG_ERROR", "NO_APP_FILE",
@@ -96,6 +97,11 @@ def _stage(space_id: str, token: str | None, wait: float) -> str:
     except HfHubHTTPError as e:
         raise SpaceUnavailable(f"the Hub could not say its stage ({e.response.status_code})", space=space_id
                                ) from None
+
+
+def starting_message(status: int, left: float) -> str:
+    """What a wait for an app that answers "starting" (a URL: no Hub to ask) says in progress updates."""
+    return f"the app is starting… (it answered {status}; waiting up to {left:.0f} s more)"
 
 
 def failed(space_id: str, stage: str) -> SpaceUnavailable:

@@ -17,7 +17,7 @@ import random
 import time
 import uuid
 import weakref
-from collections.abc import AsyncIterable, AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, BinaryIO
 from urllib.parse import urljoin, urlsplit
 
@@ -32,6 +32,9 @@ __all__ = ["Transport", "Upload"]
 log = redact.logger("compose.transport")
 
 _RETRY_STATUS = {429, 500, 502, 503, 504}
+# What a proxy or an app answers while the app starts (a Space waking, a self-hosted app booting behind its
+# balancer): with `patient`, waited out up to max_wait rather than for a few tries.
+_STARTING_STATUS = {502, 503, 504}
 # Requests that start nothing upstream, so repeating one whose answer was lost is harmless.
 _SAFE_METHODS = {"GET", "HEAD"}
 _CHUNK = 256 * 1024
@@ -104,6 +107,8 @@ class Transport:
         content: bytes | AsyncIterable[bytes] | None = None,
         files: Sequence[Upload] = (),
         max_body: int | None = None,
+        patient: bool = False,
+        on_wait: Callable[[int, float], None] | None = None,
     ) -> Response:
         """Send one request; with `retry`, back off on 429/5xx and connection failures (honouring Retry-After).
 
@@ -112,7 +117,9 @@ class Transport:
         safely arrive twice (a cancel). `read_timeout` bounds each wait for the answer (connecting has its own
         10 s); `max_body` lowers the transport's body cap for this request (reading stops there: the
         `UpstreamDisconnected` raised is caused by a `compose.http.TooLarge`). Redirects are followed only within
-        the same origin, so headers and tokens never reach another host.
+        the same origin, so headers and tokens never reach another host. With `retry` and `patient`, answers that
+        mean "starting" (502/503/504) are waited out until `max_wait` (Retry-After honoured) however many tries
+        that takes; `on_wait(status, seconds_left)` hears each such wait (for progress).
         """
         url = self.url(path)
         deadline = time.monotonic() + self.max_wait
@@ -140,14 +147,21 @@ class Transport:
                 continue
             if response.status_code not in _RETRY_STATUS or not retry:
                 return response
-            if attempt >= self.retries or time.monotonic() >= deadline:
+            starting = patient and response.status_code in _STARTING_STATUS
+            if (attempt >= self.retries and not starting) or time.monotonic() >= deadline:
                 detail = _detail(response)
                 if response.status_code == 429:
                     raise RateLimited(f"rate limited (429) after {attempt + 1} tries{detail}", space=self.space,
                                       api_name=api_name)
-                raise SpaceUnavailable(f"answered {response.status_code} after {attempt + 1} tries{detail}",
+                waited = f" (waited {self.max_wait:.0f} s: max_wait)" if starting else ""
+                raise SpaceUnavailable(f"answered {response.status_code} after {attempt + 1} tries{waited}{detail}",
                                        space=self.space, api_name=api_name)
-            await asyncio.sleep(self._backoff(attempt, _retry_after(response), deadline))
+            if starting and on_wait is not None:
+                on_wait(response.status_code, max(0.0, deadline - time.monotonic()))
+            # A patient wait polls at least every few seconds (the backoff stops growing), so it ends soon after the
+            # app is up.
+            await asyncio.sleep(self._backoff(min(attempt, 3) if starting else attempt, _retry_after(response),
+                                              deadline))
             attempt += 1
 
     def _error(self, e: HTTPFailure, method: str, path: str, api_name: str | None) -> Exception:

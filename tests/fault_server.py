@@ -23,7 +23,8 @@ An app of one's own: `FaultServer(app=blocks)` serves a real `gr.Blocks`' config
 itself, never launched), and `server.answer(api_name, data)` gives an "ok" result's output data. Script items may
 also be message dicts, where the value "$event" stands for the join's event id. Other knobs: `files` (served at
 `/gradio_api/file=`, with `file_mode` "ok", "reset" or "trickle"), `uploads` (what POST /upload received),
-`config_pad` / `extra_endpoints` (a huge schema), `endless` (paths whose answer never ends), `echo_headers` (a
+`config_faults` (statuses for the next GET /config: an app still starting), `config_pad` / `extra_endpoints` (a
+huge schema), `endless` (paths whose answer never ends), `echo_headers` (a
 500 or gr.Error that repeats the request's headers), `redeploy(app)` (a new app_id and schema, as after a
 redeploy), and `max_pending` (the most events pending at once).
 
@@ -182,6 +183,7 @@ class FaultServer:
         self.join_fault_forever: tuple[int, dict[str, str]] | None = None  # answered to every join
         self.join_drop = False  # join: 200 headers, half a body, then the socket closes
         self.config_drops = 0  # the next N GET /config: 200 headers, half a body, then the socket closes
+        self.config_faults: list[tuple[int, dict[str, str]]] = []  # answered to the next GET /config, in order
         self.redirects: dict[str, str] = {}  # path -> Location, answered 307 (a GET /config: 302)
         self.html: set[str] = set()  # paths answered 200 with an HTML page (a proxy's, a sleeping Space's)
         self.stream_mode: StreamMode = "ok"
@@ -309,6 +311,9 @@ class FaultServer:
         elif path in self.redirects:
             status = 302 if method == "GET" else 307
             await _respond(send, status, {"detail": "moved"}, {"location": self.redirects[path]})
+        elif method == "GET" and path == "/config" and self.config_faults:
+            status, fault_headers = self.config_faults.pop(0)  # an app still starting, say
+            await _respond(send, status, {"detail": "starting"}, fault_headers)
         elif method == "GET" and path == "/config":
             if self.config_drops > 0:
                 self.config_drops -= 1
