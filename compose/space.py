@@ -228,7 +228,8 @@ class Space:
     # --- schema -------------------------------------------------------------------------------------------------
 
     def load(self, progress: Callable[[str], None] | None = None) -> Space:
-        """Fetch the schema now (it is otherwise fetched on first need). Returns the Space.
+        """Fetch the schema now (it is otherwise fetched on first need), and wake a sleeping Space (wait, bounded by
+        `max_wait`, while it starts). Returns the Space.
 
         `progress` hears what a wait for a sleeping or starting Space is about ("waking the Space…"), e.g. for a
         spinner; it is called on compose's I/O thread.
@@ -239,8 +240,11 @@ class Space:
                 progress(update.progress[-1].desc or "")
 
         async def load() -> None:
+            await self.upstream.load_schema(emit=emit)
+            # Asked for explicitly (an outer app starting, the CLI): a sleeping Space is woken now, even when its
+            # schema came from the disk cache. A schema needed implicitly (`endpoint()`) does not wait for that:
+            # the first call then waits, and says so in its updates.
             await self.upstream.ready(emit)
-            await self.upstream.load_schema()
 
         run_sync(load())
         return self
@@ -258,7 +262,8 @@ class Space:
     @property
     def schema(self) -> SpaceSchema:
         if self.upstream.loaded is None:
-            self.load()
+            # From the disk cache if there: a sleeping Space is then woken by its first call, which says so.
+            run_sync(self.upstream.load_schema())
         return self.upstream.schema_now()
 
     @property

@@ -101,6 +101,7 @@ class Upstream:
         self._lock_loop: asyncio.AbstractEventLoop | None = None
         self._epoch = 0
         self._live_app_ids: dict[str, str | None] = {}  # per replica (its affinity cookies): the app id seen
+        self._unready = False  # the Hub said it was not running when it resolved the host (see resolve)
 
     def __repr__(self) -> str:
         return f"<Upstream {self.name}>"
@@ -137,40 +138,59 @@ class Upstream:
             self._streams = hub_for(self.url)
         return self._streams
 
+    async def resolve(self) -> None:
+        """For a Space id: ask the Hub for its host, once. A Space that was not running then is looked at again
+        before the first call (`ready`); reading a cached schema needs no running app."""
+        if self.hub_id is None or self._url is not None:
+            return
+        self._loop_locks()
+        assert self._resolve_lock is not None
+        async with self._resolve_lock:
+            if self._url is None:
+                info = await hub.resolve(self.hub_id, self._token)
+                self._url = info.url
+                self._unready = info.stage not in (None, "RUNNING")
+
     async def ready(self, emit: Emit | None = None, *, stage: str | None = None) -> None:
         """For a Space id: ask the Hub for its host (once), and wait for it to run (bounded by `max_wait`, with
         progress updates through `emit`); a paused or broken Space fails at once, naming its stage."""
         if self.hub_id is None:
             return
-        if self._url is None:
-            self._loop_locks()
-            assert self._resolve_lock is not None
-            async with self._resolve_lock:
-                if self._url is None:
-                    info = await hub.resolve(self.hub_id, self._token)
-                    stage = info.stage
-                    self._url = info.url
-        if stage is None or stage == "RUNNING":
+        await self.resolve()
+        if stage is None:
+            if not self._unready:
+                return
+            self._unready = False  # its stage now, not when it was resolved (that may be long ago)
+        elif stage == "RUNNING":
             return
+        await hub.wait_running(self.hub_id, self._token, stage=stage, max_wait=self.max_wait, wake=self._wake,
+                               progress=_progress_to(emit))
 
-        def progress(message: str) -> None:
-            if emit is not None:
-                emit(Update("progress", progress=(ProgressUnit(progress=0.0, desc=message),)))
-
-        async def wake() -> None:
-            try:  # any request wakes a sleeping Space; its answer (503 meanwhile) does not matter
-                await self.transport.send("GET", "/config", headers=self.headers(None))
-            except SpaceError:
-                pass
-
-        await hub.wait_running(self.hub_id, self._token, stage=stage, max_wait=self.max_wait, wake=wake,
-                               progress=progress)
+    async def _wake(self) -> None:
+        try:  # any request wakes a sleeping Space; its answer (503 meanwhile) does not matter
+            await self.transport.send("GET", "/config", headers=self.headers(None))
+        except SpaceError:
+            pass
 
     async def recover(self, e: SpaceUnavailable, emit: Emit) -> bool:
-        """After a request failed as unavailable: for a Space id, ask the Hub why. True if the Space was sleeping
+        """After a request failed as unavailable: for a Space id, ask the Hub why; for a URL, wait (bounded by
+        `max_wait`, with progress) while the app answers that it is starting (502/503/504). True if it was sleeping
         or starting and runs now (the call may be made again); raises at once for a paused or broken Space."""
-        if self.hub_id is None or e.stage is not None:
+        if e.stage is not None:
             return False
+        if self.hub_id is None:
+            waited: list[int] = []
+
+            def on_wait(status: int, left: float) -> None:
+                waited.append(status)
+                _progress_to(emit)(hub.starting_message(status, left))
+
+            try:  # bounded by max_wait, Retry-After honoured (compose.transport)
+                r = await self.transport.send("GET", "/config", headers=self.headers(None), retry=True,
+                                              patient=True, on_wait=on_wait)
+            except SpaceError:
+                return False
+            return bool(waited) and r.status_code == 200
         try:
             stage = (await hub.resolve(self.hub_id, self._token)).stage
         except ComposeError:
@@ -201,12 +221,13 @@ class Upstream:
                               f"{', '.join(endpoints) or 'none'}")
         return endpoints[api_name]
 
-    async def load_schema(self, force: bool = False) -> SpaceSchema:
+    async def load_schema(self, force: bool = False, emit: Emit | None = None) -> SpaceSchema:
         """The schema: from memory, else the disk cache (younger than `schema_ttl`), else the app; `force` asks the
-        app again (and replaces the disk cache)."""
+        app again (and replaces the disk cache). Only fetching it waits for a sleeping or starting Space (with
+        progress through `emit`); a cached schema is read while the Space sleeps."""
         if self._schema is not None and not force:
             return self._schema
-        await self.ready()
+        await self.resolve()
         self._loop_locks()
         assert self._schema_lock is not None
         async with self._schema_lock:
@@ -218,9 +239,10 @@ class Upstream:
             if cached is not None:
                 self._schema = SpaceSchema.parse(self.url, *cached)
             else:
+                await self.ready(emit)  # only now: a cached schema is read while the Space sleeps
                 self.gate.check()  # a host found dead a moment ago is not asked again (circuit breaker)
                 try:
-                    config, info = await self.fetch()
+                    config, info = await self.fetch(emit)
                 except SpaceUnavailable as e:
                     self.gate.failed(e)
                     raise
@@ -233,16 +255,24 @@ class Upstream:
                 store_cached(self.url, config, info, identity=who)
             return self._schema
 
-    async def fetch(self) -> tuple[dict[str, Any], dict[str, Any]]:
+    async def fetch(self, emit: Emit | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
         """The app's config and API info as it serves them now (no cache), parameter descriptions added from its
-        MCP schema when it has one."""
+        MCP schema when it has one. An app that answers "starting" (503 while a Space wakes, 502 while a balancer
+        finds no backend) is waited for up to max_wait, with progress through `emit`: not failed after a few
+        quick tries."""
         h = self.headers(None)
+        waited: list[int] = []
+
+        def on_wait(status: int, left: float) -> None:
+            waited.append(status)
+            _progress_to(emit)(hub.starting_message(status, left))
+
         # One round trip instead of three: /config, /info and the MCP schema are asked at once, under gradio's
         # default API prefix (an app with another prefix costs a second trip for the last two).
         prefix = DEFAULT_PREFIX
         info_task, mcp_task = self._ask_info(prefix, h)
         try:
-            r = await self._get_schema("/config", h)
+            r = await self._get_schema("/config", h, on_wait=on_wait)
             if r.status_code in (401, 403, 404):
                 # What Hugging Face answers for a private Space to a caller without its token, too.
                 private = " (or a private Space: pass token=...)" if is_hf_origin(self.url) else ""
@@ -256,8 +286,10 @@ class Upstream:
                 raise ConfigError(f"{self.name}: {self.url}/config is not a Gradio app's config") from None
             if not isinstance(config, dict) or "dependencies" not in config:
                 raise ConfigError(f"{self.name}: {self.url} does not look like a Gradio app")
-            if config.get("api_prefix", DEFAULT_PREFIX) != prefix:
-                prefix = config["api_prefix"]
+            if config.get("api_prefix", DEFAULT_PREFIX) != prefix or waited:
+                # Another prefix; or the app was starting, and the MCP schema (asked once, not waited for) may
+                # have been one of its "not yet" answers.
+                prefix = config.get("api_prefix", DEFAULT_PREFIX)
                 _drop(info_task, mcp_task)
                 info_task, mcp_task = self._ask_info(prefix, h)
             r = await info_task
@@ -281,12 +313,13 @@ class Upstream:
         info = asyncio.ensure_future(self._get_schema(f"{prefix}/info", headers))
         return info, asyncio.ensure_future(self._mcp_tools(prefix, headers))
 
-    async def _get_schema(self, path: str, headers: dict[str, str], *, retry: bool = True) -> Response:
+    async def _get_schema(self, path: str, headers: dict[str, str], *, retry: bool = True,
+                          on_wait: Callable[[int, float], None] | None = None) -> Response:
         """GET a schema document, reading at most `Limits.max_schema_bytes` of it: a larger (or endless) one is
-        cut off there and refused with `ConfigError`, never held whole."""
+        cut off there and refused with `ConfigError`, never held whole. An app still starting is waited for."""
         try:
             return await self.transport.send("GET", path, headers=headers, retry=retry,
-                                             max_body=self.limits.max_schema_bytes)
+                                             max_body=self.limits.max_schema_bytes, patient=True, on_wait=on_wait)
         except UpstreamDisconnected as e:
             if isinstance(e.__cause__, TooLarge):
                 raise schema_too_large(self.name, f"{self.url}{path}", None, self.limits) from None
@@ -428,6 +461,16 @@ class Upstream:
             await self._streams.aclose()  # before the pool: see StreamHub.aclose
         if self._transport is not None:
             await self._transport.aclose()
+
+
+def _progress_to(emit: Emit | None) -> Callable[[str], None]:
+    """A progress line for whoever waits (a stream's updates, a handler's gr.Progress, a spinner), if anyone."""
+
+    def progress(message: str) -> None:
+        if emit is not None:
+            emit(Update("progress", progress=(ProgressUnit(progress=0.0, desc=message),)))
+
+    return progress
 
 
 def api_shape(schema: SpaceSchema) -> dict[str, Any]:

@@ -1,0 +1,164 @@
+"""Waking Spaces and starting apps: a bounded wait (max_wait, Retry-After honoured) with visible progress, wherever a
+user looks — `load(progress=)`, `ep.stream()` updates, a handler's gr.Progress and an agent chat's tool message.
+
+A plain URL has no Hub to ask: its "not yet" answers (503 while a Space wakes or an app starts) are waited out. A
+Space id asks the Hub for its stage; with its schema cached on disk, its first use does not wait at all until the
+call itself, which then reports the wake-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fault_server import FaultServer
+from scripted import ScriptedModel
+from smolagents import ToolCallingAgent
+
+import compose
+import compose.testing
+
+SLEEPY = "owner/sleepy"
+WAKING = ("waking the Space…", "the Space is starting…")
+
+
+@pytest.fixture
+def server() -> Iterator[FaultServer]:
+    with FaultServer() as s:
+        yield s
+
+
+@pytest.fixture
+def slow_wake(edge: compose.testing.Hub) -> Iterator[compose.testing.Hub]:
+    """The sleepy Space takes 5 s to wake (longer than compose's few quick retries last); asleep at the start."""
+    edge.space(SLEEPY).wake_seconds = 5.0
+    edge.set_stage(SLEEPY, "SLEEPING")
+    try:
+        yield edge
+    finally:
+        edge.space(SLEEPY).wake_seconds = 1.0
+        edge.set_stage(SLEEPY, "RUNNING")
+
+
+def said(updates: list[compose.Update]) -> list[str]:
+    return [p.desc or "" for u in updates if u.kind == "progress" for p in u.progress]
+
+
+# --- a plain URL ------------------------------------------------------------------------------------------------
+
+
+def test_a_url_app_answering_503_is_waited_for_as_retry_after_says(server: FaultServer, make_space: Any) -> None:
+    server.config_faults = [(503, {"retry-after": "1"})] * 5  # five seconds of "starting", as Retry-After says
+    heard: list[str] = []
+    space = make_space(server.url).load(progress=heard.append)
+    assert "/echo" in space.endpoints
+    configs = server.seen("/config")
+    assert len(configs) == 6  # five refusals waited out, then the app; more than compose's 3 quick retries
+    assert all(b.at - a.at >= 0.9 for a, b in itertools.pairwise(configs))  # Retry-After honoured
+    assert len([h for h in heard if "the app is starting… (it answered 503" in h]) == 5
+
+
+def test_a_url_app_that_keeps_answering_503_fails_after_max_wait(server: FaultServer, make_space: Any) -> None:
+    server.config_faults = [(503, {"retry-after": "1"})] * 1000
+    started = time.monotonic()
+    with pytest.raises(compose.SpaceUnavailable, match=r"answered 503.*max_wait") as raised:
+        make_space(server.url, max_wait=2.5).load()
+    assert time.monotonic() - started >= 2.0  # it did wait, up to max_wait
+    assert raised.value.space == server.url
+
+
+def test_a_space_given_by_url_is_woken_with_progress(slow_wake: compose.testing.Hub, make_space: Any) -> None:
+    heard: list[str] = []
+    space = make_space(f"https://{slow_wake.space(SLEEPY).host}").load(progress=heard.append)
+    assert slow_wake.space(SLEEPY).stage_now() == "RUNNING"
+    assert any("the app is starting… (it answered 503" in h for h in heard), heard
+    with compose.identity(session=f"url-{uuid.uuid4().hex}"):
+        assert space.endpoint("/increment").predict() == 1
+
+
+def test_a_url_space_that_fell_asleep_is_woken_within_the_call(edge: compose.testing.Hub, make_space: Any) -> None:
+    space = make_space(f"https://{edge.space(SLEEPY).host}").load()
+    edge.space(SLEEPY).wake_seconds = 5.0
+    edge.set_stage(SLEEPY, "SLEEPING")
+    try:
+        async def run() -> list[compose.Update]:
+            async with compose.identity(session=f"asleep-{uuid.uuid4().hex}"):
+                return [u async for u in space.endpoint("/increment").stream()]
+
+        updates = asyncio.run(run())
+    finally:
+        edge.space(SLEEPY).wake_seconds = 1.0
+    assert any("the app is starting…" in text for text in said(updates)), said(updates)
+    assert [u.value for u in updates if u.kind == "output"][-1] == 1
+
+
+# --- a Space id, first used with its schema cached on disk -------------------------------------------------------
+
+
+@pytest.fixture
+def cached_schema(edge: compose.testing.Hub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A disk cache holding the sleepy Space's schema (as after an earlier run of the outer app or the CLI)."""
+    monkeypatch.setenv("COMPOSE_CACHE_DIR", str(tmp_path))
+    compose.Space(SLEEPY).load()
+
+
+def test_first_use_streams_the_wake_up(cached_schema: None, slow_wake: compose.testing.Hub) -> None:
+    ep = compose.Space(SLEEPY).endpoint("/increment")  # from the disk cache: no wait, nothing woken yet
+    assert slow_wake.space(SLEEPY).stage_now() == "SLEEPING"
+
+    async def run() -> list[compose.Update]:
+        async with compose.identity(session=f"first-{uuid.uuid4().hex}"):
+            return [u async for u in ep.stream()]
+
+    updates = asyncio.run(run())
+    assert any(w in text for text in said(updates) for w in WAKING), said(updates)
+    assert [u.value for u in updates if u.kind == "output"][-1] == 1
+
+
+def test_first_use_shows_the_wake_up_in_the_outer_apps_progress_bar(cached_schema: None,
+                                                                     slow_wake: compose.testing.Hub) -> None:
+    import gradio as gr
+    from outer import raw_events, serve
+
+    with gr.Blocks() as demo:
+        count = gr.Number()
+        gr.Button().click(compose.Space(SLEEPY).endpoint("/increment").handler(), None, count, api_name="increment")
+    assert slow_wake.space(SLEEPY).stage_now() == "SLEEPING"  # building the app woke nothing
+    with serve(demo) as url:
+        events = [m for _, m in raw_events(url, "/increment", [])]
+    shown = [p.get("desc") or "" for m in events if m.get("msg") == "progress" for p in m.get("progress_data") or []]
+    assert any(w in text for text in shown for w in WAKING), shown
+    assert events[-1]["success"] and events[-1]["output"]["data"][0] == 1
+
+
+def test_first_use_shows_the_wake_up_in_the_chats_tool_message(cached_schema: None,
+                                                                slow_wake: compose.testing.Hub) -> None:
+    tool = compose.Space(SLEEPY).endpoint("/increment").tool(name="increment")
+    model = ScriptedModel([[("increment", {})], [("final_answer", {"answer": "done"})]])
+    agent = ToolCallingAgent(tools=[tool], model=model, verbosity_level=0)
+    with compose.identity(session=f"chat-{uuid.uuid4().hex}"):
+        snapshots = list(compose.stream_trace(agent, "count"))
+    messages = [m for s in snapshots for m in s if "Used tool increment" in (m.metadata or {}).get("title", "")]
+    logs = [str((m.metadata or {}).get("log", "")) for m in messages]
+    assert any(w in log for log in logs for w in WAKING), logs
+    final = [m for m in snapshots[-1] if "Used tool increment" in (m.metadata or {}).get("title", "")]
+    assert final and final[0].metadata["status"] == "done" and "1" in str(final[0].content)
+
+
+def test_first_use_from_the_cli_says_it_is_waking_the_space(cached_schema: None,
+                                                            slow_wake: compose.testing.Hub) -> None:
+    from typer.testing import CliRunner
+
+    from compose.apps.cli import app
+
+    with compose.identity(session=f"cli-{uuid.uuid4().hex}"):  # its own upstream session in this test process
+        result = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1"}).invoke(app, ["call", SLEEPY, "/increment"])
+    assert result.exit_code == 0, result.output
+    assert any(w in result.output for w in WAKING), result.output
+    assert result.output.strip().endswith("1")
