@@ -13,6 +13,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -98,3 +99,34 @@ def test_our_spaces_publish_parameter_descriptions(urls: dict[str, str]) -> None
     translate = next(ep for ep in json.loads(out)["endpoints"] if ep["name"] == "/translate")
     assert [p["description"] for p in translate["parameters"]] == ["the English text to translate.",
                                                                    "the language to translate into."]
+
+
+def test_the_demos_own_spaces_receive_the_visitors_ip_token_and_configured_ones_keep_the_default(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo launches its Spaces on loopback and forwards the visitor's x-ip-token to them explicitly, so a
+    visitor's identity reaches the Space their question called, as on Hugging Face; a Space given with --spaces
+    keeps compose's default (a visitor's headers go to Hugging Face origins only)."""
+    from scripted import ScriptedModel
+    from smolagents import ToolCallingAgent
+
+    from compose.apps.demo import build_registry, demo_sources
+
+    monkeypatch.delenv("COMPOSE_SPACES", raising=False)
+    visitor = f"ipt-demo-{os.getpid()}-{id(monkeypatch)}"
+
+    def seen_by_whoami(sources: dict[str, Any]) -> str:
+        tools = build_registry(list(sources.values())).tools()
+        name = next(t.name for t in tools if "whoami" in t.name)
+        model = ScriptedModel([[(name, {})], [("final_answer", {"answer": "done"})]])
+        agent = ToolCallingAgent(tools=tools, model=model, verbosity_level=0)
+        with compose.identity(session=visitor, headers={"x-ip-token": visitor}):
+            final = list(compose.stream_trace(agent, "who am I?"))[-1]
+        done = [m for m in final if f"Used tool {name}" in (m.metadata or {}).get("title", "")]
+        assert done and done[0].metadata["status"] == "done", final
+        return str(done[0].content)
+
+    with demo_sources(None, local=("diagnostics",)) as launched:
+        assert visitor in seen_by_whoami(launched)
+        url = launched["diagnostics"].url
+        with demo_sources([url]) as configured:
+            assert visitor not in seen_by_whoami(configured)

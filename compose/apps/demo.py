@@ -7,6 +7,10 @@ It serves on `--port` (7860), or on the next free port when that one is taken (a
 SIGHUP stop it and every Space server it started. The console stays quiet: the Spaces by name and URL, the model,
 the chat's URL; `--verbose` adds the agents' step-by-step panels.
 
+The Spaces it launches itself on loopback are configured to receive the visitor's `x-ip-token`
+(`forward_headers=LOCAL_FORWARD`): by default a visitor's headers go to Hugging Face origins only, and the demo is
+meant to show the identity flow as it runs there. Spaces given by `--spaces` keep the default.
+
 Usage: `run_demo()` (blocks until interrupted), or `build_demo(["http://127.0.0.1:7861"])` for a Blocks.
 """
 
@@ -25,21 +29,26 @@ from typing import Any
 from ..errors import ConfigError
 from ..space import Space
 
-__all__ = ["DEMO_SPACES", "EXAMPLES", "PORT_TRIES", "build_demo", "demo_sources", "pick_port", "run_demo"]
+__all__ = ["DEMO_SPACES", "EXAMPLES", "LOCAL_FORWARD", "PORT_TRIES", "build_demo", "demo_sources", "pick_port",
+           "run_demo"]
 
 PORT_TRIES = 20  # ports tried after a taken --port
 
 DEMO_SPACES = ("calculator", "translator", "streaming")
 EXAMPLES = ["what is 12 times 7", "translate 'good morning' to French", "run the long job for 5 seconds"]
+# What the demo's own loopback Spaces receive of the visitor's headers, as a Space on Hugging Face would.
+LOCAL_FORWARD = ("x-ip-token",)
+
+Source = str | Space  # a Space id or URL (compose's defaults), or a Space configured already
 
 
-def build_registry(sources: Sequence[str]) -> Any:
+def build_registry(sources: Sequence[Source]) -> Any:
     """Every public endpoint of the given Spaces, as tools (the long job under a short name for the examples)."""
     from ..agent.registry import ToolRegistry
 
     registry = ToolRegistry()
     for src in sources:
-        space = Space(src)
+        space = src if isinstance(src, Space) else Space(src)
         for name, ep in space.endpoints.items():
             if name == "/job_log":
                 continue  # a diagnostics endpoint of the local streaming app, not a tool anyone asks for
@@ -47,7 +56,7 @@ def build_registry(sources: Sequence[str]) -> Any:
     return registry
 
 
-def build_demo(sources: Sequence[str], model: Any = None, *, verbose: bool = False) -> Any:
+def build_demo(sources: Sequence[Source], model: Any = None, *, verbose: bool = False) -> Any:
     """The AgentChat over `sources` (Space ids or URLs); `verbose` prints each agent's steps on the console."""
     from .chat import AgentChat
 
@@ -91,17 +100,19 @@ def _stop_on_signals() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def demo_sources(spaces: Sequence[str] | None) -> Iterator[dict[str, str]]:
-    """The configured Spaces (name → id or URL), or the local spaces/ launched on loopback for as long as the block
-    runs (name → URL)."""
+def demo_sources(spaces: Sequence[str] | None, *, local: Sequence[str] = DEMO_SPACES
+                 ) -> Iterator[dict[str, Source]]:
+    """The configured Spaces (name → id or URL, compose's defaults), or the `local` spaces/ launched on loopback for
+    as long as the block runs (name → a Space of that URL, which the visitor's `x-ip-token` reaches)."""
     configured = list(spaces or []) or [s for s in os.environ.get("COMPOSE_SPACES", "").split(",") if s.strip()]
     if configured:
         yield {s.strip(): s.strip() for s in configured}
         return
     from .processes import launch_spaces
 
-    with launch_spaces(DEMO_SPACES) as running:
-        yield {name: running[name].url for name in DEMO_SPACES}
+    with launch_spaces(local) as running:
+        # Ours, on loopback: forwarding the visitor's identity to them is the demo's explicit choice.
+        yield {name: Space(running[name].url, forward_headers=LOCAL_FORWARD) for name in local}
 
 
 def run_demo(host: str = "127.0.0.1", port: int = 7860, spaces: Sequence[str] | None = None,
@@ -126,7 +137,8 @@ def _serve(console: Any, host: str, port: int, spaces: Sequence[str] | None, mod
     console.print("Starting the Spaces (the local spaces/ on loopback unless --spaces is given)…")
     with demo_sources(spaces) as sources:
         width = max(len(name) for name in sources)
-        console.print("Spaces:\n" + "\n".join(f"  {name.ljust(width)}  {url}" for name, url in sources.items()))
+        console.print("Spaces:\n" + "\n".join(f"  {name.ljust(width)}  {src.url if isinstance(src, Space) else src}"
+                                               for name, src in sources.items()))
         with console.status("Loading the model…"):
             chat = build_demo(list(sources.values()), model=model, verbose=verbose)
         console.print(f"Model: {chat.model_label}")
