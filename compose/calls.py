@@ -84,6 +84,10 @@ async def run_call(up: Upstream, schema: EndpointSchema, values: list[Any], iden
         ident = dataclasses.replace(ident, oauth_token=None)
     epoch = up.epoch
     session_hash = up.session(ident.session, epoch)
+    if schema.stateful and up.lost(session_hash, ident.session):
+        raise SessionLost("the Space replica this user's upstream session lived on restarted, and the session (its "
+                          "gr.State) was lost with it; it has been reset, call again to start over (nothing was "
+                          "sent)", space=up.name, api_name=schema.api_name)
     headers = up.headers(ident, session_hash)
     name = schema.api_name
     if raw:
@@ -124,7 +128,7 @@ async def run_call(up: Upstream, schema: EndpointSchema, values: list[Any], iden
                                  opener=up.transport.stream, path=data_path)
     try:
         if (schema.stateful and up.transport.first_join_on(response)
-                and await up.restarted(epoch, session_hash)):
+                and await up.restarted(session_hash, ident.session, epoch)):
             raise SessionLost(
                 "the Space restarted and this user's upstream session (its gr.State) was lost; it has been reset, "
                 "call again to start over", space=up.name, api_name=name)

@@ -40,12 +40,17 @@ def signature(schema: EndpointSchema) -> tuple[tuple[str, str, str], ...]:
                  for p in schema.parameters)
 
 
-async def current_schema(up: Upstream, api_name: str, *, positional: bool) -> EndpointSchema:
-    """The endpoint's schema to bind this call with; see the module docstring."""
+async def current_schema(up: Upstream, api_name: str, *, positional: bool, user: str | None = None
+                         ) -> EndpointSchema:
+    """The endpoint's schema to bind this call with, for end user `user`; see the module docstring."""
     gate = up.gate
     epoch = up.epoch
     sch = await up.load_schema()
     old = sch.endpoints.get(api_name)
+    # Asked with the caller's session cookies: the answer is the app id of the replica that holds the session,
+    # which for a stateful endpoint also tells whether that replica restarted (compose.placement).
+    session = up.session(user) if up.session_mode != "call" else None
+    lost = False
     if gate.checking is not None:
         await asyncio.shield(gate.checking)  # another call is asking right now: its answer is ours
     elif time.monotonic() - gate.checked_at >= up.limits.schema_check_every:
@@ -54,11 +59,16 @@ async def current_schema(up: Upstream, api_name: str, *, positional: bool) -> En
         # spell the pool is empty: open the second beside the check's, not after it (one round trip less).
         up.transport.preconnect()
         try:
-            await _check(up, sch.api_prefix, sch.app_id)
+            live = await _check(up, sch.api_prefix, sch.app_id, session, user)
         finally:
             gate.checked_at = time.monotonic()
             gate.checking.set_result(None)
             gate.checking = None
+        # Only a session its cookies pin to a replica: a cookie-less one's answer may come from any replica (and
+        # on a balanced Space it is a first call, with nothing to lose yet); restarts of a single-process app are
+        # found on the fresh connection a restart leaves (calls.py).
+        lost = (session is not None and live is not None and old is not None and old.stateful
+                and up.pinned(session) and await up.seen(session, user, live))
     sch = await up.load_schema()
     new = sch.endpoints.get(api_name)
     if new is None and old is None:
@@ -66,41 +76,37 @@ async def current_schema(up: Upstream, api_name: str, *, positional: bool) -> En
     if new is None:
         raise APIChanged(f"the Space was redeployed without this endpoint; it has: {', '.join(sch.endpoints)}",
                          space=up.name, api_name=api_name)
-    if old is not None and new is not old:
-        if positional and signature(old) != signature(new):
-            before = ", ".join(p.name for p in old.parameters)
-            after = ", ".join(p.name for p in new.parameters)
-            raise APIChanged(f"the Space was redeployed and this endpoint's parameters changed from ({before}) to "
-                             f"({after}); nothing was sent: pass the arguments by name", space=up.name,
-                             api_name=api_name)
-        if new.stateful and up.epoch != epoch:
-            raise SessionLost("the Space restarted and this user's upstream session (its gr.State) was lost; it "
-                              "has been reset, call again to start over", space=up.name, api_name=api_name)
+    if old is not None and new is not old and positional and signature(old) != signature(new):
+        before = ", ".join(p.name for p in old.parameters)
+        after = ", ".join(p.name for p in new.parameters)
+        raise APIChanged(f"the Space was redeployed and this endpoint's parameters changed from ({before}) to "
+                         f"({after}); nothing was sent: pass the arguments by name", space=up.name,
+                         api_name=api_name)
+    if new.stateful and (lost or up.epoch != epoch):
+        raise SessionLost("the Space restarted and this user's upstream session (its gr.State) was lost; it has "
+                          "been reset, call again to start over (nothing was sent)", space=up.name,
+                          api_name=api_name)
     return new
 
 
-async def _check(up: Upstream, prefix: str, schema_app_id: str) -> None:
+async def _check(up: Upstream, prefix: str, schema_app_id: str, session: str | None, user: str | None
+                 ) -> str | None:
+    """Ask the app (with `session`'s cookies, if given) for its app id; if it is one not seen yet and the API
+    changed, the redeploy bookkeeping. Returns the app id the app answered."""
     gate = up.gate
-    live = await up.app_id(prefix)
+    live = await up.app_id(prefix, session, user)
     if live is None or live == schema_app_id or live in gate.known_app_ids:
-        return
+        return live
     # An app id not seen yet: a restart, a redeploy, or another replica of the same deploy (each replica has its
-    # own). Only a changed API matters here; restarts and lost sessions are the restart check's (calls.py).
+    # own). Here only a changed API matters; which sessions a restart lost is compose.placement's.
     fresh = SpaceSchema.parse(up.url, *await up.fetch())
     current = await up.load_schema()
     if len(gate.known_app_ids) >= 64:  # bounded: a balancer may bring new replicas now and then
         gate.known_app_ids.clear()
     gate.known_app_ids.update({live, fresh.app_id, current.app_id})
-    if _api(fresh) == _api(current):
-        return
-    try:
-        # A redeploy with another API: the restart bookkeeping every other path uses (new sessions for everyone,
-        # the schema read again).
-        await up.restarted(up.epoch)
-    except APIChanged:
-        pass  # the schema has been read again; what changed for *this* endpoint is decided by the caller
-    if (await up.load_schema()).app_id != fresh.app_id:
-        await up.load_schema(force=True)  # a first look at this replica only set its baseline: read it now
+    if _api(fresh) != _api(current):
+        await up.redeployed()  # new sessions for everyone, the schema read again
+    return live
 
 
 def _api(schema: SpaceSchema) -> dict[str, tuple[tuple[str, str, str], ...]]:

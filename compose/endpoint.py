@@ -96,7 +96,7 @@ class Endpoint:
         # The Space's gate: its circuit breaker, an in-flight slot, this call's upload budget (compose.limits).
         async with up.gate.call(self.api_name):
             # The schema the app runs now (a redeploy may have reordered the parameters: compose.drift).
-            schema = await current_schema(up, self.api_name, positional=bool(args))
+            schema = await current_schema(up, self.api_name, positional=bool(args), user=ident.session)
             values = bind(schema, args, kwargs, space=up.name)
             try:
                 return await run_call(up, schema, values, ident, emit)

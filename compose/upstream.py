@@ -29,6 +29,7 @@ from .headers import is_hf_origin, merge_headers, request_headers
 from .http import Backend, Response, TooLarge
 from .identity import Identity
 from .limits import Gate, Limits, check_schema_counts, schema_json, schema_too_large
+from .placement import Placement
 from .schema import EndpointSchema, SpaceSchema, cache_identity, load_cached, store_cached
 from .sessions import SessionMode
 from .streams import StreamHub, hub_for
@@ -39,7 +40,6 @@ __all__ = ["DEFAULT_PREFIX", "Upstream"]
 
 # Gradio's default API prefix: /info and the MCP schema are asked under it before /config has said otherwise.
 DEFAULT_PREFIX = "/gradio_api"
-_MAX_REPLICAS = 64  # baselines kept for restart detection (balancers may mint a new cookie now and then)
 
 Emit = Callable[[Update], None]
 
@@ -100,7 +100,7 @@ class Upstream:
         self._resolve_lock: asyncio.Lock | None = None
         self._lock_loop: asyncio.AbstractEventLoop | None = None
         self._epoch = 0
-        self._live_app_ids: dict[str, str | None] = {}  # per replica (its affinity cookies): the app id seen
+        self._placement = Placement()  # the app process each session lives on (restart detection per replica)
         self._unready = False  # the Hub said it was not running when it resolved the host (see resolve)
 
     def __repr__(self) -> str:
@@ -251,7 +251,9 @@ class Upstream:
                 self.gate.checked_at = time.monotonic()
                 self._schema = SpaceSchema.parse(self.url, config, info)
                 if self._schema.app_id:
-                    self._live_app_ids[""] = self._schema.app_id  # asked without a session's cookies
+                    # The baseline of sessions no balancer pins (one app process serves them all). Not from the
+                    # disk cache: its app id may be hours old.
+                    self._placement.baseline("", self._schema.app_id)
                 store_cached(self.url, config, info, identity=who)
             return self._schema
 
@@ -333,12 +335,16 @@ class Upstream:
         except (SpaceError, ConfigError, ValueError):
             return []
 
-    async def app_id(self, prefix: str) -> str | None:
+    async def app_id(self, prefix: str, session: str | None = None, user: str | None = None) -> str | None:
         """The running app's id (Gradio draws a new one at every launch), or None if it cannot be had (the call
-        itself will then say what is wrong)."""
+        itself will then say what is wrong). With `session` (of end user `user`), asked with its cookies: the id of
+        the replica that holds it; a balancer's cookie in the answer pins a session that had none to that replica,
+        so its join goes where it was asked."""
         try:
-            r = await self.transport.send("GET", f"{prefix}/app_id", headers=self.headers(None),
+            r = await self.transport.send("GET", f"{prefix}/app_id", headers=self.headers(None, session),
                                           read_timeout=min(30.0, self.idle_timeout))
+            if session is not None:
+                self.cookies.update(session, r.headers.get_list("set-cookie"), user=user)
             body: Any = r.json() if r.status_code == 200 else None
         except Exception:  # an unreachable or odd app: not this check's to report
             return None
@@ -386,38 +392,69 @@ class Upstream:
 
     # --- faults -------------------------------------------------------------------------------------------------
 
-    async def restarted(self, epoch: int, session: str | None = None) -> bool:
-        """Called when a stateful call joined on a fresh connection, with sessions derived at `epoch`: did the app
-        restart (and lose that call's session) since we last saw it?
+    async def restarted(self, session: str, user: str | None, epoch: int) -> bool:
+        """Did the app process that held upstream session `session` (of end user `user`, derived at `epoch`) go
+        away since its last call? Called when a stateful call joined on a fresh connection (a restart closes
+        connections). If it did, the session is reset (see `seen`)."""
+        app_id = await self.app_id(self.schema_now().api_prefix, session, user)
+        if app_id is not None and await self.seen(session, user, app_id):
+            return True
+        # Another call may have found the restart first: a call that joined under the old sessions lost its state
+        # all the same.
+        return epoch != self._epoch
 
-        Asked with the session's own cookies, so the answer comes from the replica that holds the session, and
-        compared with what that replica said before: each replica has its own app id, so one Space-wide baseline
-        would take landing on another replica for a restart and reset every user.
+    async def seen(self, session: str, user: str | None, app_id: str) -> bool:
+        """`session`'s replica (asked with the session's own cookies) answered `app_id`: True if that is not the
+        process the session lived on before, which lost its state with it. The session is then reset (its user
+        starts over in a fresh one), and if the app came back with another API, APIChanged says so.
+
+        A session with a balancer's affinity cookie is compared with its own baseline, and only the sessions of
+        the replica that restarted start over (`compose.placement`); without one, one app process serves every
+        session, and all start over.
         """
-        replica = (self.cookies.header(session) if session is not None else None) or ""
-        try:
-            r = await self.transport.send("GET", "/config", headers=self.headers(None, session))
-            app_id = str(r.json().get("app_id", "")) if r.status_code == 200 else None
-        except Exception:
-            return epoch != self._epoch
-        if replica not in self._live_app_ids:
-            # This process has not seen this replica yet (or the schema came from the disk cache, whose app_id may
-            # be hours old): this is the baseline its next restart is measured against.
-            if len(self._live_app_ids) >= _MAX_REPLICAS:
-                self._live_app_ids.pop(next(iter(self._live_app_ids)))
-            self._live_app_ids[replica] = app_id
+        if self.session_mode == "call":
+            return False  # a fresh session every call: nothing to lose
+        pinned = self.pinned(session)
+        where = session if pinned else ""
+        new_process = not self._placement.known(app_id)
+        if not self._placement.seen(where, app_id):
             return False
-        if not app_id or app_id == self._live_app_ids[replica]:
-            # Another call may have found the restart first: a call that joined under the old sessions lost its
-            # state all the same (before, only the first call to look was told).
-            return epoch != self._epoch
-        self._live_app_ids[replica] = app_id
-        self._epoch += 1  # every derived session changes: all users start over, as they must after a restart
-        old = self._schema
-        fresh = await self.load_schema(force=True)
-        if old is not None and api_shape(old) != api_shape(fresh):
-            raise APIChanged("the Space restarted with a different API", space=self.name)
+        if pinned:
+            self._lose(session, user)
+        else:
+            self._epoch += 1  # every derived session changes: all users start over
+        if new_process:
+            old = self._schema
+            fresh = await self.load_schema(force=True)
+            if old is not None and api_shape(old) != api_shape(fresh):
+                raise APIChanged("the Space restarted with a different API", space=self.name)
         return True
+
+    def pinned(self, session: str) -> bool:
+        """True if a balancer (or the app) gave `session` cookies: its replica is known by them."""
+        return self.cookies.header(session) is not None
+
+    def lost(self, session: str, user: str | None) -> bool:
+        """True (once) if `session` lived on an app process another session found restarted; it is reset then."""
+        if not self._placement.lost(session):
+            return False
+        self._lose(session, user)
+        return True
+
+    def _lose(self, session: str, user: str | None) -> None:
+        self._placement.forget(session)
+        self.cookies.drop(session)  # the affinity cookie of a process that is gone; the next join gets a new one
+        if self.session_mode == "shared":
+            self._epoch += 1
+        else:
+            sessions.reset(space_key=self.key, user=user)
+
+    async def redeployed(self) -> None:
+        """The app was redeployed with another API: every user starts over in a new session, the schema is read
+        again."""
+        self._epoch += 1
+        self._placement.clear()
+        await self.load_schema(force=True)
 
     # --- files --------------------------------------------------------------------------------------------------
 
