@@ -54,7 +54,9 @@ from .validation import validation_failure
 if TYPE_CHECKING:
     from .upstream import Upstream
 
-__all__ = ["Emit", "run_call", "shape"]
+__all__ = ["JOIN_ANSWER_TIMEOUT", "Emit", "run_call", "shape"]
+
+JOIN_ANSWER_TIMEOUT = 60.0  # seconds a join's answer may take at most (less if the Space's idle_timeout is shorter)
 
 log = redact.logger("compose.calls")  # never a token in a log line
 
@@ -112,7 +114,7 @@ async def run_call(up: Upstream, schema: EndpointSchema, values: list[Any], iden
     join = asyncio.ensure_future(up.transport.send(
         "POST", f"{sch.api_prefix}/queue/join", headers=headers, json=body, retry=True, api_name=name,
         # Its answer is the job's first sign of life: no longer than the idle deadline (and a minute at most).
-        read_timeout=min(60.0, up.idle_timeout),
+        read_timeout=min(JOIN_ANSWER_TIMEOUT, up.idle_timeout),
     ))
     try:
         response, event_id = await _joined(up, schema, join, session_hash, ident)

@@ -10,7 +10,7 @@ compose's loggers carry `LogRedactor`. Two nets:
   password part of a URL.
 
 The remembered values are only ever used to blank them out; they are kept in a small bounded set (the most recent
-`_KEEP`), so a busy app's stream of visitors' tokens cannot grow it.
+`MAX_REMEMBERED`), so a busy app's stream of visitors' tokens cannot grow it.
 
 Usage: `remember(headers); raise SpaceUnavailable(redact(text))` (SpaceError does the redact itself).
 """
@@ -23,10 +23,10 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 
-__all__ = ["MASK", "LogRedactor", "logger", "redact", "remember"]
+__all__ = ["MASK", "MAX_REMEMBERED", "LogRedactor", "logger", "redact", "remember"]
 
 MASK = "[redacted]"
-_KEEP = 4096  # remembered secrets (a visitor's X-IP-Token per call adds one; old ones go first)
+MAX_REMEMBERED = 4096  # remembered secrets (a visitor's X-IP-Token per call adds one; old ones go first)
 _MIN_LEN = 8  # shorter values would blank ordinary words; every real token is longer
 
 _SECRET_HEADER = re.compile(r"auth|token|secret|password|passwd|cookie|api[-_]?key|session", re.IGNORECASE)
@@ -51,7 +51,7 @@ def remember(headers: Mapping[str, str]) -> None:
                 with _lock:
                     _known[secret] = None
                     _known.move_to_end(secret)
-                    if len(_known) > _KEEP:
+                    if len(_known) > MAX_REMEMBERED:
                         _known.popitem(last=False)
 
 
