@@ -11,12 +11,22 @@ protocol to it (join, SSE), each looping over a mix of calls:
     cancel   a 5 s long_job, cancelled by the browser after its first progress update
 
 Every `--every` seconds it prints the calls so far, failures (a wrong result, an error where none belongs, no error
-where one does, a call over the per-call deadline), the outer app's resident memory and its open sockets. The last
-line is the result README quotes. Loopback only; every wait is bounded.
+where one does, a call over the per-call deadline), the outer app's resident memory and its open sockets. Then the
+result, the load average, and a verdict line: PASS when there were no failures, the outer app's RSS stayed within
+8 MiB of where it was after the warm-up (the first quarter of the run) and its sockets went back to where they
+started. Loopback only; every wait is bounded.
+
+gradio's analytics: after every event, gradio (6.31) rebuilds a pandas table of the last GRADIO_ANALYTICS_MAX_EVENTS
+events (10,000 by default), in a worker thread. Until that table is full the outer app's RSS grows with it (about
+5 KiB an event here, so about +45 MiB by 10,000 events, which this load reaches only after 8-10 minutes), then it
+stays: gradio's own bounded state, not compose's. The soak caps it at 1,000 events (`--gradio-analytics-events`),
+so it fills during the warm-up and what the verdict measures after it is the composed app; pass 10000 to see
+gradio's default. `--trace FILE` (tracemalloc top growth and object counts) and `--trim FILE` (RSS before and
+after gc and malloc_trim, and the allocator's arenas in the outer app's log) are the diagnoses that found this.
 
 Usage:
     python -m bench.soak                  # 10 minutes, 64 users, a report every 30 s
-    python -m bench.soak --minutes 1 --users 16
+    python -m bench.soak --minutes 3 --users 32
 """
 
 from __future__ import annotations
@@ -47,9 +57,16 @@ KINDS = ("stream", "calc", "error", "file", "cancel")
 
 
 def serve(port: int, urls: dict[str, str]) -> None:
+    if os.environ.get(PLAIN_ENV):  # serve on asyncio and h11, as a Space without uvloop and httptools does
+        sys.modules["uvloop"] = sys.modules["httptools"] = None  # type: ignore[assignment]
     import gradio as gr
 
     import compose
+
+    if os.environ.get(TRACE_ENV):
+        trace_memory(Path(os.environ[TRACE_ENV]), float(os.environ.get(TRACE_EVERY_ENV, "60")))
+    if os.environ.get(TRIM_ENV):
+        trim_memory(Path(os.environ[TRIM_ENV]), float(os.environ.get(TRACE_EVERY_ENV, "60")))
 
     streaming, calculator, media = (compose.Space(urls[n]) for n in ("streaming", "calculator", "media"))
     with gr.Blocks() as demo:
@@ -63,6 +80,85 @@ def serve(port: int, urls: dict[str, str]) -> None:
         gr.Button().click(streaming.endpoint("/long_job").handler(), seconds, done, api_name="long")
     demo.queue(default_concurrency_limit=None).launch(server_name="127.0.0.1", server_port=port, quiet=True,
                                                       show_error=True)
+
+
+TRACE_ENV = "COMPOSE_SOAK_TRACEMALLOC"  # the outer app writes tracemalloc top-diffs to this file
+TRACE_EVERY_ENV = "COMPOSE_SOAK_TRACEMALLOC_EVERY"
+
+
+def trace_memory(out: Path, every: float) -> None:
+    """In the outer app: trace allocations (one frame each, to keep the app's pace) and count live objects by type;
+    every `every` seconds append to `out` the lines of code and the types whose live memory / count grew most since
+    the first snapshot (taken `every` seconds in, after warm-up), and since the previous one."""
+    import gc
+    import threading
+    import tracemalloc
+
+    tracemalloc.start(1)
+    ignore = [tracemalloc.Filter(False, tracemalloc.__file__), tracemalloc.Filter(False, "*/linecache.py"),
+              tracemalloc.Filter(False, __file__)]
+
+    def census() -> Counter[str]:
+        return Counter(type(o).__qualname__ for o in gc.get_objects())
+
+    def watch() -> None:
+        time.sleep(every)
+        first = previous = tracemalloc.take_snapshot().filter_traces(ignore)
+        first_types = previous_types = census()
+        started = time.monotonic()
+        while True:
+            time.sleep(every)
+            snapshot = tracemalloc.take_snapshot().filter_traces(ignore)
+            types = census()
+            current, peak = tracemalloc.get_traced_memory()
+            with out.open("a") as f:
+                print(f"=== {time.monotonic() - started:.0f} s after the first snapshot; traced "
+                      f"{current / 2**20:.1f} MiB (peak {peak / 2**20:.1f}), RSS {rss_mib(os.getpid()):.0f} MiB, "
+                      f"{sum(types.values())} objects", file=f)
+                for title, base, base_types in (("since the first", first, first_types),
+                                                ("since the last", previous, previous_types)):
+                    print(f"--- {title} snapshot: lines", file=f)
+                    for stat in snapshot.compare_to(base, "lineno")[:20]:
+                        print(f"{stat.size_diff / 1024:+9.1f} KiB {stat.count_diff:+7d}  {stat.traceback[0]}",
+                              file=f)
+                    print(f"--- {title} snapshot: object types", file=f)
+                    growth = Counter({k: types[k] - base_types.get(k, 0) for k in types})
+                    for name, n in growth.most_common(12):
+                        print(f"{n:+8d}  {name} ({types[name]})", file=f)
+            previous, previous_types = snapshot, types
+
+    threading.Thread(target=watch, daemon=True, name="soak-tracemalloc").start()
+
+
+PLAIN_ENV = "COMPOSE_SOAK_PLAIN"  # the outer app runs without uvloop and httptools
+TRIM_ENV = "COMPOSE_SOAK_TRIM"  # the outer app frees what its allocator keeps, and writes how much that was
+
+
+def trim_memory(out: Path, every: float) -> None:
+    """In the outer app: every `every` seconds, collect garbage and hand the C allocator's free memory back to the
+    system (glibc's malloc_trim), appending RSS before and after each to `out`. Memory that comes back is free
+    memory the allocator kept (fragmentation, per-thread arenas), not a leak; memory that stays is live."""
+    import ctypes
+    import gc
+    import threading
+
+    libc = ctypes.CDLL("libc.so.6")
+
+    def watch() -> None:
+        while True:
+            time.sleep(every)
+            before = rss_mib(os.getpid())
+            gc.collect()
+            collected = rss_mib(os.getpid())
+            libc.malloc_trim(0)
+            sys._debugmallocstats()  # pymalloc's arenas and pools, to the outer app's log (C stderr)
+            status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines())
+            with out.open("a") as f:
+                print(f"RSS {before:.0f} MiB, after gc {collected:.0f} MiB, after malloc_trim "
+                      f"{rss_mib(os.getpid()):.0f} MiB (anon {status['RssAnon'].strip()}, file "
+                      f"{status['RssFile'].strip()}, threads {status['Threads'].strip()})", file=f, flush=True)
+
+    threading.Thread(target=watch, daemon=True, name="soak-trim").start()
 
 
 # --- the simulated browsers ----------------------------------------------------------------------------------------
@@ -178,13 +274,16 @@ async def soak(url: str, pid: int, *, users: int, seconds: float, every: float) 
                     failures.append(problem)
                     await asyncio.sleep(0.5)  # a broken app must not turn this loop into a busy one
 
+        samples: list[tuple[float, float]] = []  # (seconds in, outer RSS in MiB), one per report
+
         async def report() -> None:
             started = time.monotonic()
             while time.monotonic() < ends:
                 await asyncio.sleep(min(every, max(0.0, ends - time.monotonic())))
-                print(f"[{time.monotonic() - started:6.0f} s] calls {sum(calls.values()):6d} "
+                samples.append((time.monotonic() - started, rss_mib(pid)))
+                print(f"[{samples[-1][0]:6.0f} s] calls {sum(calls.values()):6d} "
                       f"({', '.join(f'{k} {calls[k]}' for k in KINDS)}), failures {len(failures)}, "
-                      f"outer RSS {rss_mib(pid):.0f} MiB, open sockets {open_sockets(pid)}", flush=True)
+                      f"outer RSS {samples[-1][1]:.0f} MiB, open sockets {open_sockets(pid)}", flush=True)
 
         first_rss, first_sockets = rss_mib(pid), open_sockets(pid)
         await asyncio.gather(report(), *(user(i) for i in range(users)))
@@ -197,7 +296,41 @@ async def soak(url: str, pid: int, *, users: int, seconds: float, every: float) 
     print(f"soak result: {seconds / 60:g} min, {users} users, {total} calls "
           f"({', '.join(f'{k} {calls[k]}' for k in KINDS)}), {len(failures)} failures; outer app RSS "
           f"{first_rss:.0f} -> {last_rss:.0f} MiB, open sockets {first_sockets} -> {last_sockets}", flush=True)
-    return 1 if failures else 0
+    print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())} (1, 5, 15 min)", flush=True)
+    ok, verdict = judge(len(failures), samples, last_rss, first_sockets, last_sockets)
+    print(f"soak verdict: {'PASS' if ok else 'FAIL'}: {verdict}", flush=True)
+    return 0 if ok else 1
+
+
+WARM_UP = 0.25  # the first quarter of a run (at least one report) fills caches and pools; flatness is judged after
+FLAT_MIB = 8.0  # RSS may drift this much after the warm-up and still be flat (allocator noise, a late pool)
+SOCKETS_LEFT = 8  # open sockets the outer app may keep above its start once the users are gone (keep-alive pools)
+
+
+def judge(failures: int, samples: list[tuple[float, float]], last_rss: float, first_sockets: int,
+          last_sockets: int) -> tuple[bool, str]:
+    """The soak's line: no failures, memory flat after the warm-up, sockets back to where they started."""
+    problems = []
+    if failures:
+        problems.append(f"{failures} failures")
+    if len(samples) < 3:
+        problems.append("too short to judge memory (fewer than 3 reports)")
+        drift = ""
+    else:
+        ends = samples[-1][0]
+        warm = next((s for s in samples if s[0] >= ends * WARM_UP), samples[0])
+        peak = max(rss for at, rss in samples if at >= warm[0])
+        grew = max(peak, last_rss) - warm[1]
+        slope = (samples[-1][1] - warm[1]) / max(1e-9, (samples[-1][0] - warm[0]) / 60)
+        drift = (f"outer RSS {warm[1]:.0f} MiB after the warm-up ({warm[0]:.0f} s), at most {max(peak, last_rss):.0f}"
+                 f" MiB later, {last_rss:.0f} MiB at the end ({slope:+.1f} MiB/min)")
+        if grew > FLAT_MIB:
+            problems.append(f"memory not flat: +{grew:.0f} MiB after the warm-up (limit {FLAT_MIB:g})")
+    if last_sockets > first_sockets + SOCKETS_LEFT:
+        problems.append(f"{last_sockets - first_sockets} more sockets open than at the start")
+    summary = "; ".join(p for p in (f"{failures} failures", drift,
+                                    f"open sockets {first_sockets} -> {last_sockets}") if p)
+    return not problems, summary if not problems else f"{'; '.join(problems)} ({summary})"
 
 
 def main() -> None:
@@ -205,6 +338,13 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--users", type=int, default=64)
     parser.add_argument("--every", type=float, default=30.0, help="seconds between reports")
+    parser.add_argument("--gradio-analytics-events", type=int, default=1000, metavar="N",
+                        help="GRADIO_ANALYTICS_MAX_EVENTS for the outer app (gradio's default: 10000; see the module "
+                        "docstring)")
+    parser.add_argument("--trace", type=Path, help="the outer app traces its allocations (tracemalloc, slow) and "
+                        "appends the top growth since warm-up to this file every --every seconds")
+    parser.add_argument("--trim", type=Path, help="the outer app collects garbage and trims the C allocator's free "
+                        "memory every --every seconds, appending RSS before and after to this file (a diagnosis)")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)  # internal: run the outer app on this port
     parser.add_argument("--urls", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -217,8 +357,15 @@ def main() -> None:
         port = free_port()
         # The outer app's own log (gradio prints each gr.Error it passes on) goes to a file, not over the reports.
         log = Path(tempfile.mkdtemp(prefix="compose-soak-")) / "outer.log"
+        outer_env = dict(os.environ)
+        outer_env[TRACE_EVERY_ENV] = str(args.every)
+        outer_env["GRADIO_ANALYTICS_MAX_EVENTS"] = str(args.gradio_analytics_events)
+        if args.trace:
+            outer_env[TRACE_ENV] = str(args.trace.resolve())
+        if args.trim:
+            outer_env[TRIM_ENV] = str(args.trim.resolve())
         outer = subprocess.Popen([sys.executable, "-m", "bench.soak", "--serve", str(port), "--urls", json.dumps(urls)],
-                                 cwd=Path(__file__).resolve().parent.parent, stdout=log.open("w"),
+                                 env=outer_env, cwd=Path(__file__).resolve().parent.parent, stdout=log.open("w"),
                                  stderr=subprocess.STDOUT)
         try:
             url = f"http://127.0.0.1:{port}"
@@ -233,7 +380,8 @@ def main() -> None:
                     raise SystemExit("the outer app did not start")
                 time.sleep(0.5)
             print(f"soak: {args.users} users for {args.minutes:g} min through {url} "
-                  f"(upstreams: {', '.join(urls)}; the outer app's log: {log})", flush=True)
+                  f"(upstreams: {', '.join(urls)}; gradio's analytics keep {args.gradio_analytics_events} events; "
+                  f"the outer app's log: {log}; load average {os.getloadavg()[0]:.1f})", flush=True)
             code = asyncio.run(soak(url, outer.pid, users=args.users, seconds=args.minutes * 60, every=args.every))
         finally:
             outer.terminate()

@@ -370,8 +370,9 @@ class FaultServer:
                                          "average_duration": 0.01, "render_config": None, "changed_state_ids": []}})
             elif item == "error":
                 message = f"failed for {request.headers}" if self.echo_headers else "failed"
-                steps.append({"msg": "process_completed", "event_id": event_id, "success": False, "title": "Error",
-                              "output": {"error": message}})
+                title = f"Error ({request.headers.get('authorization')})" if self.echo_headers else "Error"
+                steps.append({"msg": "process_completed", "event_id": event_id, "success": False, "title": title,
+                              "output": {"error": message, "title": title}})  # as Gradio sends a gr.Error
             elif isinstance(item, dict):
                 steps.append({k: event_id if v == "$event" else v for k, v in item.items()})
             else:

@@ -237,6 +237,7 @@ async def test_a_gr_error_echoing_the_request_headers_never_shows_a_credential(e
         await asyncio.wait_for(space.endpoint("/echo").call("hi"), HANG)
     assert_clean(str(info.value))
     assert_clean(info.value.message)
+    assert info.value.title is not None and HF not in info.value.title  # the title echoed the Authorization too
     # The same through a tool, as the model (and whoever reads its transcript) would see it.
     with compose.identity(session="visitor", headers={"x-ip-token": IP_TOKEN}), \
             pytest.raises(Exception) as tool_info:
@@ -400,8 +401,10 @@ def test_the_per_call_upload_budget_refuses_before_sending_more(server, make_spa
         space.endpoint("/files").predict([compose.file(p) for p in paths])
     assert len(server.uploads) == 3 and server.joins == []  # refused before the job was sent
     bytes_cap = make_space(server.url, limits=compose.Limits(max_upload_total=2 * 1024 + 10))
+    before = len(server.uploads)
     with pytest.raises(compose.UnsafeInput, match="max_upload_total"):
         bytes_cap.endpoint("/files").predict([compose.file(p) for p in paths])
+    assert sum(map(len, server.uploads[before:])) <= 2 * 1024 + 10 and server.joins == []  # no byte past the cap
     # Each call has its own budget: a call within it goes through.
     assert space.endpoint("/files").predict([compose.file(p) for p in paths[:3]]) == "3"
 
