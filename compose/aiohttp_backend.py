@@ -24,6 +24,7 @@ import atexit
 import contextlib
 import contextvars
 import os
+import select
 import ssl
 import urllib.request
 import weakref
@@ -155,7 +156,8 @@ class _Connector(aiohttp.TCPConnector):
     async def _get(self, key: Any, traces: list[Any]) -> Any:
         while True:
             conn = await super()._get(key, traces)
-            if conn is None or not conn.protocol or not conn.protocol.should_close:
+            # (`is None`: a protocol with nothing buffered has length 0, so it is falsy.)
+            if conn is None or conn.protocol is None or not (conn.protocol.should_close or _stirred(conn.protocol)):
                 return conn
             conn.close()
 
@@ -177,6 +179,23 @@ class _Connector(aiohttp.TCPConnector):
             log.debug("a spare connection failed: %r", e)  # the next request opens its own
         finally:
             self.sparing.discard(key)
+
+
+def _stirred(protocol: Any) -> bool:
+    """Has this idle pooled connection received anything the loop has not handled yet: the server's FIN (it closed
+    the connection, as uvicorn does after 5 idle seconds) or unsolicited bytes? A zero-timeout poll of the socket.
+
+    aiohttp learns of a close only when its loop gets round to it; a loop lagging behind (a busy app) hands out a
+    connection the server has already closed, and a join sent on it is lost (a join is never re-sent). Asking the
+    socket itself closes that window, as urllib3 does before reusing a connection.
+    """
+    transport = protocol.transport
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None:
+        return False
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLIN | select.POLLPRI)
+    return bool(poller.poll(0))
 
 
 class _Reply:
@@ -345,7 +364,7 @@ class AiohttpBackend:
                                f"{self.write_timeout:g} s") from e
             raise TimedOut(f"no answer from {_origin(request.url)} within {request.read_timeout:g} s") from e
         except (aiohttp.ClientError, aio_http_errors.HttpProcessingError, OSError) as e:
-            raise _failure(e, sent=True) from e
+            raise _failure(e, sent=not (isinstance(body, bytes | None) and _unwritten(e))) from e
         reply = _Reply(response, _opened.get(), client.connector)  # type: ignore[arg-type]  # ours, see _client
         try:
             yield reply
@@ -398,6 +417,18 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
+def _unwritten(e: BaseException) -> bool:
+    """Did this failure stop the request before any byte of it was written? aiohttp writes a request's head
+    together with the first piece of its body; with a body in one piece (or none), a `ClientConnectionResetError`
+    (the transport was closing when that write came) means nothing left, so the request may be sent again."""
+    seen: BaseException | None = e
+    while seen is not None:
+        if isinstance(seen, aio_errors.ClientConnectionResetError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def _failure(e: BaseException, *, sent: bool) -> HTTPFailure:
     """compose's view of an aiohttp failure: could the request have reached the server?"""
     if isinstance(e, aio_errors.ConnectionTimeoutError):
@@ -412,4 +443,6 @@ def _failure(e: BaseException, *, sent: bool) -> HTTPFailure:
         return BadResponse(f"malformed answer: {e}")
     if isinstance(e, (aio_errors.InvalidURL, ValueError)):
         return ConnectFailed(f"invalid request: {e}")
-    return Interrupted(f"{type(e).__name__}: {e}") if sent else ConnectFailed(str(e))
+    if not sent:
+        return ConnectFailed(f"the connection closed before the request went out: {e}")
+    return Interrupted(f"{type(e).__name__}: {e}")

@@ -191,6 +191,38 @@ async def test_two_answers_in_one_write_are_not_merged_or_reused(hostile: Callab
     assert second.json() == {"n": 2}
 
 
+async def test_a_join_is_never_sent_on_a_connection_the_server_closed_while_our_loop_was_busy(
+        hostile: Callable[[Script], RawSocketServer], transport_to: Callable[..., Transport]) -> None:
+    """uvicorn closes a keep-alive connection after 5 idle seconds. An app whose loop is busy (the soak's outer app
+    under load) has not yet handled that close when its next join takes the connection from the pool; the join,
+    never re-sent, was lost ("Server disconnected"). The pool asks the socket itself before reusing it."""
+    close_now, closed = threading.Event(), threading.Event()
+
+    def script(conn: socket.socket, number: int) -> None:
+        rest = read_request(conn)[1]
+        conn.sendall(_answer(number))
+        if number == 1:  # the first connection: answered, then closed by the server while the client idles
+            close_now.wait(WAIT)
+            conn.shutdown(socket.SHUT_RDWR)
+            conn.close()
+            closed.set()
+            return
+        while True:
+            rest = read_request(conn, rest)[1]
+            conn.sendall(_answer(number))
+
+    server = hostile(script)
+    transport = transport_to(server.url)
+    assert (await transport.send("POST", "/gradio_api/queue/join", headers={}, json={"a": 1})).json() == {"n": 1}
+    close_now.set()
+    # This loop is blocked (a busy app) until the server has closed the idle connection: aiohttp has not seen the
+    # close when the next join asks the pool for a connection.
+    assert closed.wait(WAIT)
+    second = await transport.send("POST", "/gradio_api/queue/join", headers={}, json={"a": 2})
+    assert second.json() == {"n": 2}
+    assert server.connections == 2
+
+
 async def test_the_aiohttp_internal_compose_overrides_is_still_there() -> None:
     """compose.aiohttp_backend._Connector overrides TCPConnector._get (pooled-connection checkout) to drop a
     connection holding unread bytes; this pins that aiohttp still has it, with the signature compose calls."""
