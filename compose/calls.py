@@ -61,7 +61,6 @@ JOIN_ANSWER_TIMEOUT = 60.0  # seconds a join's answer may take at most (less if 
 log = redact.logger("compose.calls")  # never a token in a log line
 
 Emit = Callable[[Update], None]
-_background: set[asyncio.Task[Any]] = set()
 
 
 def shape(schema: EndpointSchema, data: list[Any]) -> Any:
@@ -201,9 +200,7 @@ def _cancel_upstream(
             log.debug("cancel of %s %s failed: %r", up.name, schema.api_name, e)
 
     # A task of its own: the caller's task is being cancelled, and the cancel request must still go out.
-    task = asyncio.get_running_loop().create_task(cancel())
-    _background.add(task)
-    task.add_done_callback(_background.discard)
+    up.in_background(cancel())
 
 
 async def _read(up: Upstream, schema: EndpointSchema, queue: asyncio.Queue[dict[str, Any]], emit: Emit,

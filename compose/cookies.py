@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
-import threading
 import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Iterable
 from http.cookies import CookieError, SimpleCookie
+
+from . import forksafe
 
 __all__ = ["MAX_COOKIES", "MAX_SESSIONS", "MAX_VALUE", "CookieJars", "forget"]
 
@@ -33,7 +34,7 @@ MAX_COOKIES = 32  # per session
 MAX_VALUE = 4096  # bytes per cookie value, as browsers bound them
 
 _all_jars: weakref.WeakSet[CookieJars] = weakref.WeakSet()
-_all_lock = threading.Lock()
+_all_lock = forksafe.Lock()
 
 
 def _owner(user: str | None) -> str:
@@ -55,7 +56,7 @@ class CookieJars:
     def __init__(self, *, max_sessions: int = MAX_SESSIONS, max_cookies: int = MAX_COOKIES) -> None:
         self.max_sessions, self.max_cookies = max_sessions, max_cookies
         self._jars: OrderedDict[str, _Jar] = OrderedDict()
-        self._lock = threading.Lock()
+        self._lock = forksafe.Lock()
         with _all_lock:
             _all_jars.add(self)
 

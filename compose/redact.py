@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 from collections import OrderedDict
 from collections.abc import Mapping
+
+from . import forksafe
 
 __all__ = ["MASK", "MAX_REMEMBERED", "LogRedactor", "logger", "redact", "remember"]
 
@@ -38,7 +39,7 @@ _PATTERNS = re.compile(
 )
 
 _known: OrderedDict[str, None] = OrderedDict()
-_lock = threading.Lock()  # headers are built on compose's I/O loop, errors raised on any thread
+_lock = forksafe.Lock()  # headers are built on compose's I/O loop, errors raised on any thread
 
 
 def remember(headers: Mapping[str, str]) -> None:

@@ -16,12 +16,11 @@ import hashlib
 import hmac
 import os
 import secrets
-import threading
 from collections import OrderedDict
 from pathlib import Path
 from typing import Literal
 
-from . import cookies
+from . import cookies, forksafe
 
 __all__ = ["SessionMode", "bucket", "derive", "forget", "reset", "set_secret", "user_folder"]
 
@@ -29,12 +28,11 @@ SessionMode = Literal["user", "shared", "call"]
 
 _secret: bytes = (os.environ.get("COMPOSE_SESSION_SECRET") or "").encode() or secrets.token_bytes(32)
 _resets: OrderedDict[str, dict[str, str]] = OrderedDict()
-_resets_lock = threading.Lock()
+_resets_lock = forksafe.Lock()  # a parent thread may hold it at a fork: the child gets a new one
 
 
 def _after_fork_in_child() -> None:
-    global _resets_lock, _NO_USER
-    _resets_lock = threading.Lock()  # a parent thread may have held it at the fork: the child's copy stays locked
+    global _NO_USER
     _NO_USER = f"\x00local:{os.getpid()}"
 
 

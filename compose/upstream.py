@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +101,7 @@ class Upstream:
         self._lock_loop: asyncio.AbstractEventLoop | None = None
         self._epoch = 0
         self._placement = Placement()  # the app process each session lives on (restart detection per replica)
+        self._background: set[asyncio.Task[Any]] = set()  # requests that outlive their call (cancels)
         self._unready = False  # the Hub said it was not running when it resolved the host (see resolve)
 
     def __repr__(self) -> str:
@@ -491,6 +492,28 @@ class Upstream:
         return await fetch_file(self.transport.stream, route, self.headers(None, session), target,
                                 max_bytes=self.max_download_bytes, idle=self.idle_timeout,
                                 total=self.limits.download_timeout, space=self.name, api_name=api_name)
+
+    # --- requests that outlive their call -----------------------------------------------------------------------
+
+    def in_background(self, request: Coroutine[Any, Any, Any]) -> None:
+        """Run `request` as a task of its own on the running I/O loop, kept until it ends: e.g. the cancel of a
+        call whose own task is being cancelled, which must still go out."""
+        task = asyncio.get_running_loop().create_task(request)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    @property
+    def background(self) -> int:
+        """How many background requests are in flight."""
+        return sum(1 for task in self._background if not task.done())
+
+    async def settle(self, timeout: float) -> None:
+        """Wait up to `timeout` seconds for the background requests in flight on this loop (a forked child does not
+        wait for its parent's)."""
+        loop = asyncio.get_running_loop()
+        pending = [task for task in self._background if task.get_loop() is loop and not task.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=timeout)
 
     async def aclose(self) -> None:
         """Close the connection pool (open calls fail)."""

@@ -7,6 +7,7 @@ import json
 import os
 import select
 import signal
+import threading
 
 import pytest
 
@@ -57,3 +58,32 @@ def test_a_space_used_before_a_fork_works_in_the_child_and_the_parent(translator
     # The child left the parent's connections alone: the parent's running job and next call go on.
     assert job.result(timeout=DEADLINE) == "1 2 3"
     assert ep.predict("hello", "French") == expected
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_a_lock_another_thread_holds_at_the_fork_is_free_in_the_child() -> None:
+    # compose's I/O thread takes locks (the redaction list, cookie jars, session resets) while it works: a child
+    # forked at that moment got a copy held by a thread it does not have, and its first call waited forever.
+    from compose import forksafe
+
+    lock = forksafe.Lock()
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with lock:
+            held.set()
+            release.wait()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait()
+    try:
+        def take() -> str:
+            with lock:
+                return "taken"
+
+        assert json.loads(_in_child(take)) == {"result": "taken"}
+        assert lock.locked()  # the parent's holder still has it
+    finally:
+        release.set()
+        holder.join()

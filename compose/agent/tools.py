@@ -18,9 +18,12 @@ import contextvars
 import copy
 import json
 import keyword
+import os
 import re
 import threading
 import time
+import weakref
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +32,7 @@ from urllib.parse import urlsplit
 from smolagents import Tool
 from smolagents.agent_types import AgentAudio, AgentImage
 
+from .. import forksafe
 from ..errors import ComposeError
 from ..identity import Identity, current_identity
 from ..loop import spawn
@@ -46,10 +50,16 @@ __all__ = ["RUNS_ON", "SpaceTool", "app_name", "input_spec", "output_type", "too
 
 _SIMPLE = {"string": "string", "integer": "integer", "number": "number", "boolean": "boolean", "array": "array",
            "object": "object"}
-_limits: dict[tuple[str, str, int], threading.BoundedSemaphore] = {}
-_limits_lock = threading.Lock()
-# The download folders of every Space a tool was made for (paths only: no Space is kept alive for this).
-_download_roots: set[Path] = set()
+# Each endpoint's concurrency limit, shared by the live tools of that endpoint with the same max_concurrency, and
+# gone with the last of them (held weakly). Keyed by process too: a forked child must not inherit slots that the
+# parent's threads held at the fork.
+_limits: weakref.WeakValueDictionary[tuple[int, str, str, int], threading.BoundedSemaphore] = (
+    weakref.WeakValueDictionary())
+_limits_lock = forksafe.Lock()
+# The download folders of the Spaces tools were made for (paths only: no Space is kept alive for this), the most
+# recently made last; bounded, as everything kept per process.
+_download_roots: OrderedDict[Path, None] = OrderedDict()
+_MAX_ROOTS = 1024
 
 
 def _identifier(text: str) -> str:
@@ -178,10 +188,16 @@ class SpaceTool(Tool):  # type: ignore[misc]
         self._context: contextvars.Context | None = None
         # The limit is shared by every tool of this endpoint with the same max_concurrency (each user's agent has
         # its own tool instances); keyed without it, the first tool made for an endpoint fixed the limit for all.
-        key = (endpoint.space.url, endpoint.api_name, max_concurrency)
+        key = (os.getpid(), endpoint.space.url, endpoint.api_name, max_concurrency)
         with _limits_lock:
-            self._limit = _limits.setdefault(key, threading.BoundedSemaphore(max_concurrency))
-            _download_roots.add(endpoint.space.download_dir)
+            limit = _limits.get(key)
+            if limit is None:
+                limit = _limits[key] = threading.BoundedSemaphore(max_concurrency)
+            self._limit = limit
+            _download_roots[endpoint.space.download_dir] = None
+            _download_roots.move_to_end(endpoint.space.download_dir)
+            while len(_download_roots) > _MAX_ROOTS:
+                _download_roots.popitem(last=False)
         super().__init__()
 
     def roots(self, ident: Identity | None = None) -> tuple[Path, ...]:

@@ -465,20 +465,16 @@ async def _follow(ep: Endpoint, args: list[Any], kwargs: dict[str, Any], display
     return result
 
 
-def _settle_cancels(timeout: float = 5.0) -> None:
+def _settle_cancels(ep: Endpoint, timeout: float = 5.0) -> None:
     """Give the cancel request of an interrupted call the moment it needs to reach the Space before we exit."""
-    from .. import calls
     from ..loop import run_sync
 
     async def settle() -> None:
-        pending: set[asyncio.Task[Any]] = set()
         for _ in range(20):  # the cancelled call unwinds within a few loop turns, and starts its cancel request
             await asyncio.sleep(0.01)
-            pending = set(getattr(calls, "_background", ()))
-            if pending:
+            if ep.space.upstream.background:
                 break
-        if pending:
-            await asyncio.wait(pending, timeout=timeout)
+        await ep.space.upstream.settle(timeout)
 
     with suppress(Exception):
         run_sync(settle())
@@ -495,7 +491,7 @@ def _run_call(ep: Endpoint, args: list[Any], kwargs: dict[str, Any], display: _D
         task.cancel()
         with suppress(BaseException):
             loop.run_until_complete(task)
-        _settle_cancels()
+        _settle_cancels(ep)
         raise
     finally:
         with suppress(Exception):

