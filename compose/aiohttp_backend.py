@@ -56,6 +56,8 @@ _RETURN_WAIT = 0.25
 
 _NO_CONTENT_TYPE = ("content-type",)
 
+_SMALL_BODY = 16 * 1024  # below any socket send buffer (Linux's smallest default is 16 KiB)
+
 log = redact.logger("compose.aiohttp_backend")
 
 # Backends with an open session, closed at interpreter exit (aiohttp warns about sessions left open).
@@ -315,11 +317,15 @@ class AiohttpBackend:
         return self._session
 
     def proxy_for(self, url: str) -> str | None:
-        parts = urlsplit(url)
-        origin = f"{parts.scheme}://{parts.netloc}"
-        if origin not in self._proxies:
-            self._proxies[origin] = _env_proxy(url)
-        return self._proxies[origin]
+        # The origin by slicing (scheme://netloc ends at the first "/" after "//"): every request asks, and
+        # urlsplit would cost more than the rest of this lookup.
+        end = url.find("/", url.find("//") + 2)
+        origin = url if end < 0 else url[:end]
+        try:
+            return self._proxies[origin]
+        except KeyError:
+            proxy = self._proxies[origin] = _env_proxy(url)
+            return proxy
 
     @contextlib.asynccontextmanager
     async def send(self, request: Request) -> AsyncIterator[_Reply]:
@@ -333,8 +339,10 @@ class AiohttpBackend:
             # reading) ends it; once the body is out, aiohttp's read deadline takes over.
             timer = asyncio.timeout(self.write_timeout + request.connect_timeout)
             body = _progressing(body, timer, loop, self.write_timeout)
-        elif body:
+        elif body and len(body) > _SMALL_BODY:
             # A body in memory: the kernel takes most of it at once; the rest must go out within write_timeout.
+            # (A small one, a join's, fits in the socket's buffer whole: it cannot stall, and aiohttp's read
+            # deadline bounds the wait for the answer.)
             timer = asyncio.timeout(request.connect_timeout + self.write_timeout + (request.read_timeout or 0.0))
         timeout = self._timeouts.get((request.connect_timeout, request.read_timeout))
         if timeout is None:

@@ -105,6 +105,7 @@ async def run_call(up: Upstream, schema: EndpointSchema, values: list[Any], iden
     # A session Gradio knows already: its data stream opens now, beside the join, so a warm call costs one round
     # trip (a session's first call keeps the order join → stream: Gradio would not know the session yet).
     stream_headers = up.headers(None, session_hash, accept="text/event-stream")
+    stream_cookie = up.cookies.header(session_hash)
     data_path = f"{sch.api_prefix}/queue/data"
     early = up.streams.prepare(session_hash, stream_headers, opener=up.transport.stream, path=data_path)
     if not early:
@@ -124,9 +125,10 @@ async def run_call(up: Upstream, schema: EndpointSchema, values: list[Any], iden
     # The data stream carries no user's headers: it may serve several calls of a shared session, and starts nothing.
     # Headers again, after the join: its answer may have set the session's affinity cookie (a first call's stream
     # must reach the replica that holds the session).
-    queue = up.streams.subscribe(session_hash, event_id,
-                                 up.headers(None, session_hash, accept="text/event-stream"),
-                                 opener=up.transport.stream, path=data_path)
+    if up.cookies.header(session_hash) != stream_cookie:
+        stream_headers = up.headers(None, session_hash, accept="text/event-stream")
+    queue = up.streams.subscribe(session_hash, event_id, stream_headers, opener=up.transport.stream,
+                                 path=data_path)
     try:
         if (schema.stateful and up.transport.first_join_on(response)
                 and await up.restarted(session_hash, ident.session, epoch)):

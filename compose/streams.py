@@ -100,10 +100,11 @@ class StreamHub:
             return False
         s, loop = self._session(session_hash)
         if s.task is not None and not s.task.done():
-            if not s.closing:
+            if not s.closing and (s.early or s.subscribed):
                 return False  # a stream serving the session's other calls is open: this join's events come on it
-            # The previous call's stream is ending (its last bytes on their way): the next one opens right after,
-            # on the connection it gives back, still before this join has answered.
+            # The previous call's stream is ending: it sent close_stream, or it will (its events have all completed,
+            # so Gradio closes it right after; the caller returned at process_completed). The next one opens right
+            # after it, on the connection it gives back, still before this join has answered.
             s.again = True
             return True
         s.early = True
@@ -131,6 +132,7 @@ class StreamHub:
         q = s.queues.get(event_id)
         if q is None:
             q = s.queues[event_id] = asyncio.Queue()
+        s.again = False  # the join has answered: a stream for its events is open, or opened below
         if event_id in s.finished:
             return q  # everything for it came in before its join answered: no stream to read for it
         s.subscribed.add(event_id)

@@ -115,13 +115,12 @@ class DelayProxy:
 def opened(events: list[Event]) -> int:
     """Connections opened among `events`, but for gradio_client's heartbeat streams: a Client holds one open in a
     thread of its own, and reopens it when it will, whichever client is being measured."""
+    new = {e.conn for e in events if e.kind == "open"}
     first: dict[int, str] = {}
     for e in events:
-        if e.kind in ("open", "request"):
-            first.setdefault(e.conn, e.what if e.kind == "request" else "")
-            if e.kind == "request" and not first[e.conn]:
-                first[e.conn] = e.what
-    return sum(1 for what in first.values() if "/heartbeat/" not in what)
+        if e.kind == "request" and e.conn in new:
+            first.setdefault(e.conn, e.what)
+    return sum(1 for conn in new if "/heartbeat/" not in first.get(conn, ""))
 
 
 # --- the proxy process ------------------------------------------------------------------------------------------
