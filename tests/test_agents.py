@@ -435,3 +435,20 @@ def test_to_dict_rebuilds_a_working_tool(registry: compose.ToolRegistry, name: s
     cls = next(v for v in namespace.values() if isinstance(v, type) and issubclass(v, Tool) and v is not Tool)
     assert cls()(**arguments) == expected
 
+
+
+def test_a_tools_inputs_carry_choices_as_structure_and_read_as_sentences(calculator: compose.Space) -> None:
+    # What a program needs (the router, a schema) is structure, never parsed back from the description; what a
+    # model reads is sentences, not "desc; one of: …; default 12".
+    from compose.apps.models.router import input_choices
+
+    tool = calculator.endpoint("/calculate").tool()
+    operation = tool.inputs["operation"]
+    assert operation["enum"] == ["add", "subtract", "multiply", "divide"]
+    assert 'One of "add", "subtract", "multiply", "divide".' in operation["description"]
+    assert "; " not in operation["description"] and "one of:" not in operation["description"]
+    assert input_choices(tool, "operation") == ["add", "subtract", "multiply", "divide"]
+    # The description alone names no choices a program could find.
+    described_only = type("T", (), {"inputs": {"operation": {"type": "string",
+                                                             "description": operation["description"]}}})()
+    assert input_choices(described_only, "operation") is None

@@ -48,10 +48,11 @@ class Calculate(Tool):
     name = "calculator_calculate"
     description = "Apply an arithmetic operation to two numbers. (runs on the Space http://127.0.0.1:1)"
     inputs: ClassVar[dict[str, Any]] = {
-        "a": {"type": "number", "description": "a; default 12", "nullable": True},
-        "operation": {"type": "string", "description": 'operation; one of: "add", "subtract", "multiply", "divide"; '
-                                                      'default "add"', "nullable": True},
-        "b": {"type": "number", "description": "b; default 7", "nullable": True},
+        "a": {"type": "number", "description": "a. Defaults to 12.", "nullable": True},
+        "operation": {"type": "string", "description": 'operation. One of "add", "subtract", "multiply", "divide". '
+                                                      'Defaults to "add".', "nullable": True,
+                      "enum": ["add", "subtract", "multiply", "divide"]},
+        "b": {"type": "number", "description": "b. Defaults to 7.", "nullable": True},
     }
     output_type = "number"
     skip_forward_signature_validation = True
@@ -64,7 +65,7 @@ class Stats(Tool):
     name = "calculator_stats"
     description = "Sum, mean and maximum of comma-separated numbers. (runs on the Space http://127.0.0.1:1)"
     inputs: ClassVar[dict[str, Any]] = {
-        "numbers": {"type": "string", "description": 'Numbers; default "1, 2, 3"', "nullable": True}}
+        "numbers": {"type": "string", "description": 'Numbers. Defaults to "1, 2, 3".', "nullable": True}}
     output_type = "object"
     skip_forward_signature_validation = True
 
@@ -77,9 +78,10 @@ class Translate(Tool):
     name = "translator_translate"
     description = "Translate an English phrase into another language. (runs on the Space http://127.0.0.1:1)"
     inputs: ClassVar[dict[str, Any]] = {
-        "text": {"type": "string", "description": 'Text; default "good morning"', "nullable": True},
-        "target_language": {"type": "string", "description": 'Target language; one of: "French", "Spanish", '
-                                                             '"German"; default "French"', "nullable": True},
+        "text": {"type": "string", "description": 'Text. Defaults to "good morning".', "nullable": True},
+        "target_language": {"type": "string", "description": 'Target language. One of "French", "Spanish", '
+                                                             '"German". Defaults to "French".', "nullable": True,
+                            "enum": ["French", "Spanish", "German"]},
     }
     output_type = "string"
     skip_forward_signature_validation = True
@@ -94,7 +96,7 @@ class WordCount(Tool):
     name = "translator_word_count"
     description = "Count the words in a text. (runs on the Space http://127.0.0.1:1)"
     inputs: ClassVar[dict[str, Any]] = {
-        "text": {"type": "string", "description": 'Text; default "good morning"', "nullable": True}}
+        "text": {"type": "string", "description": 'Text. Defaults to "good morning".', "nullable": True}}
     output_type = "number"
     skip_forward_signature_validation = True
 

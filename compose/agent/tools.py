@@ -120,21 +120,41 @@ def tool_summary(tool: Any) -> str:
 
 
 def input_spec(p: Parameter) -> dict[str, Any]:
-    """The smolagents input description for one remote parameter (choices also as `enum`)."""
-    bits = [parameter_description(p)]
+    """The smolagents input description for one remote parameter.
+
+    The description reads as sentences ('Target language. One of "French", "German". Defaults to "French".');
+    what a program needs is there as structure too: closed choices as `enum` (`items.enum` for a list of them),
+    open ones as `examples`, so nothing has to parse the text back.
+    """
+    kind = _kind(p.component, p.json_schema, p.is_file)
+    sentences = [_sentence(parameter_description(p))]
+    spec: dict[str, Any] = {"type": kind}
     if p.choices:
-        bits.append(("one of: " if p.closed else "for example: ") + ", ".join(json.dumps(c) for c in p.choices))
+        listed = ", ".join(json.dumps(c) for c in p.choices)
+        sentences.append(f"{'One of' if p.closed else 'For example'} {listed}.")
+        if not p.closed:
+            spec["examples"] = list(p.choices)
+        elif kind == "array":
+            spec["items"] = {"enum": list(p.choices)}
+        elif kind in ("string", "integer", "number"):
+            spec["enum"] = list(p.choices)
     lo, hi = p.component_config.get("minimum"), p.component_config.get("maximum")
-    if lo is not None or hi is not None:
-        bits.append(f"from {lo} to {hi}")
+    if lo is not None and hi is not None:
+        sentences.append(f"From {lo} to {hi}.")
+    elif lo is not None or hi is not None:
+        sentences.append(f"At least {lo}." if lo is not None else f"At most {hi}.")
     if not p.required:
-        bits.append(f"default {json.dumps(p.default, default=str)}")
-    spec: dict[str, Any] = {"type": _kind(p.component, p.json_schema, p.is_file), "description": "; ".join(bits)}
-    if p.closed and p.choices and spec["type"] in ("string", "integer", "number"):
-        spec["enum"] = list(p.choices)
-    if not p.required:
+        sentences.append(f"Defaults to {json.dumps(p.default, default=str)}.")
         spec["nullable"] = True
+    spec["description"] = " ".join(sentences)
     return spec
+
+
+def _sentence(text: str) -> str:
+    """`text` ending as a sentence does (a full stop unless it ends in other punctuation); its words as they are,
+    the remote's own docstring line."""
+    text = text.strip()
+    return text if not text or text[-1] in ".!?" else f"{text}."
 
 
 def output_type(returns: tuple[Return, ...]) -> str:

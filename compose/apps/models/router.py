@@ -58,8 +58,6 @@ __all__ = [
 ROUTER_LABEL = "rule-based router (no LLM installed)"
 
 _JSON_TYPES = {"string", "number", "integer", "boolean", "array", "object", "null"}
-_ONE_OF = re.compile(r"one of:\s*((?:\"(?:[^\"\\]|\\.)*\"|-?\d+(?:\.\d+)?|true|false|null)"
-                     r"(?:\s*,\s*(?:\"(?:[^\"\\]|\\.)*\"|-?\d+(?:\.\d+)?|true|false|null))*)")
 
 # Words that name an operation, mapped to the words a tool's choices are likely to use.
 SYNONYMS: dict[str, tuple[str, ...]] = {
@@ -261,22 +259,14 @@ def conversation(messages: list[Any]) -> Conversation:
 
 
 def input_choices(tool: Any, name: str) -> list[Any] | None:
-    """The allowed values of one tool input: an `enum`, the remote component's choices (compose's SpaceTool), or a
-    `one of: "a", "b"` list in the input's description."""
+    """The values one tool input takes, from its spec's structure: `enum` (or `items.enum` for a list of them),
+    else its `examples` (a Space parameter's open choices). A description's wording is never parsed."""
     spec = (getattr(tool, "inputs", {}) or {}).get(name) or {}
-    if isinstance(spec.get("enum"), list) and spec["enum"]:
-        return list(spec["enum"])
-    endpoint = getattr(tool, "endpoint", None)
-    for p in getattr(endpoint, "parameters", ()) or ():
-        if getattr(p, "name", None) == name and getattr(p, "choices", None):
-            return list(p.choices)  # Parameter.choices already holds the values of (label, value) pairs
-    match = _ONE_OF.search(str(spec.get("description") or ""))
-    if match:
-        try:
-            values = json.loads(f"[{match.group(1)}]")
-        except ValueError:
-            return None
-        return values or None
+    items = spec.get("items")
+    items = items if isinstance(items, dict) else {}
+    for values in (spec.get("enum"), items.get("enum"), spec.get("examples")):
+        if isinstance(values, list) and values:
+            return list(values)
     return None
 
 
