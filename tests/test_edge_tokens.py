@@ -122,3 +122,24 @@ def test_fifty_visitors_through_an_outer_app_each_billed_their_own_seconds(edge:
         assert identity == (f"user:u{run}{i}" if i % 2 else f"anon:anon-{run}-{i}")
         assert [c.seconds for c in edge.charges(identity)] == [GPU_SECONDS]
     assert len(edge.charges("user:owner")) == owner_before
+
+
+def test_a_spent_quota_reads_plainly_in_the_chats_tool_message_and_is_not_retried(
+        edge: compose.testing.Hub) -> None:
+    from scripted import ScriptedModel
+    from smolagents import ToolCallingAgent
+
+    visitor = edge.visitor(f"chat{uuid.uuid4().hex[:8]}")
+    identity = edge.world.identity_of(visitor)
+    assert identity is not None
+    edge.world.charge(identity, edge.world.quota["user"], "owner/gpu")  # their quota is spent
+    tool = compose.Space("owner/gpu").endpoint("/generate").tool(name="generate")
+    model = ScriptedModel([[("generate", {"text": "a cat"})], [("final_answer", {"answer": "no GPU left"})]])
+    agent = ToolCallingAgent(tools=[tool], model=model, verbosity_level=0)
+    with compose.identity(session=f"chat-{uuid.uuid4().hex}", headers={"x-ip-token": visitor}):
+        final = list(compose.stream_trace(agent, "draw a cat"))[-1]
+    failed = [m for m in final if (m.metadata or {}).get("title") == "💥 Error using tool generate"]
+    assert len(failed) == 1, final
+    assert ("owner/gpu /generate: You have exceeded your GPU quota (30s requested vs. 0s left). Try again in "
+            in str(failed[0].content))
+    assert len(edge.charges(identity)) == 1  # only the charge that spent it: the refused call cost nothing
