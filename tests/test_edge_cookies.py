@@ -73,3 +73,31 @@ def test_cookies_kept_stay_bounded_after_ten_thousand_departed_users() -> None:
     assert len(jars) == 1000
     assert jars.header("session-9999") == f"{AFFINITY_COOKIE}=1.abc; other=x"
     assert jars.header("session-0") is None
+
+
+def test_departed_users_leave_nothing_behind_in_the_space(edge: compose.testing.Hub) -> None:
+    """Many visitors each call a two-replica Space once and leave (their page closes): compose then holds no
+    cookies and no data-stream state for any of them, so what it keeps does not grow with departed users."""
+    from compose.loop import run_sync
+
+    space = compose.Space("owner/replicated")
+    increment = space.endpoint("/increment")
+    streams = space.upstream.streams
+    run, crowd = uuid.uuid4().hex[:8], 300
+    held_before = streams.sessions_held
+
+    async def visit(i: int, gate: asyncio.Semaphore) -> int:
+        async with gate, compose.identity(session=f"{run}-{i}"):
+            return int(await increment.call())
+
+    async def everyone() -> list[int]:
+        gate = asyncio.Semaphore(50)
+        return await asyncio.gather(*(visit(i, gate) for i in range(crowd)))
+
+    assert asyncio.run(everyone()) == [1] * crowd
+    assert len(space.cookies) >= crowd  # each visitor's affinity cookie was kept, in their own jar
+    for i in range(crowd):
+        sessions.forget(f"{run}-{i}")  # what forget_on_unload does when a visitor's page closes
+    assert len(space.cookies) == 0
+    run_sync(streams.settle(20))  # each data stream ends once its session has nothing pending
+    assert streams.sessions_held <= held_before

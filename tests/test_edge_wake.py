@@ -73,7 +73,9 @@ def test_a_url_app_that_keeps_answering_503_fails_after_max_wait(server: FaultSe
     assert raised.value.space == server.url
 
 
-def test_a_space_given_by_url_is_woken_with_progress(slow_wake: compose.testing.Hub, make_space: Any) -> None:
+def test_a_space_given_by_url_is_woken_with_progress(slow_wake: compose.testing.Hub, make_space: Any,
+                                                      tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COMPOSE_CACHE_DIR", str(tmp_path))  # no schema on disk yet: it must be asked of the app
     heard: list[str] = []
     space = make_space(f"https://{slow_wake.space(SLEEPY).host}").load(progress=heard.append)
     assert slow_wake.space(SLEEPY).stage_now() == "RUNNING"
