@@ -34,6 +34,7 @@ from .files import (
     FileArg,
     amap_file_data,
     file_data_for_url,
+    is_file_data,
     is_url,
     map_file_data,
     remote_file_ref,
@@ -54,21 +55,13 @@ from .validation import validation_failure
 if TYPE_CHECKING:
     from .upstream import Upstream
 
-__all__ = ["JOIN_ANSWER_TIMEOUT", "Emit", "run_call", "shape"]
+__all__ = ["JOIN_ANSWER_TIMEOUT", "Emit", "run_call"]
 
 JOIN_ANSWER_TIMEOUT = 60.0  # seconds a join's answer may take at most (less if the Space's idle_timeout is shorter)
 
 log = redact.logger("compose.calls")  # never a token in a log line
 
 Emit = Callable[[Update], None]
-
-
-def shape(schema: EndpointSchema, data: list[Any]) -> Any:
-    """Drop state/layout outputs; one visible output → value, several → tuple, none → None."""
-    visible = [v for v, slot in zip(data, schema.output_slots, strict=False) if slot is not None]
-    if not visible:
-        return None
-    return visible[0] if len(visible) == 1 else tuple(visible)
 
 
 async def run_call(up: Upstream, schema: EndpointSchema, values: list[Any], ident: Identity, emit: Emit, *,
@@ -211,7 +204,7 @@ async def _read(up: Upstream, schema: EndpointSchema, queue: asyncio.Queue[dict[
 
     async def present(data: list[Any]) -> Any:
         finished = await _finish_outputs(up, schema, data, ident, raw, session_hash)
-        return finished if raw else shape(schema, finished)
+        return finished if raw else schema.shape(finished)
 
     latest: list[Any] | None = None
     loop = asyncio.get_running_loop()
@@ -323,20 +316,14 @@ async def _prepare(up: Upstream, sch: SpaceSchema, schema: EndpointSchema, param
     """
     vetted = param is None
 
-    async def walk(v: Any) -> Any:
+    async def send(v: FileArg | dict[str, Any]) -> Any:
         if isinstance(v, FileArg):
             return await _upload_or_link(up, sch, schema, v.source, explicit=True, session=session)
-        if gc_utils.is_file_obj_with_meta(v):
-            return await _upload_or_link(up, sch, schema, v["path"], explicit=vetted, extra=v, session=session)
-        if isinstance(v, dict):
-            return {k: await walk(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [await walk(x) for x in v]
-        return v
+        return await _upload_or_link(up, sch, schema, v["path"], explicit=vetted, extra=v, session=session)
 
     if isinstance(value, str) and param is not None and param.is_file and value:
         return await _upload_or_link(up, sch, schema, value, explicit=False, session=session)
-    return await walk(value)
+    return await gc_utils.async_traverse(value, send, lambda v: isinstance(v, FileArg) or is_file_data(v))
 
 
 async def _upload_or_link(

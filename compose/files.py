@@ -152,13 +152,7 @@ def map_file_data(value: Any, fn: Callable[[dict[str, Any]], Any]) -> Any:
 
     Usage: `safe = map_file_data(output, lambda fd: remote_file_ref(fd, base_url=url, api_prefix=prefix))`.
     """
-    if is_file_data(value):
-        return fn(value)
-    if isinstance(value, dict):
-        return {k: map_file_data(v, fn) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [map_file_data(v, fn) for v in value]
-    return value
+    return gc_utils.traverse(value, fn, is_file_data)
 
 
 async def amap_file_data(value: Any, fn: Callable[[dict[str, Any]], Awaitable[Any]]) -> Any:
@@ -166,13 +160,7 @@ async def amap_file_data(value: Any, fn: Callable[[dict[str, Any]], Awaitable[An
 
     Usage: `local = await amap_file_data(output, download)`.
     """
-    if is_file_data(value):
-        return await fn(value)
-    if isinstance(value, dict):
-        return {k: await amap_file_data(v, fn) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [await amap_file_data(v, fn) for v in value]
-    return value
+    return await gc_utils.async_traverse(value, fn, is_file_data)
 
 
 def guess_mime(path: Path) -> str:

@@ -14,7 +14,7 @@ import json
 import os
 import time
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -24,8 +24,30 @@ from pydantic import BaseModel, ValidationError
 
 from .files import write_atomically
 
-__all__ = ["EndpointSchema", "Parameter", "Return", "SpaceSchema", "cache_identity", "cache_root", "load_cached",
-           "output_labels", "plain_text", "store_cached"]
+__all__ = ["JSON_TYPES", "EndpointSchema", "Parameter", "Return", "SpaceSchema", "cache_identity", "cache_root",
+           "json_type_of", "load_cached", "output_labels", "plain_text", "store_cached"]
+
+# JSON Schema's types and the Python values each takes (a bool is an int in Python, but not a JSON number: see
+# `json_type_of`). The one table: validation, tool inputs, the router and the strict schemas read it.
+JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "array": (list, tuple),
+    "object": (dict,),
+    "null": (type(None),),
+}
+
+
+def json_type_of(value: Any) -> str:
+    """The JSON Schema type of a Python value: "boolean" for True, "integer" for 3, "number" for 3.5, ...;
+    "string" for anything JSON has no type for."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    return next((kind for kind, types in JSON_TYPES.items() if isinstance(value, types)), "string")
 
 # 2: keyed by URL and the identity that fetched it (1 was keyed by URL only, so it is never read again).
 _CACHE_FORMAT = 2
@@ -140,6 +162,18 @@ class EndpointSchema:
     def stateful(self) -> bool:
         """True if the endpoint reads or writes a gr.State that lives in the upstream session."""
         return None in self.input_slots or None in self.output_slots
+
+    def shape(self, data: list[Any], each: Callable[[Any], Any] | None = None) -> Any:
+        """A result as a caller sees it: the visible outputs of the wire's `data` (gr.State and layout slots
+        dropped), `each` applied to each; none → None, one → the value, several → a tuple.
+
+        Usage: `result = schema.shape(message["output"]["data"])`.
+        """
+        visible = [v if each is None else each(v)
+                   for v, slot in zip(data, self.output_slots, strict=False) if slot is not None]
+        if not visible:
+            return None
+        return visible[0] if len(visible) == 1 else tuple(visible)
 
 
 @dataclass(frozen=True)

@@ -35,9 +35,21 @@ from .transport import Transport
 from .updates import Update
 from .upstream import Upstream
 
-__all__ = ["Space", "resolve_src"]
+__all__ = ["Space", "is_space_id", "resolve_src"]
 
-_SPACE_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+# The Hub's rule for "owner/name" (huggingface_hub's validate_repo_id, tests/test_space.py compares): each part 1-96
+# letters, digits, "_", "-" or ".", starting and ending with a letter, digit or "_", with no "--" or "..".
+_PART = r"[A-Za-z0-9_](?:[\w.-]{0,94}[A-Za-z0-9_])?"
+_SPACE_ID = re.compile(rf"^(?!.*(?:--|\.\.)){_PART}/{_PART}$", re.ASCII)
+
+
+def is_space_id(text: str) -> bool:
+    """True for a well-formed Space id, "owner/name", by the Hub's rules (see `_SPACE_ID`).
+
+    Usage: `is_space_id("owner/name")` → True; `is_space_id("owner/-x")` → False.
+    """
+    return bool(_SPACE_ID.match(text))
 
 
 def resolve_src(src: str) -> tuple[str, str | None]:
@@ -52,7 +64,7 @@ def resolve_src(src: str) -> tuple[str, str | None]:
         if m:
             return resolve_src(m.group(1))
         return src.rstrip("/"), f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
-    if _SPACE_ID.match(src):
+    if is_space_id(src):
         return src, None
     raise ConfigError(f"{src!r} is neither a Space id ('owner/name') nor an http(s) URL")
 
@@ -294,7 +306,7 @@ class Space:
         """
         if not token:
             raise ConfigError(f"duplicating {from_id} needs a Hugging Face token (token=...)")
-        if not _SPACE_ID.match(from_id):
+        if not is_space_id(from_id):
             raise ConfigError(f"{from_id!r} is not a Space id ('owner/name')")
         from huggingface_hub import HfApi
         from huggingface_hub.errors import HfHubHTTPError

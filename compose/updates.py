@@ -32,6 +32,23 @@ class ProgressUnit:
             return float(self.index) / float(self.length)
         return None
 
+    @property
+    def steps(self) -> str:
+        """"3/10 steps" when the remote counted (tqdm-like), else ""."""
+        if self.index is None or not self.length:
+            return ""
+        return f"{self.index:g}/{self.length:g} {self.unit or ''}".rstrip()
+
+    def describe(self) -> str:
+        """One line for a person, the one wording of progress (trace, CLI): "Translating: 30% (3/10 steps)".
+
+        Usage: `label = update.progress[-1].describe()`.
+        """
+        frac = self.fraction
+        done = " ".join(part for part in (f"{frac:.0%}" if frac is not None else "",
+                                          f"({self.steps})" if self.steps else "") if part)
+        return f"{self.desc or 'Working'}: {done}" if done else self.desc or "Working"
+
 
 @dataclass(frozen=True)
 class Update:

@@ -11,18 +11,10 @@ from typing import Any
 
 from .errors import InvalidArguments
 from .files import FileArg
-from .schema import EndpointSchema, Parameter
+from .schema import JSON_TYPES, EndpointSchema, Parameter
 
 __all__ = ["bind", "check_value", "validation_failure"]
 
-_JSON_TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,),
-    "integer": (int,),
-    "number": (int, float),
-    "boolean": (bool,),
-    "array": (list, tuple),
-    "object": (dict,),
-}
 
 
 def bind(schema: EndpointSchema, args: Sequence[Any], kwargs: Mapping[str, Any], *, space: str) -> list[Any]:
@@ -74,8 +66,8 @@ def check_value(p: Parameter, value: Any, fail: Any) -> Any:
             raise fail(f"parameter {p.name!r} must be one of {choices}, got {value!r}", p.name)
         return value
     kind = p.json_schema.get("type")
-    if isinstance(kind, str) and kind in _JSON_TYPES:
-        ok = isinstance(value, _JSON_TYPES[kind]) and not (kind in ("integer", "number") and isinstance(value, bool))
+    if isinstance(kind, str) and kind in JSON_TYPES:
+        ok = isinstance(value, JSON_TYPES[kind]) and not (kind in ("integer", "number") and isinstance(value, bool))
         if kind == "integer" and isinstance(value, float) and value.is_integer():
             value, ok = int(value), True  # and still checked against the bounds below
         if not ok:

@@ -253,3 +253,23 @@ def test_duplicate_needs_a_token_and_a_space_id_before_any_network() -> None:
         compose.Space.duplicate("owner/name")
     with pytest.raises(compose.ConfigError, match="Space id"):
         compose.Space.duplicate("http://127.0.0.1:1", token="hf_x")
+
+
+def test_a_space_id_is_what_the_hub_accepts() -> None:
+    # One rule (compose.space.is_space_id) for resolve_src, Space.duplicate and `compose deploy`; the Hub's own.
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id  # type: ignore[attr-defined]
+
+    from compose.space import is_space_id
+
+    def hub_accepts(text: str) -> bool:
+        try:
+            validate_repo_id(text)
+        except HFValidationError:
+            return False
+        return text.count("/") == 1
+
+    samples = ["owner/name", "owner/_x", "a/b.c", "Org-1/my_app.v2", "owner/-x", "owner/x-", "owner/x.", "-a/b",
+               "owner/na--me", "owner/a..b", "x", "a/b/c", "owner/" + "a" * 96, "owner/" + "a" * 97, "owner/",
+               "/name", "owner/ná", "own er/x"]
+    assert {s: is_space_id(s) for s in samples} == {s: hub_accepts(s) for s in samples}

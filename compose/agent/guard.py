@@ -107,13 +107,8 @@ def _file_value(value: Any, roots: tuple[Path, ...], max_bytes: int) -> Any:
 
 def _nested(value: Any, roots: tuple[Path, ...], max_bytes: int) -> Any:
     """Check file-shaped dicts hidden inside structured (non-file) arguments."""
-    if gc_utils.is_file_obj_with_meta(value) or isinstance(value, FileArg):
-        return _file_value(value, roots, max_bytes)
-    if isinstance(value, Mapping):
-        return {k: _nested(v, roots, max_bytes) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_nested(v, roots, max_bytes) for v in value]
-    return value
+    return gc_utils.traverse(value, lambda v: _file_value(v, roots, max_bytes),
+                             lambda v: isinstance(v, FileArg) or gc_utils.is_file_obj_with_meta(v))
 
 
 def check_arguments(

@@ -17,7 +17,7 @@ import copy
 import json
 from typing import Any
 
-from ..schema import Parameter
+from ..schema import Parameter, json_type_of
 
 __all__ = ["decode_argument", "parameter_description", "parameters_schema"]
 
@@ -125,8 +125,7 @@ def _strict(schema: Any) -> dict[str, Any]:
 
 
 def _enum_type(values: list[Any]) -> str | list[str]:
-    names = {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "NoneType": "null"}
-    kinds = sorted({names.get(type(v).__name__, "string") for v in values})
+    kinds = sorted({json_type_of(v) for v in values})
     if "integer" in kinds and "number" in kinds:
         kinds.remove("integer")
     return kinds[0] if len(kinds) == 1 else kinds

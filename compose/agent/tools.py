@@ -36,7 +36,7 @@ from .. import forksafe
 from ..errors import ComposeError
 from ..identity import Identity, current_identity
 from ..loop import spawn
-from ..schema import Parameter, Return, output_labels, plain_text
+from ..schema import JSON_TYPES, Parameter, Return, output_labels, plain_text
 from ..sessions import user_folder
 from ..updates import Update
 from .call_events import ToolEvent, current_scope
@@ -48,8 +48,6 @@ if TYPE_CHECKING:
 
 __all__ = ["RUNS_ON", "SpaceTool", "app_name", "input_spec", "output_type", "tool_name", "tool_summary"]
 
-_SIMPLE = {"string": "string", "integer": "integer", "number": "number", "boolean": "boolean", "array": "array",
-           "object": "object"}
 # Each endpoint's concurrency limit, shared by the live tools of that endpoint with the same max_concurrency, and
 # gone with the last of them (held weakly). Keyed by process too: a forked child must not inherit slots that the
 # parent's threads held at the fork.
@@ -104,8 +102,8 @@ def _kind(component: str, schema: dict[str, Any], is_file: bool) -> str:
             return "number"
         return "string"
     kind = schema.get("type")
-    if isinstance(kind, str) and kind in _SIMPLE:
-        return _SIMPLE[kind]
+    if isinstance(kind, str) and kind in JSON_TYPES and kind != "null":
+        return kind  # smolagents' input types are JSON Schema's
     return "any"
 
 

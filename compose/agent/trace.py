@@ -57,13 +57,7 @@ def _cut(value: Any, limit: int = RESULT_CHARS) -> str:
 
 def _progress_text(update: Update) -> str | None:
     if update.kind == "progress" and update.progress:
-        unit = update.progress[-1]
-        frac = unit.fraction
-        pct = f"{frac * 100:.0f}%" if frac is not None else ""
-        steps = ""
-        if unit.index is not None and unit.length:
-            steps = f" ({unit.index:g}/{unit.length:g} {unit.unit or ''})".rstrip()
-        return f"{unit.desc or 'Working'}: {pct}{steps}".strip()
+        return update.progress[-1].describe()
     if update.kind == "status" and update.stage == "queued" and update.rank is not None:
         return f"Queued on the Space: position {update.rank + 1} of {update.queue_size or '?'}"
     if update.kind == "status" and update.stage == "started":

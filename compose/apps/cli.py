@@ -398,15 +398,12 @@ class _Display:
                 self._set("running" + (f", eta {u.eta:.0f}s" if u.eta is not None else ""))
         elif u.kind == "progress" and u.progress:
             unit = u.progress[-1]
-            parts = [unit.desc or ""]
             if unit.index is not None and unit.length:
-                parts.append(f"{unit.index:g}/{unit.length:g}" + (f" {unit.unit}" if unit.unit else ""))
-                self._set(" ".join(p for p in parts if p), float(unit.index), float(unit.length))
+                self._set(unit.describe(), float(unit.index), float(unit.length))
             elif unit.fraction is not None:
-                parts.append(f"{unit.fraction:.0%}")
-                self._set(" ".join(p for p in parts if p), unit.fraction, 1.0)
+                self._set(unit.describe(), unit.fraction, 1.0)
             else:
-                self._set(" ".join(p for p in parts if p) or "working")
+                self._set(unit.describe())
         elif u.kind == "log" and u.message:
             style = {"warning": "yellow", "error": "red"}.get((u.level or "").lower(), "cyan")
             console = self.progress.console if self.progress is not None else self.err

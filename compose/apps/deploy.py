@@ -36,7 +36,6 @@ __all__ = [
 ]
 
 IMPORT_TIMEOUT = 60.0
-_SPACE_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
 # What never goes to a Space: caches, environments, local state (names for copying, globs for uploading).
 _SKIP_DIRS = ("__pycache__", ".venv", ".git", ".gradio", "flagged")
 _SKIP_FILES = ("*.pyc", ".DS_Store")
@@ -75,7 +74,9 @@ class ValidationReport:
 
 def check_space_id(space_id: str) -> bool:
     """True for a well-formed Space id, 'owner/name'."""
-    return bool(_SPACE_ID.match(space_id))
+    from ..space import is_space_id  # the one rule, the Hub's (resolve_src and Space.duplicate use it too)
+
+    return is_space_id(space_id)
 
 
 def installed_gradio_version() -> str | None:

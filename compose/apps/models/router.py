@@ -37,6 +37,7 @@ from smolagents.models import (
 from smolagents.monitoring import TokenUsage
 
 from ...agent.tools import tool_summary
+from ...schema import JSON_TYPES
 from .plan import resolve, task_parts
 
 __all__ = [
@@ -57,7 +58,6 @@ __all__ = [
 
 ROUTER_LABEL = "rule-based router (no LLM installed)"
 
-_JSON_TYPES = {"string", "number", "integer", "boolean", "array", "object", "null"}
 
 # Words that name an operation, mapped to the words a tool's choices are likely to use.
 SYNONYMS: dict[str, tuple[str, ...]] = {
@@ -273,7 +273,7 @@ def input_choices(tool: Any, name: str) -> list[Any] | None:
 def _value_schema(spec: dict[str, Any], choices: list[Any] | None) -> dict[str, Any]:
     kind = spec.get("type", "any")
     kinds = kind if isinstance(kind, list) else [kind]
-    kinds = [k if k in _JSON_TYPES else "string" for k in kinds]  # "any", "image", "audio" → a string
+    kinds = [k if k in JSON_TYPES else "string" for k in kinds]  # "any", "image", "audio" → a string
     schema: dict[str, Any]
     if choices:
         schema = {"enum": list(choices)}
