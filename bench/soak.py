@@ -69,7 +69,9 @@ def serve(port: int, urls: dict[str, str]) -> None:
         trim_memory(Path(os.environ[TRIM_ENV]), float(os.environ.get(TRACE_EVERY_ENV, "60")))
 
     streaming, calculator, media = (compose.Space(urls[n]) for n in ("streaming", "calculator", "media"))
-    with gr.Blocks() as demo:
+    # As a long-running app that serves files should run: gradio deletes its cached files (uploads, results) once
+    # they are a minute old, and forgets them; without delete_cache its per-file records (and the disk) only grow.
+    with gr.Blocks(delete_cache=(60, 60)) as demo:
         n, delay, counted = gr.Number(), gr.Number(), gr.Textbox()
         gr.Button().click(streaming.endpoint("/count_up").handler(), [n, delay], counted, api_name="stream")
         a, op, b, result = gr.Number(), gr.Textbox(), gr.Number(), gr.Number()
