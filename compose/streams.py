@@ -343,6 +343,9 @@ class EventParser:
         self._after_cr = False  # the last chunk ended in CR: an LF starting the next one belongs to it
 
     def feed(self, chunk: bytes) -> list[bytes]:
+        if (not self._tail and not self._data and not self._after_cr and chunk.endswith(b"\n\n")
+                and b"\r" not in chunk):
+            return self._whole(chunk)
         if self._after_cr and chunk:
             self._after_cr = False
             if chunk.startswith(b"\n"):
@@ -371,6 +374,24 @@ class EventParser:
                 self._data_size += len(value)
                 self._check(self._data_size)
         self._check(self._data_size + self._tail_size)
+        return out
+
+    def _whole(self, chunk: bytes) -> list[bytes]:
+        """The usual chunk (whole events, LF line ends, nothing pending): split by blank lines, not line by line."""
+        out: list[bytes] = []
+        for block in chunk.split(b"\n\n"):
+            if not block:
+                continue
+            self._check(len(block))
+            if b"\n" not in block:
+                if block.startswith(b"data:"):
+                    value = block[5:]
+                    out.append(value[1:] if value.startswith(b" ") else value)
+                continue
+            data = [line[6:] if line.startswith(b"data: ") else line[5:] for line in block.split(b"\n")
+                    if line.startswith(b"data:")]
+            if data:
+                out.append(b"\n".join(data))
         return out
 
     def _check(self, size: int) -> None:

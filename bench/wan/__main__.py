@@ -17,8 +17,9 @@ Scenarios (each sample a new end user, so "cold" includes a session Gradio has n
   the link (compose `ep.handler()`, a shared gradio_client Client, the floor by hand): the time the link adds, i.e.
   (end-to-end time at this RTT − at RTT 0) / RTT, warm sessions.
 
-Usage: `python -m bench.wan [--quick] [--trace] [--write]` (`--write` puts the table into bench/WAN.md; `--trace`
-prints, for the first sample, what each client sent on the link and when).
+Usage: `python -m bench.wan [--quick] [--trace] [--write]`: about 8 minutes on a loaded 2-core machine (`--quick`:
+2 samples, about 3 minutes). `--write` puts the tables into bench/WAN.md and README.md (between its bench/wan
+markers); `--trace` prints, for the first sample, what each client sent on the link and when.
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 
 Key = tuple[float, str, str]  # rtt, client, scenario
+# --write replaces what README.md holds between these two lines (and writes bench/WAN.md).
+README_START, README_END = "<!-- bench/wan: written by `python -m bench.wan --write` -->", "<!-- /bench/wan -->"
 
 
 class Record:
@@ -345,6 +348,11 @@ def main() -> None:
         print(traces(record))
     if "--write" in sys.argv:
         (HERE.parent / "WAN.md").write_text("# bench/wan: round trips per call\n\n" + md + "\n")
+        readme = ROOT / "README.md"
+        text = readme.read_text()
+        start, end = text.find(README_START), text.find(README_END)
+        if 0 <= start < end:
+            readme.write_text(text[:start + len(README_START)] + "\n" + md + "\n" + text[end:])
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 - cold: open the connections and read what a client that binds arguments needs, /config and /info, at once (two
   connections opened in parallel: 2 RTT of handshakes, 1 for the answers), then the session's first call;
 - a session's first call: POST queue/join, then GET queue/data (Gradio answers a data stream for a session it does
-  not know yet with 404, so this order is forced): 2 RTT;
+  not know yet with 404, so this order is forced): 2 RTT (a second connection opens meanwhile, for the next call);
 - a warm call: the join and the session's data stream at once, on keep-alive connections opened before: 1 RTT;
 - idle: the pooled connections expired (as compose's do, after 4 s): both open again in parallel, 3 RTT.
 
@@ -78,9 +78,13 @@ class Floor:
             joined, stream = await asyncio.gather(join, http.get(stream_url))
             await joined.read()
         else:
+            # A session's first call: join, then stream, on one connection; a second opens meanwhile (a request
+            # that starts nothing), so the session's next call finds the two it needs at once already open.
+            spare = asyncio.ensure_future(self._get(f"{PREFIX}/app_id"))
             async with join as joined:
                 await joined.read()
             stream = await http.get(stream_url)
+            await spare
         if joined.status != 200 or stream.status != 200:
             raise RuntimeError(f"floor: join {joined.status}, stream {stream.status}")
         self.known.add(session_hash)
