@@ -50,10 +50,12 @@ def _space_fixture(name: str) -> Any:
     """A module-scoped fixture named after one of the apps: a compose.Space for it."""
 
     @pytest.fixture(scope="module", name=name)
-    def space(urls: dict[str, str]) -> compose.Space:
+    def space(urls: dict[str, str]) -> Iterator[compose.Space]:
         # These loopback apps stand in for Spaces, and the tests check the visitor's x-ip-token reaches them: by
         # default compose forwards it to Hugging Face origins only, so the fixtures list it explicitly.
-        return compose.Space(urls[name], forward_headers=FORWARD)
+        made = compose.Space(urls[name], forward_headers=FORWARD)
+        yield made
+        made.close()
 
     return space
 

@@ -115,7 +115,8 @@ def wait_ready(name: str, process: subprocess.Popen[str], temp_dir: Path, timeou
             if m and not found:
                 found.append(m.group(1).rstrip("/"))
                 done.set()
-        done.set()  # the process ended
+        process.stdout.close()  # the process ended: its log pipe too (left open, the garbage collector reports it)
+        done.set()
 
     threading.Thread(target=pump, name=f"log-{name}", daemon=True).start()
     started = time.monotonic()
