@@ -47,13 +47,14 @@ async def current_schema(up: Upstream, api_name: str, *, positional: bool, user:
     epoch = up.epoch
     sch = await up.load_schema()
     old = sch.endpoints.get(api_name)
-    # Asked with the caller's session cookies: the answer is the app id of the replica that holds the session,
-    # which for a stateful endpoint also tells whether that replica restarted (compose.placement).
-    session = up.session(user) if up.session_mode != "call" else None
     lost = False
     if gate.checking is not None:
         await asyncio.shield(gate.checking)  # another call is asking right now: its answer is ours
     elif time.monotonic() - gate.checked_at >= up.limits.schema_check_every:
+        # Asked with the caller's session cookies: the answer is the app id of the replica that holds the session,
+        # which for a stateful endpoint also tells whether that replica restarted (compose.placement). (Derived
+        # here only: most calls have no check to make, and the hash costs CPU on every call.)
+        session = up.session(user) if up.session_mode != "call" else None
         gate.checking = asyncio.get_running_loop().create_future()
         # The call after this check needs two connections at once (its join and its data stream); after an idle
         # spell the pool is empty: open the second beside the check's, not after it (one round trip less).
