@@ -14,6 +14,7 @@ Usage:
     with compose.testing.hub(spaces={"me/app": "spaces/translator"}, replicas={"me/app": 2}) as hub:
         compose.Space("me/app").endpoint("/translate").predict("hello", "French")
         hub.set_stage("me/app", "SLEEPING")
+        hub.restart_replica("me/app", 0)  # that replica alone comes back as a fresh app (new app id, no state)
 """
 
 from __future__ import annotations

@@ -141,7 +141,7 @@ class Hub:
                 target.write_bytes(content)
             space.source = folder
         space.set_stage("BUILDING")
-        threading.Thread(target=self._run, args=(space.id, 1), daemon=True).start()
+        threading.Thread(target=self._run, args=(space.id, self._counts.get(space.id, 1)), daemon=True).start()
 
     def close(self) -> None:
         self.restore_env()
@@ -290,7 +290,8 @@ class Hub:
                 if old is not None:
                     old.stop()
                 if space.source is None:
-                    return  # nothing to run (an empty repo)
+                    space.set_stage("NO_APP_FILE")  # an empty repo: nothing to run
+                    return
                 with self.world.lock:
                     space.set_stage("APP_STARTING")
                 self._run(space_id, self._counts.get(space_id, 1))
