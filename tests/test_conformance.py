@@ -177,7 +177,7 @@ def test_i18n_labels_make_tools_and_schemas(corpus_url: str) -> None:
     registry.add(compose.Space(f"{corpus_url}/i18n_labels"))
     (tool,) = registry.tools()
     # The translation key stands in for a translated label; nothing crashes on the dict gradio sends.
-    assert {spec["description"] for spec in tool.inputs.values()} >= {"name"}
+    assert {spec["description"] for spec in tool.inputs.values()} >= {"name."}  # the key, read as a sentence
     assert registry.openai_tools(strict=True)[0]["function"]["parameters"]["required"] == ["n", "lg"]
 
 
