@@ -20,7 +20,7 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-__all__ = ["deadline", "io_loop", "run_async", "run_sync", "running_io_loop", "spawn"]
+__all__ = ["deadline", "io_loop", "run_async", "run_sync", "spawn"]
 
 T = TypeVar("T")
 
@@ -81,14 +81,6 @@ def io_loop() -> asyncio.AbstractEventLoop:
             ready.wait()
             _loop = loop
         return _loop
-
-
-def running_io_loop() -> asyncio.AbstractEventLoop | None:
-    """This process's I/O loop if it runs, else None (never starts one: for clean-ups, e.g. at garbage collection)."""
-    loop = _loop
-    if _pid != os.getpid() or loop is None or loop.is_closed() or not loop.is_running():
-        return None
-    return loop
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:

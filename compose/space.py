@@ -127,7 +127,6 @@ class Space:
             limits=limits if limits is not None else Limits(),
             # The one HTTP seam: aiohttp by default (TLS verified against `verify`), or the developer's own.
             backend=http_backend if http_backend is not None else AiohttpBackend(verify=verify),
-            owns_backend=http_backend is None,
             retries=retries,
             max_wait=max_wait,
             schema_ttl=schema_ttl,

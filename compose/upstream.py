@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import weakref
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,6 @@ from .headers import is_hf_origin, merge_headers, request_headers
 from .http import Backend, Response, TooLarge
 from .identity import Identity
 from .limits import Gate, Limits, check_schema_counts, schema_json, schema_too_large
-from .loop import running_io_loop
 from .placement import Placement
 from .schema import EndpointSchema, SpaceSchema, cache_identity, load_cached, store_cached
 from .sessions import SessionMode
@@ -64,7 +62,6 @@ class Upstream:
         use_oauth_token: bool,
         limits: Limits,
         backend: Backend,
-        owns_backend: bool = True,
         retries: int,
         max_wait: float,
         schema_ttl: float,
@@ -105,11 +102,6 @@ class Upstream:
         self._epoch = 0
         self._placement = Placement()  # the app process each session lives on (restart detection per replica)
         self._background: set[asyncio.Task[Any]] = set()  # requests that outlive their call (cancels)
-        # A Space dropped without close(): its pool is closed on the I/O loop when it is collected, instead of
-        # being left for the garbage collector to report ("Unclosed client session") with its connections open.
-        # (A backend the developer handed in may serve other Spaces: theirs to close.)
-        if owns_backend:
-            weakref.finalize(self, _close_dropped, backend).atexit = False  # at exit, the backend closes itself
         self._unready = False  # the Hub said it was not running when it resolved the host (see resolve)
 
     def __repr__(self) -> str:
@@ -539,13 +531,6 @@ def _progress_to(emit: Emit | None) -> Callable[[str], None]:
             emit(Update("progress", progress=(ProgressUnit(progress=0.0, desc=message),)))
 
     return progress
-
-
-def _close_dropped(backend: Backend) -> None:
-    loop = running_io_loop()
-    if loop is not None:
-        asyncio.run_coroutine_threadsafe(backend.aclose(), loop).add_done_callback(
-            lambda done: done.cancelled() or done.exception())
 
 
 def api_shape(schema: SpaceSchema) -> dict[str, Any]:
