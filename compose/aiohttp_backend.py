@@ -314,6 +314,10 @@ class AiohttpBackend:
             )
             self._owner = owner
             _live.add(self)
+            # A backend dropped without aclose() (its Space was never closed) closes its session once nothing can
+            # use it any more: a running request or data stream holds the backend, so none is cut off. Else the
+            # garbage collector reports "Unclosed client session" and the connections stay open until then.
+            weakref.finalize(self, _close_dropped, self._session, owner).atexit = False  # at exit: _close_at_exit
         return self._session
 
     def proxy_for(self, url: str) -> str | None:
@@ -400,6 +404,13 @@ class AiohttpBackend:
         if self._session is not None and self._owner == (os.getpid(), asyncio.get_running_loop()):
             await self._session.close()
         self._session = None
+
+
+def _close_dropped(session: aiohttp.ClientSession, owner: tuple[int, asyncio.AbstractEventLoop]) -> None:
+    pid, loop = owner
+    if pid == os.getpid() and loop.is_running() and not session.closed:
+        asyncio.run_coroutine_threadsafe(session.close(), loop).add_done_callback(
+            lambda done: done.cancelled() or done.exception())
 
 
 @atexit.register
