@@ -232,6 +232,8 @@ class TraceState:
             current = self._space_calls.get(e.call)
             if not current or current not in self._by_id:
                 return
+            if (self._by_id[current].metadata or {}).get("duration") is not None:
+                return  # finished (stopped): an update still on its way is stale, not news
             if e.update.kind == "output":  # a generator's output so far
                 self._show(current, "Output so far", e.update.value)
                 return
