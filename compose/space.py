@@ -11,6 +11,7 @@ Usage:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from collections.abc import Callable
@@ -23,7 +24,7 @@ from .aiohttp_backend import AiohttpBackend, Verify
 from .calls import run_call
 from .cookies import CookieJars
 from .endpoint import Endpoint
-from .errors import ConfigError, SpaceUnavailable
+from .errors import ConfigError, SpaceError, SpaceUnavailable
 from .headers import DEFAULT_FORWARD_HEADERS, is_hf_origin
 from .http import Backend
 from .identity import Identity, current_identity
@@ -286,7 +287,14 @@ class Space:
     def endpoint(self, api_name: str) -> Endpoint:
         """One endpoint by name ("/predict" or "predict"); an unknown name lists the available ones."""
         key = "/" + api_name.lstrip("/")
-        self.upstream.endpoint_schema(key, self.schema)
+        schema = self.schema
+        if key not in schema.endpoints and self.upstream.from_disk:
+            # A schema from the disk cache may be older than the app (a redeploy that added the endpoint, another
+            # app now on a reused address): ask the app itself before saying the endpoint does not exist. An app
+            # that cannot be reached leaves the cached answer standing.
+            with contextlib.suppress(SpaceError):
+                schema = run_sync(self.upstream.load_schema(force=True))
+        self.upstream.endpoint_schema(key, schema)
         return Endpoint(self, key)
 
     @classmethod

@@ -96,6 +96,7 @@ class Upstream:
         self._transport: Transport | None = None
         self._streams: StreamHub | None = None
         self._schema: SpaceSchema | None = None
+        self.from_disk = False  # the schema in memory came from the disk cache, not from the app itself
         self._schema_lock: asyncio.Lock | None = None
         self._resolve_lock: asyncio.Lock | None = None
         self._lock_loop: asyncio.AbstractEventLoop | None = None
@@ -237,6 +238,7 @@ class Upstream:
             # Keyed by who asks: a Space object without the token never reads a private Space's schema.
             who = cache_identity(self._token, self.static_headers)
             cached = None if force else load_cached(self.url, self.schema_ttl, identity=who)
+            self.from_disk = cached is not None
             if cached is not None:
                 self._schema = SpaceSchema.parse(self.url, *cached)
             else:

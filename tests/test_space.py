@@ -242,6 +242,26 @@ def test_stale_cache_is_used_until_refresh_rereads_the_app(urls: dict[str, str])
     assert compose.Space(url).endpoint("/calculate").description == "Apply an arithmetic operation to two numbers."
 
 
+def test_an_endpoint_missing_from_a_cached_schema_is_looked_for_in_the_app(urls: dict[str, str]) -> None:
+    # The translator's address (another spelling, its own cache entry), cached when another app answered there (a
+    # reused port, a redeploy): the endpoint asked for is not in the cached schema, but the app has it.
+    url = urls["translator"].replace("127.0.0.1", "localhost")
+    other = compose.Space(urls["calculator"].replace("127.0.0.1", "localhost"))
+    other.load()
+    stale = load_cached(other.url, max_age=3600)
+    assert stale is not None
+    store_cached(url, *stale)
+
+    space = compose.Space(url)
+    assert set(space.endpoints) == {"/calculate", "/stats"}  # served from disk, as cached
+    assert space.endpoint("/word_count").predict("one two three") == 3
+    assert set(space.endpoints) == {"/translate", "/word_count"}  # the app's own, now in memory and on disk
+    assert set(compose.Space(url).endpoints) == {"/translate", "/word_count"}
+    # An endpoint the app does not have either is still the clear ConfigError.
+    with pytest.raises(compose.ConfigError, match="no public endpoint '/calculate'"):
+        space.endpoint("/calculate")
+
+
 async def test_aload_from_async_code(urls: dict[str, str]) -> None:
     space = compose.Space(urls["calculator"])
     assert await space.aload() is space
