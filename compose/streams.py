@@ -48,6 +48,10 @@ class _Session:
     early: bool = False  # opened ahead of its join (`prepare`), and nothing routed yet
     closing: bool = False  # the current stream sent close_stream: its body ends now
     again: bool = False  # a join is on its way (`prepare`): open the next stream as soon as the closing one ends
+    # How the next stream is opened: the latest caller's headers, opener (its Space's pool) and path. A stream
+    # reopened for a later call goes through that call's Space, never an earlier one's that may be gone (a Space
+    # dropped without close() has its pool closed when it is collected; Spaces of one URL share this hub).
+    source: tuple[Headers, Opener, str] | None = None
 
     def idle(self) -> bool:
         """No call waits here, and no message is kept for a call whose join has not answered yet."""
@@ -105,10 +109,11 @@ class StreamHub:
             # The previous call's stream is ending: it sent close_stream, or it will (its events have all completed,
             # so Gradio closes it right after; the caller returned at process_completed). The next one opens right
             # after it, on the connection it gives back, still before this join has answered.
-            s.again = True
+            s.again, s.source = True, (headers, opener, path)
             return True
         s.early = True
-        s.task = loop.create_task(self._read(session_hash, s, headers, opener, path))
+        s.source = (headers, opener, path)
+        s.task = loop.create_task(self._read(session_hash, s))
         return True
 
     def unprepare(self, session_hash: str) -> None:
@@ -136,8 +141,9 @@ class StreamHub:
         if event_id in s.finished:
             return q  # everything for it came in before its join answered: no stream to read for it
         s.subscribed.add(event_id)
+        s.source = (headers, opener, path)
         if s.task is None or s.task.done():
-            s.task = loop.create_task(self._read(session_hash, s, headers, opener, path))
+            s.task = loop.create_task(self._read(session_hash, s))
         return q
 
     def release(self, session_hash: str, event_id: str) -> None:
@@ -180,15 +186,15 @@ class StreamHub:
             await asyncio.wait(tasks, timeout=timeout)
         return self.open_streams
 
-    async def _read(self, session_hash: str, s: _Session, headers: Headers, opener: Opener, path: str
-                    ) -> None:
+    async def _read(self, session_hash: str, s: _Session) -> None:
         broke = False
         why: str | None = None  # what the waiting calls are told, when it is more than "the connection closed"
         retries = 2
         try:
             while True:
                 try:
-                    closed_by_server = await self._read_once(session_hash, s, headers, opener, path)
+                    assert s.source is not None  # set by whoever started this task
+                    closed_by_server = await self._read_once(session_hash, s, *s.source)
                 except HTTPFailure:
                     # The stream request itself failed before anything arrived (a pooled connection the server had
                     # just closed): asking again is harmless, a GET starts nothing. A stream that broke after it
