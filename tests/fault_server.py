@@ -412,14 +412,7 @@ class FaultServer:
                               "success": False})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             return
-        gone = asyncio.Event()
-
-        async def watch() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
-            gone.set()
-
-        watcher = asyncio.get_running_loop().create_task(watch())
+        gone, watcher = _watch_disconnect(receive)
         stall: str | None = None
         try:
             while not gone.is_set() and not self._stopping:
@@ -471,14 +464,7 @@ class FaultServer:
         """A 200 JSON answer with no length whose body never ends: 1 MiB after 1 MiB (each waits until the socket
         takes it), until the client hangs up or the server stops."""
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
-        gone = asyncio.Event()
-
-        async def watch() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
-            gone.set()
-
-        watcher = asyncio.get_running_loop().create_task(watch())
+        gone, watcher = _watch_disconnect(receive)
         chunk = b"x" * 2**20
         try:
             await send({"type": "http.response.body", "body": b'{"css": "', "more_body": True})
@@ -537,3 +523,15 @@ async def _drop_mid_body(send: Any) -> None:
 async def _sse(send: Any, message: dict[str, Any], event: str | None = None) -> None:
     text = (f"event: {event}\n" if event else "") + f"data: {json.dumps(message)}\n\n"
     await send({"type": "http.response.body", "body": text.encode(), "more_body": True})
+
+
+def _watch_disconnect(receive: Any) -> tuple[asyncio.Event, asyncio.Task[None]]:
+    """An event set when the client hangs up, and the task that watches for it (cancel it when done)."""
+    gone = asyncio.Event()
+
+    async def watch() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        gone.set()
+
+    return gone, asyncio.get_running_loop().create_task(watch())
