@@ -8,12 +8,9 @@ is mocked. Time bounds are compose's own deadlines; the generous HANG only turns
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import resource
 import threading
 import time
-import tracemalloc
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +19,7 @@ import gradio as gr
 import httpx
 import pytest
 from fault_server import API_PREFIX, FaultServer
+from memory import peak_mib
 from outer import raw_events, serve
 
 import compose
@@ -57,24 +55,6 @@ def make_space(make_space: Callable[..., compose.Space]) -> Callable[..., compos
 
 def file_data(path: str, name: str = "report.txt") -> dict[str, Any]:
     return {"path": path, "orig_name": name, "meta": dict(FILE_META)}
-
-
-def rss_mib() -> float:
-    """This process's peak resident memory (MiB): a bound that can only grow, so a spike cannot hide."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-@contextlib.contextmanager
-def peak_mib() -> Iterator[list[float]]:
-    """The peak of Python's memory allocated in this process (every thread) inside the block, in MiB, measured by
-    tracemalloc from the block's start: `with peak_mib() as peak: ...; assert peak[0] < 20`."""
-    found: list[float] = []
-    tracemalloc.start()
-    try:
-        yield found
-        found.append(tracemalloc.get_traced_memory()[1] / 2**20)
-    finally:
-        tracemalloc.stop()
 
 
 # --- a remote FileData naming a file on OUR host -----------------------------------------------------------------
