@@ -68,3 +68,24 @@ def test_the_scan_finds_what_it_is_for() -> None:
     assert private_reads("from .identity import _from_request\n")
     assert private_reads("class A:\n    def __init__(self):\n        self._x = 1\n\n"
                          "def peek(a: A) -> int:\n    return a._x\n") == []
+
+
+def _stack_layers() -> list[set[str]]:
+    """The layers of `.importlinter`'s whole-package contract, top first, each a set of compose's child names."""
+    import configparser
+
+    config = configparser.ConfigParser()
+    config.read(ROOT.parent / ".importlinter", encoding="utf-8")
+    lines = config["importlinter:contract:stack"]["layers"].split("\n")
+    return [{name.strip() for name in line.split("|")} for line in lines if line.strip()]
+
+
+def test_every_module_has_a_place_in_the_layers() -> None:
+    # A module the layer contract does not name may import anything from anywhere: the contract would pass while
+    # the stack it describes no longer holds. Each top-level module and subpackage must sit in one layer.
+    placed = [name for layer in _stack_layers() for name in layer]
+    assert len(placed) == len(set(placed)), "a module is named in two layers"
+    children = {p.stem for p in ROOT.glob("*.py") if p.stem != "__init__"}
+    children |= {p.name for p in ROOT.iterdir() if (p / "__init__.py").is_file()}
+    assert children - set(placed) == set(), "add these modules to the stack contract in .importlinter"
+    assert set(placed) - children == set(), "the stack contract names modules that do not exist"
