@@ -15,6 +15,15 @@ changes nothing here; restarts and lost sessions are found by the restart check 
 
 Calls made while a check is under way wait for its answer, so none is sent with the old binding.
 
+A schema the app confirmed within the last `schema_check_every` seconds is trusted, whether this process or an
+earlier one confirmed it: the disk cache's entry (compose.schema) carries the wall-clock time the app last confirmed
+it (its fetch, or a check that answered a known app id moves the file's modification time on: no rewrite), and a
+new process that reads the schema from disk counts its first check from then. With the default 2 s that is rarely
+the case, and a restarted process's first call pays the check's round trip; `Limits(schema_check_every=60)` spares
+it for restarts within a minute of the last confirmation, and a redeploy in that minute goes unnoticed until the
+next check, as within one process. A confirmation time in the future (a clock set back, a copied cache) is not
+trusted.
+
 Usage (inside compose's I/O loop): `schema = await current_schema(up, "/predict", positional=bool(args))`.
 """
 
@@ -96,7 +105,10 @@ async def _check(up: Upstream, prefix: str, schema_app_id: str, session: str | N
     changed, the redeploy bookkeeping. Returns the app id the app answered."""
     gate = up.gate
     live = await up.app_id(prefix, session, user)
-    if live is None or live == schema_app_id or live in gate.known_app_ids:
+    if live is None:
+        return live
+    if live == schema_app_id or live in gate.known_app_ids:
+        up.confirmed()
         return live
     # An app id not seen yet: a restart, a redeploy, or another replica of the same deploy (each replica has its
     # own). Here only a changed API matters; which sessions a restart lost is compose.placement's.
@@ -106,7 +118,9 @@ async def _check(up: Upstream, prefix: str, schema_app_id: str, session: str | N
         gate.known_app_ids.clear()
     gate.known_app_ids.update({live, fresh.app_id, current.app_id})
     if _api(fresh) != _api(current):
-        await up.redeployed()  # new sessions for everyone, the schema read again
+        await up.redeployed()  # new sessions for everyone, the schema read again (and written to disk)
+    else:
+        up.confirmed()
     return live
 
 

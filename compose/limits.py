@@ -49,7 +49,11 @@ class Limits:
     max_schema_bytes: int = 20 * MiB  # /config or /info larger than this is refused
     max_endpoints: int = 2000  # named endpoints (and dependencies) a schema may declare
     download_timeout: float = 600.0  # one file download, start to end
-    schema_check_every: float = 2.0  # how often a call first asks the app whether it was redeployed (0: always)
+    # How often a call first asks the app whether it was redeployed (0: always). A schema the app confirmed within
+    # this many seconds is trusted without asking, whether this process or an earlier one (through the disk cache)
+    # confirmed it: a larger value saves a restarted process that round trip, and lets a redeploy go unnoticed as
+    # long (compose.drift).
+    schema_check_every: float = 2.0
 
     def __post_init__(self) -> None:
         for name in ("max_in_flight", "max_uploads", "max_upload_total", "max_schema_bytes", "max_endpoints"):
@@ -138,6 +142,17 @@ class Gate:
         self.checked_at = -float("inf")
         self.checking: asyncio.Future[None] | None = None
         self.known_app_ids: set[str] = set()  # app ids whose API matched the schema (replicas, plain restarts)
+
+    def confirmed_at(self, wall: float) -> None:
+        """The app confirmed the schema at wall-clock time `wall` (an earlier process did, as the disk cache says):
+        the redeploy check counts from then (`Limits.schema_check_every`). A time in the future is not trusted (a
+        clock set back since, a cache copied from elsewhere): the next call checks.
+
+        Usage: `gate.confirmed_at(entry.confirmed_at)`.
+        """
+        age = time.time() - wall
+        if age >= 0:
+            self.checked_at = max(self.checked_at, time.monotonic() - age)
 
     def check(self, api_name: str | None = None) -> None:
         """Fail at once while the breaker remembers the host as unreachable."""

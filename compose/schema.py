@@ -8,7 +8,6 @@ Usage: `schema = SpaceSchema.parse(url, config, info); schema.endpoints["/predic
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -24,8 +23,9 @@ from pydantic import BaseModel, ValidationError
 
 from .files import write_atomically
 
-__all__ = ["JSON_TYPES", "EndpointSchema", "Parameter", "Return", "SpaceSchema", "cache_identity", "cache_root",
-           "json_type_of", "load_cached", "output_labels", "plain_text", "store_cached"]
+__all__ = ["JSON_TYPES", "CacheEntry", "EndpointSchema", "Parameter", "Return", "SpaceSchema", "cache_identity",
+           "cache_root", "confirm_cached", "json_type_of", "load_cached", "output_labels", "plain_text",
+           "read_cached", "store_cached"]
 
 # JSON Schema's types and the Python values each takes (a bool is an int in Python, but not a JSON number: see
 # `json_type_of`). The one table: validation, tool inputs, the router and the strict schemas read it.
@@ -379,11 +379,33 @@ def _cache_path(url: str, identity: str = "") -> Path:
     return _cache_dir() / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".json")
 
 
+@dataclass(frozen=True)
+class CacheEntry:
+    """One schema file on disk as this process read or wrote it: which file (device and inode: a rewrite is a new
+    one) and when the app last confirmed the schema in it (wall clock: the file's modification time, set by the
+    write and moved on by `confirm_cached`)."""
+
+    file: tuple[int, int]
+    confirmed_at: float
+
+
 def load_cached(url: str, max_age: float, *, identity: str = "") -> tuple[dict[str, Any], dict[str, Any]] | None:
     """The cached (config, info) for `url` if present, valid, for this very URL and identity (`cache_identity`), and
     younger than `max_age`."""
+    found = read_cached(url, max_age, identity=identity)
+    return None if found is None else (found[0], found[1])
+
+
+def read_cached(url: str, max_age: float, *, identity: str = ""
+                ) -> tuple[dict[str, Any], dict[str, Any], CacheEntry] | None:
+    """`load_cached`, and the entry it was read from (for `confirm_cached`, and when the app last confirmed it).
+
+    Usage: `config, info, entry = read_cached(url, 3600.0)` (None if there is no usable entry).
+    """
     try:
-        cached = _Cached.model_validate_json(_cache_path(url, identity).read_bytes())
+        with _cache_path(url, identity).open("rb") as f:
+            st = os.fstat(f.fileno())  # the very file read: its inode and modification time go with its content
+            cached = _Cached.model_validate_json(f.read())
     except (OSError, ValidationError, ValueError):
         return None
     if (cached.format != _CACHE_FORMAT or cached.url != url or cached.identity != identity
@@ -391,14 +413,44 @@ def load_cached(url: str, max_age: float, *, identity: str = "") -> tuple[dict[s
         return None
     if not isinstance(cached.config.get("dependencies"), list) or "named_endpoints" not in cached.info:
         return None
-    return cached.config, cached.info
+    return cached.config, cached.info, CacheEntry((st.st_dev, st.st_ino), st.st_mtime)
 
 
-def store_cached(url: str, config: dict[str, Any], info: dict[str, Any], *, identity: str = "") -> None:
-    """Write the schema atomically, under `url` and the identity that fetched it; a failure to cache never fails a
-    call."""
+def store_cached(url: str, config: dict[str, Any], info: dict[str, Any], *, identity: str = ""
+                 ) -> CacheEntry | None:
+    """Write the schema atomically, under `url` and the identity that fetched it; the entry written, or None if it
+    could not be (a failure to cache never fails a call)."""
     body = _Cached(format=_CACHE_FORMAT, url=url, identity=identity, fetched_at=time.time(), config=config,
                    info=info)
+    path = _cache_path(url, identity)
     # A failed write (a full disk, say) used to leave its temporary file behind.
-    with contextlib.suppress(OSError):
-        write_atomically(_cache_path(url, identity), body.model_dump_json())
+    try:
+        write_atomically(path, body.model_dump_json())
+        st = path.stat()
+    except OSError:
+        return None
+    return CacheEntry((st.st_dev, st.st_ino), st.st_mtime)
+
+
+def confirm_cached(url: str, entry: CacheEntry, *, identity: str = "") -> CacheEntry | None:
+    """The app confirmed the schema of `entry` just now: move its confirmation time on (the file's modification
+    time: no rewrite of a large JSON file). Only that very file: one another process has written since (a newer
+    fetch, perhaps of another deploy) is not vouched for by this confirmation. The entry as it is now, or None if
+    it is gone or replaced.
+
+    Usage: `entry = confirm_cached(url, entry)` (cheap: an open, an fstat and a futimens).
+    """
+    try:
+        fd = os.open(_cache_path(url, identity), os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino) != entry.file:
+            return None
+        os.utime(fd if os.utime in os.supports_fd else _cache_path(url, identity))
+        return CacheEntry(entry.file, os.fstat(fd).st_mtime)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)

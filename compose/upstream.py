@@ -30,7 +30,7 @@ from .http import Backend, Response, TooLarge
 from .identity import Identity
 from .limits import Gate, Limits, check_schema_counts, schema_json, schema_too_large
 from .placement import Placement
-from .schema import EndpointSchema, SpaceSchema, cache_identity, load_cached, store_cached
+from .schema import CacheEntry, EndpointSchema, SpaceSchema, cache_identity, confirm_cached, read_cached, store_cached
 from .sessions import SessionMode
 from .streams import StreamHub, hub_for
 from .transport import Transport
@@ -97,6 +97,7 @@ class Upstream:
         self._streams: StreamHub | None = None
         self._schema: SpaceSchema | None = None
         self.from_disk = False  # the schema in memory came from the disk cache, not from the app itself
+        self._disk: CacheEntry | None = None  # the disk cache file holding the schema in memory, if any
         self._schema_lock: asyncio.Lock | None = None
         self._resolve_lock: asyncio.Lock | None = None
         self._lock_loop: asyncio.AbstractEventLoop | None = None
@@ -237,10 +238,14 @@ class Upstream:
                 return self._schema
             # Keyed by who asks: a Space object without the token never reads a private Space's schema.
             who = cache_identity(self._token, self.static_headers)
-            cached = None if force else load_cached(self.url, self.schema_ttl, identity=who)
+            cached = None if force else read_cached(self.url, self.schema_ttl, identity=who)
             self.from_disk = cached is not None
             if cached is not None:
-                self._schema = SpaceSchema.parse(self.url, *cached)
+                config, info, self._disk = cached
+                self._schema = SpaceSchema.parse(self.url, config, info)
+                # Confirmed by the app (an earlier process's fetch or redeploy check) within schema_check_every:
+                # trusted as this process's own check would be, so the first call asks nothing first.
+                self.gate.confirmed_at(self._disk.confirmed_at)
             else:
                 await self.ready(emit)  # only now: a cached schema is read while the Space sleeps
                 self.gate.check()  # a host found dead a moment ago is not asked again (circuit breaker)
@@ -257,8 +262,15 @@ class Upstream:
                     # The baseline of sessions no balancer pins (one app process serves them all). Not from the
                     # disk cache: its app id may be hours old.
                     self._placement.baseline("", self._schema.app_id)
-                store_cached(self.url, config, info, identity=who)
+                self._disk = store_cached(self.url, config, info, identity=who)
             return self._schema
+
+    def confirmed(self) -> None:
+        """The app answered an app id whose API is the schema's just now (compose.drift's check): the disk cache's
+        entry says so too, so a process started within `schema_check_every` need not ask again."""
+        if self._disk is not None:
+            who = cache_identity(self._token, self.static_headers)
+            self._disk = confirm_cached(self.url, self._disk, identity=who)
 
     async def fetch(self, emit: Emit | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
         """The app's config and API info as it serves them now (no cache), parameter descriptions added from its

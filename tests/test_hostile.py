@@ -24,6 +24,7 @@ from outer import raw_events, serve
 
 import compose
 from compose.files import FILE_META, map_file_data
+from compose.schema import _cache_path
 
 HANG = 20.0
 
@@ -556,11 +557,15 @@ async def test_a_redeploy_is_looked_for_at_most_every_schema_check_every(redeplo
     assert len(redeploying.seen(f"{API_PREFIX}/app_id")) == 0
 
 
-async def test_a_schema_read_from_disk_is_checked_by_its_first_call(redeploying, make_space):
-    limits = compose.Limits(schema_check_every=3600)
+async def test_a_schema_read_from_disk_is_checked_by_its_first_call_once_its_window_passed(redeploying, make_space):
+    limits = compose.Limits(schema_check_every=60)
     writer = make_space(redeploying.url, schema_ttl=3600, limits=limits)
     assert await asyncio.wait_for(writer.endpoint("/two").call("A", "B"), HANG) == "first=A,second=B"
     redeploying.redeploy(two(("second", "first")))  # after the schema went to disk
+    # The app last confirmed that schema more than schema_check_every ago (as a process restarted a while later
+    # finds it): it is not trusted.
+    confirmed = time.time() - 61
+    os.utime(_cache_path(redeploying.url), (confirmed, confirmed))
     reader = make_space(redeploying.url, schema_ttl=3600, limits=limits)  # reads that schema from disk
     with pytest.raises(compose.APIChanged, match=r"from \(first, second\) to \(second, first\)"):
         await asyncio.wait_for(reader.endpoint("/two").call("A", "B"), HANG)

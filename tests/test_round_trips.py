@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import pytest
 
 import compose
+from compose.schema import _cache_path
 
 HOLD = 5.0  # how long the relay holds an answer waiting for the other request (the bound of a sequential client)
 WAIT = 30.0
@@ -131,3 +134,77 @@ async def test_a_cold_schema_is_fetched_at_once(relay: Relays, make_space: Space
     fetched = [r for r in link.requests if not r.startswith(("POST", "GET /gradio_api/queue/"))]
     # Nothing asked twice, and no redeploy check for a schema just read.
     assert sorted(fetched) == ["GET /config", "GET /gradio_api/info", "GET /gradio_api/mcp/schema"]
+
+
+# --- a schema the app confirmed within schema_check_every is trusted, by a later Space (process) too -------------
+
+
+def _after_loading(requests: list[str]) -> list[str]:
+    return [r.split("?")[0] for r in requests]
+
+
+def _age_disk_entry(url: str, seconds: float) -> None:
+    """Make the app's last confirmation of `url`'s disk cache entry `seconds` old (negative: in the future)."""
+    path = _cache_path(url)
+    assert path.exists()
+    when = time.time() - seconds
+    os.utime(path, (when, when))
+
+
+async def _first_call(space: compose.Space, user: str) -> None:
+    with compose.identity(session=user):
+        assert await asyncio.wait_for(space.endpoint("/translate").call("hello", "French"), WAIT) == "bonjour"
+
+
+JOIN_AND_STREAM = ["POST /gradio_api/queue/join", "GET /gradio_api/queue/data"]
+CHECKED = ["GET /gradio_api/app_id", *JOIN_AND_STREAM]
+
+
+async def test_a_schema_confirmed_within_the_window_is_trusted_by_a_new_space(relay: Relays, make_space: Spaces
+                                                                               ) -> None:
+    link = relay("translator")
+    await link.start()
+    window = compose.Limits(schema_check_every=3600)
+    await asyncio.wait_for(make_space(link.url, schema_ttl=0, limits=window).aload(), WAIT)  # fetched: confirmed
+    sent = len(link.requests)
+    # A new Space (as a restarted process would) reads that schema from disk and trusts it: its first call is the
+    # join and the data stream, nothing before.
+    await _first_call(make_space(link.url, limits=window), "trusted-from-disk")
+    assert _after_loading(link.requests[sent:]) == JOIN_AND_STREAM
+
+
+async def test_a_schema_confirmed_before_the_window_is_checked_and_the_check_confirms_it_again(
+        relay: Relays, make_space: Spaces) -> None:
+    link = relay("translator")
+    await link.start()
+    window = compose.Limits(schema_check_every=60)
+    await asyncio.wait_for(make_space(link.url, schema_ttl=0, limits=window).aload(), WAIT)
+    _age_disk_entry(link.url, 61)  # confirmed a minute and a second ago
+    sent = len(link.requests)
+    await _first_call(make_space(link.url, limits=window), "checked-outside-the-window")
+    assert _after_loading(link.requests[sent:]) == CHECKED
+    # That check answered the schema's app id: the disk entry was confirmed again, so the next Space trusts it.
+    sent = len(link.requests)
+    await _first_call(make_space(link.url, limits=window), "trusted-after-the-check")
+    assert _after_loading(link.requests[sent:]) == JOIN_AND_STREAM
+
+
+async def test_a_confirmation_time_in_the_future_is_not_trusted(relay: Relays, make_space: Spaces) -> None:
+    link = relay("translator")
+    await link.start()
+    window = compose.Limits(schema_check_every=3600)
+    await asyncio.wait_for(make_space(link.url, schema_ttl=0, limits=window).aload(), WAIT)
+    _age_disk_entry(link.url, -600)  # "confirmed" ten minutes from now: a clock set back, a copied cache
+    sent = len(link.requests)
+    await _first_call(make_space(link.url, limits=window), "future-confirmation")
+    assert _after_loading(link.requests[sent:]) == CHECKED
+
+
+async def test_the_default_window_checks_a_schema_confirmed_seconds_ago(relay: Relays, make_space: Spaces) -> None:
+    link = relay("translator")
+    await link.start()
+    await asyncio.wait_for(make_space(link.url, schema_ttl=0).aload(), WAIT)
+    _age_disk_entry(link.url, 3)  # past the default 2 s
+    sent = len(link.requests)
+    await _first_call(make_space(link.url), "default-window")
+    assert _after_loading(link.requests[sent:]) == CHECKED
