@@ -54,12 +54,19 @@ class Limits:
     # confirmed it: a larger value saves a restarted process that round trip, and lets a redeploy go unnoticed as
     # long (compose.drift).
     schema_check_every: float = 2.0
+    # compose's own download folder (not a `download_dir=` you gave), swept by compose.sweep. A result file is a
+    # hand-off, not storage: Gradio copies what a handler returns into its own cache, and code that keeps a
+    # `call()` result should move it. A day leaves any agent run or session time to read its files; 2 GiB is ten
+    # files at the default 200 MiB per-file cap, and a small share of a Space's 50 GB of disk.
+    max_download_disk: int = 2048 * MiB  # bytes in the folder; past it the oldest files go (not the just-fetched)
+    download_max_age: float = 86400.0  # seconds after which a downloaded file is removed
 
     def __post_init__(self) -> None:
-        for name in ("max_in_flight", "max_uploads", "max_upload_total", "max_schema_bytes", "max_endpoints"):
+        for name in ("max_in_flight", "max_uploads", "max_upload_total", "max_schema_bytes", "max_endpoints",
+                     "max_download_disk"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"Limits.{name} must be at least 1, not {getattr(self, name)!r}")
-        for name in ("max_duration", "download_timeout"):
+        for name in ("max_duration", "download_timeout", "download_max_age"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"Limits.{name} must be positive, not {getattr(self, name)!r}")
         if self.schema_check_every < 0:

@@ -110,6 +110,7 @@ class Space:
         if token and url is not None and not is_hf_origin(url):
             # Tokens are for Hugging Face only; a token given for another host is simply never sent.
             token = None
+        own_download_dir = download_dir is None  # only compose's own folder is swept (Limits.max_download_disk)
         if download_dir is None:
             download_dir = cache_root() / "downloads" / re.sub(r"[^\w.-]+", "_", name)[:80]
         self.upstream = Upstream(
@@ -135,6 +136,7 @@ class Space:
             allowed_paths=tuple(Path(p).expanduser().resolve() for p in allowed_paths),
             download_files=download_files,
             download_dir=Path(download_dir),
+            own_download_dir=own_download_dir,
             max_download_bytes=max_download_bytes,
             max_upload_bytes=max_upload_bytes,
         )

@@ -33,6 +33,7 @@ from .placement import Placement
 from .schema import CacheEntry, EndpointSchema, SpaceSchema, cache_identity, confirm_cached, read_cached, store_cached
 from .sessions import SessionMode
 from .streams import StreamHub, hub_for
+from .sweep import DownloadSweeper
 from .transport import Transport
 from .updates import ProgressUnit, Update
 
@@ -69,6 +70,7 @@ class Upstream:
         allowed_paths: tuple[Path, ...],
         download_files: bool,
         download_dir: Path,
+        own_download_dir: bool,
         max_download_bytes: int,
         max_upload_bytes: int,
     ) -> None:
@@ -88,6 +90,8 @@ class Upstream:
         self.allowed_paths = allowed_paths
         self.download_files = download_files
         self.download_dir = download_dir
+        # Bounds compose's own download folder by age and size; a folder the developer gave is never swept.
+        self.sweeper = DownloadSweeper(download_dir, limits, own=own_download_dir)
         self.max_download_bytes, self.max_upload_bytes = max_download_bytes, max_upload_bytes
         self.cookies = CookieJars()  # per upstream session; see compose.cookies
         self._token = token
@@ -503,9 +507,11 @@ class Upstream:
         target = new_download_path(self.user_download_dir(ident.session), remote.get("orig_name") or remote["path"])
         # Whole or not at all, typed errors, bounded by the idle and total deadlines (compose.download).
         # With the session's cookies: a result file lives on the replica that made it.
-        return await fetch_file(self.transport.stream, route, self.headers(None, session), target,
-                                max_bytes=self.max_download_bytes, idle=self.idle_timeout,
-                                total=self.limits.download_timeout, space=self.name, api_name=api_name)
+        local = await fetch_file(self.transport.stream, route, self.headers(None, session), target,
+                                 max_bytes=self.max_download_bytes, idle=self.idle_timeout,
+                                 total=self.limits.download_timeout, space=self.name, api_name=api_name)
+        self.sweeper.downloaded()  # at most one pass a minute, in a thread of its own (compose.sweep)
+        return local
 
     # --- requests that outlive their call -----------------------------------------------------------------------
 

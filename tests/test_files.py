@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from uploads import upstream_has
 
 import compose
+from compose import sweep
 from compose.apps.processes import LocalSpace
 from compose.files import new_download_path, safe_name, under_roots
 
@@ -239,6 +241,89 @@ def test_download_files_false_returns_the_remote_file_data(urls: dict[str, str],
     assert isinstance(report, dict) and report["orig_name"] == "raw.txt.report.txt"
     assert report["url"].startswith(urls["media"])
     assert not downloads.exists() or not any(downloads.rglob("*"))
+
+
+# --- the download folder's bounds (compose.sweep) ------------------------------------------------------------------
+
+
+DAY = 86400.0
+
+
+def own_space(urls: dict[str, str], cache: Path, monkeypatch: pytest.MonkeyPatch, **limits: Any) -> compose.Space:
+    """A Space on the media app whose download folder is compose's own (no download_dir=), under `cache`."""
+    monkeypatch.setenv("COMPOSE_CACHE_DIR", str(cache))
+    return compose.Space(urls["media"], limits=compose.Limits(**limits))
+
+
+def fetch_report(space: compose.Space, tmp_path: Path) -> Path:
+    """One real call whose result file compose downloads; waits for the sweep that download may have started."""
+    path, _ = secret_file(tmp_path, f"in-{uuid.uuid4().hex[:6]}.txt")
+    report, _ = space.endpoint("/file_info").predict(compose.file(path))
+    thread = space.upstream.sweeper.thread
+    if thread is not None:
+        thread.join(20)
+    return Path(report)
+
+
+def age(path: Path, seconds: float) -> None:
+    when = path.stat().st_mtime - seconds
+    os.utime(path, (when, when))
+
+
+def test_old_downloads_are_removed_from_composes_own_folder(urls: dict[str, str], tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    first = fetch_report(own_space(urls, tmp_path / "cache", monkeypatch), tmp_path)
+    assert (tmp_path / "cache" / "downloads") in first.parents
+    age(first, 2 * DAY)
+    # A later process (a new Space object on the same folder) sweeps at its first download, in the background.
+    again = own_space(urls, tmp_path / "cache", monkeypatch)
+    second = fetch_report(again, tmp_path)
+    assert again.upstream.sweeper.thread is not None  # the download started the pass fetch_report waited for
+    assert not first.exists() and not first.parent.exists()  # the file and its own folder
+    assert second.is_file() and first.parent.parent.is_dir()  # the fresh result stays; the user's folder too
+    # The next download within a minute starts no second pass (no directory walk per call).
+    thread = again.upstream.sweeper.thread
+    fetch_report(again, tmp_path)
+    assert again.upstream.sweeper.thread is thread
+
+
+def test_past_the_disk_cap_the_oldest_downloads_go_but_not_a_fresh_one(urls: dict[str, str], tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    probe = fetch_report(own_space(urls, tmp_path / "probe", monkeypatch), tmp_path)
+    size = probe.stat().st_size
+    space = own_space(urls, tmp_path / "cache", monkeypatch, max_download_disk=2 * size)
+    oldest, older, fresh = (fetch_report(space, tmp_path) for _ in range(3))
+    assert {p.stat().st_size for p in (oldest, older, fresh)} == {size}
+    age(oldest, 3600)
+    age(older, 1800)
+    swept = space.upstream.sweeper.sweep()
+    assert (swept.aged, swept.over_cap, swept.kept_bytes) == (0, 1, 2 * size)
+    assert not oldest.exists() and older.is_file() and fresh.is_file()
+    # A cap smaller than one file: the older goes, the one just handed out stays (within compose.sweep.GRACE).
+    tiny = own_space(urls, tmp_path / "cache", monkeypatch, max_download_disk=1)
+    swept = tiny.upstream.sweeper.sweep()
+    assert (swept.over_cap, swept.kept_bytes) == (1, size)
+    assert not older.exists() and fresh.is_file()
+    # Once it is past its grace it goes too.
+    assert tiny.upstream.sweeper.sweep(now=fresh.stat().st_mtime + sweep.GRACE + 1).over_cap == 1
+    assert not fresh.exists()
+
+
+def test_a_download_dir_you_gave_is_never_swept(urls: dict[str, str], tmp_path: Path) -> None:
+    mine = tmp_path / "mine"
+    space = compose.Space(urls["media"], download_dir=mine,
+                          limits=compose.Limits(max_download_disk=1, download_max_age=0.001))
+    report = fetch_report(space, tmp_path)
+    age(report, 2 * DAY)
+    assert space.upstream.sweeper.thread is None  # no pass was started
+    assert space.upstream.sweeper.sweep() == sweep.Swept(0, 0, 0)
+    assert report.is_file() and report.read_text().startswith("in-")
+
+
+def test_the_download_folder_limits_are_checked() -> None:
+    for bad in ({"max_download_disk": 0}, {"download_max_age": 0}, {"download_max_age": -1.0}):
+        with pytest.raises(compose.ConfigError, match=next(iter(bad))):
+            compose.Limits(**bad)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

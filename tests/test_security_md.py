@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import compose
-from compose import calls, cookies, redact, streams
+from compose import calls, cookies, redact, streams, sweep
 from compose.aiohttp_backend import AiohttpBackend
 from compose.http import Request
 from compose.transport import Transport
@@ -61,6 +61,7 @@ def expected() -> dict[str, list[float]]:
         "connect / join answer": [default(Request, "connect_timeout"), calls.JOIN_ANSWER_TIMEOUT],
         "cookies kept per Space": [cookies.MAX_SESSIONS, cookies.MAX_COOKIES, cookies.MAX_VALUE],
         "remembered credentials to redact": [redact.MAX_REMEMBERED],
+        "the download folder sweep": [sweep.EVERY, sweep.GRACE],
     })
     return rows
 
