@@ -45,6 +45,9 @@ DEFAULT_PREFIX = "/gradio_api"
 Emit = Callable[[Update], None]
 
 
+log = redact.logger("compose.upstream")
+
+
 class Upstream:
     """The protocol side of one Space. Made by `Space`; see the module docstring."""
 
@@ -170,8 +173,14 @@ class Upstream:
             self._unready = False  # its stage now, not when it was resolved (that may be long ago)
         elif stage == "RUNNING":
             return
-        await hub.wait_running(self.hub_id, self._token, stage=stage, max_wait=self.max_wait, wake=self._wake,
-                               progress=_progress_to(emit))
+        try:
+            await hub.wait_running(self.hub_id, self._token, stage=stage, max_wait=self.max_wait, wake=self._wake,
+                                   progress=_progress_to(emit, self.name))
+        except SpaceUnavailable as e:
+            if e.stage not in hub.WAITING_STAGES:
+                raise  # paused or broken: waiting longer would not help, and the error says so
+            raise SpaceUnavailable(f"{e.message}; gave up waiting for it to wake and start (max_wait="
+                                   f"{self.max_wait:g} s)", space=self.name, stage=e.stage) from None
 
     async def _wake(self) -> None:
         try:  # any request wakes a sleeping Space; its answer (503 meanwhile) does not matter
@@ -190,7 +199,7 @@ class Upstream:
 
             def on_wait(status: int, left: float) -> None:
                 waited.append(status)
-                _progress_to(emit)(hub.starting_message(status, left))
+                _progress_to(emit, self.name)(hub.starting_message(status, left))
 
             try:  # bounded by max_wait, Retry-After honoured (compose.transport)
                 r = await self.transport.send("GET", "/config", headers=self.headers(None), retry=True,
@@ -286,7 +295,7 @@ class Upstream:
 
         def on_wait(status: int, left: float) -> None:
             waited.append(status)
-            _progress_to(emit)(hub.starting_message(status, left))
+            _progress_to(emit, self.name)(hub.starting_message(status, left))
 
         # One round trip instead of three: /config, /info and the MCP schema are asked at once, under gradio's
         # default API prefix (an app with another prefix costs a second trip for the last two).
@@ -543,10 +552,17 @@ class Upstream:
             await self._transport.aclose()
 
 
-def _progress_to(emit: Emit | None) -> Callable[[str], None]:
-    """A progress line for whoever waits (a stream's updates, a handler's gr.Progress, a spinner), if anyone."""
+def _progress_to(emit: Emit | None, space: str) -> Callable[[str], None]:
+    """A progress line for whoever waits (a stream's updates, a handler's gr.Progress, a spinner), if anyone; and
+    in compose's log at INFO (each new kind of wait once), so a wait nobody shows (`space.endpoint()` fetching the
+    schema of a sleeping Space) is not silent."""
+    said = {""}
 
     def progress(message: str) -> None:
+        kind = message.split(" (", 1)[0]  # "waking the Space…", without the seconds left that change each time
+        if kind not in said:
+            said.add(kind)
+            log.info("compose: waiting for %s: %s", space, message)
         if emit is not None:
             emit(Update("progress", progress=(ProgressUnit(progress=0.0, desc=message),)))
 

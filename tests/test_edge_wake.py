@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import time
 import uuid
 from collections.abc import Iterator
@@ -164,3 +165,27 @@ def test_first_use_from_the_cli_says_it_is_waking_the_space(cached_schema: None,
     assert result.exit_code == 0, result.output
     assert any(w in result.output for w in WAKING), result.output
     assert result.output.strip().endswith("1")
+
+
+# --- a Space id with no schema on disk: endpoint() itself waits, says so, and is bounded ---------------------------
+
+
+def test_endpoint_of_a_sleeping_space_with_no_schema_on_disk_logs_its_wait_and_gives_up_at_max_wait(
+        slow_wake: compose.testing.Hub, make_space: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("COMPOSE_CACHE_DIR", str(tmp_path))  # no schema on disk: endpoint() must ask the app
+    caplog.set_level(logging.INFO, logger="compose")
+    with pytest.raises(compose.SpaceUnavailable, match=r"^owner/sleepy: still \w+ after waiting .*max_wait=1.5 s"
+                       ) as raised:
+        make_space(SLEEPY, max_wait=1.5).endpoint("/increment")  # the wake-up takes 5 s
+    assert raised.value.space == SLEEPY and raised.value.stage in ("SLEEPING", "APP_STARTING")
+    waits = [r.getMessage() for r in caplog.records if r.name.startswith("compose") and r.levelno == logging.INFO]
+    assert any(w.startswith(f"compose: waiting for {SLEEPY}: waking the Space…") for w in waits), waits
+    # With time enough, the same wait ends in the endpoint, and the first call needs no further wait.
+    caplog.clear()
+    ep = make_space(SLEEPY).endpoint("/increment")
+    assert slow_wake.space(SLEEPY).stage_now() == "RUNNING"
+    assert any(f"waiting for {SLEEPY}" in r.getMessage() for r in caplog.records), caplog.records
+    with compose.identity(session=f"bounded-{uuid.uuid4().hex}"):
+        assert ep.predict() == 1
+
