@@ -11,6 +11,7 @@ import asyncio
 import json
 import socket
 import ssl
+import sys
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -118,6 +119,43 @@ async def test_a_keep_alive_connection_the_server_dropped_is_not_reused(servers:
     assert server.connections == 2
     assert b"x-ip-token: t" in server.requests[1]
     assert server.requests[1].endswith(b'{"a":2}')
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="from Python 3.12 aiohttp writes a request's bytes as it "
+                    "sends it: no turn of the loop between taking a connection and writing on it")
+async def test_a_join_whose_pooled_connection_closed_before_it_went_out_is_sent_again_once(
+        servers: Servers, transports: Transports, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server closes a pooled keep-alive connection right as the next join takes it: after the pool's checks
+    (aiohttp's, and compose's poll of the socket) found it open, its FIN arrives, and the loop handles it (closing
+    the transport) in the turn before the join's bytes are written (a task of its own on Python 3.11). Nothing of
+    the join left, so compose sends it again on a new connection: the call succeeds, and exactly one join reached
+    the app (a join is never sent twice)."""
+    import select
+
+    import compose.aiohttp_backend as backend
+
+    server = servers(drop_after_answer=True)
+    transport = transports(server.url)
+    assert (await transport.send("POST", "/gradio_api/queue/join", headers={}, json={"a": 1})).json() == {"n": 1}
+    polled = backend._stirred
+
+    def closed_right_after_the_poll(protocol: Any) -> bool:
+        if polled(protocol):
+            return True
+        # The poll found nothing; now the server closes the connection, and its FIN arrives ...
+        server.drop.set()
+        assert server.dropped.wait(WAIT)
+        sock = protocol.transport.get_extra_info("socket")
+        assert select.select([sock.fileno()], [], [], WAIT)[0]
+        # ... and the loop's next turn handles it (an end of file closes the transport) before the join's write.
+        asyncio.get_running_loop().call_soon(protocol.transport.close)
+        return False
+
+    monkeypatch.setattr(backend, "_stirred", closed_right_after_the_poll)
+    second = await transport.send("POST", "/gradio_api/queue/join", headers={}, json={"a": 2}, retry=True)
+    assert second.json() == {"n": 2}
+    assert len(server.requests) == 2 and server.requests[1].endswith(b'{"a":2}')  # one join, not two
+    assert server.connections == 2
 
 
 async def test_warm_calls_reuse_one_connection(servers: Servers, transports: Transports) -> None:
