@@ -43,6 +43,7 @@ class _Session:
     subscribed: set[str] = field(default_factory=set)  # events a call waits on that have not completed yet
     finished: set[str] = field(default_factory=set)  # events with nothing more to come (completed, or cut off)
     released: set[str] = field(default_factory=set)  # events whose call left before their completion came
+    unclaimed: set[str] = field(default_factory=set)  # events that completed before their call subscribed
     task: asyncio.Task[None] | None = None
     answered: bool = False  # the current stream request got a response (so a failure now is mid-stream)
     early: bool = False  # opened ahead of its join (`prepare`), and nothing routed yet
@@ -138,6 +139,7 @@ class StreamHub:
         if q is None:
             q = s.queues[event_id] = asyncio.Queue()
         s.again = False  # the join has answered: a stream for its events is open, or opened below
+        s.unclaimed.discard(event_id)
         if event_id in s.finished:
             return q  # everything for it came in before its join answered: no stream to read for it
         s.subscribed.add(event_id)
@@ -155,6 +157,7 @@ class StreamHub:
         if event_id not in s.finished:
             s.released.add(event_id)  # gone before its end (timed out, cancelled): its completion may still come
         s.finished.discard(event_id)
+        s.unclaimed.discard(event_id)
         s.queues.pop(event_id, None)
         if s.idle() and (s.task is None or s.task.done()):
             self._sessions.pop(session_hash, None)
@@ -205,8 +208,12 @@ class StreamHub:
                     continue
                 # The server closes the stream once no event of the session is pending. A call that joined just
                 # after that close still needs a stream, so reopen while anyone is waiting on an unfinished event,
-                # or a join is on its way (`prepare`; an early stream again: the session is known).
-                if not (closed_by_server and (s.subscribed or s.again)):
+                # or a join is on its way (`prepare`; an early stream again: the session is known) unless that
+                # join's events all came already (an event completed before its call subscribed: the server held
+                # the stream open for it, e.g. for a cancelled call's completion). Reopened then, it would wait
+                # for nothing (the server holds it open), and subscribe() opens one anyway for a call that
+                # still needs it.
+                if not (closed_by_server and (s.subscribed or (s.again and not s.unclaimed))):
                     break
                 if s.again and not s.subscribed:
                     s.early = True
@@ -314,6 +321,8 @@ class StreamHub:
             q = s.queues[event_id] = asyncio.Queue()
         q.put_nowait(msg)
         if kind == "process_completed":
+            if event_id not in s.subscribed:
+                s.unclaimed.add(event_id)  # its join has not answered yet (see `_read`)
             # Done upstream: the stream must not be reopened for it. Its call may not have released it yet when
             # close_stream follows in the same read; counting it still made `_read` reopen a stream the server
             # had no reason to close again, and it stayed open after the call ended.

@@ -218,6 +218,39 @@ async def test_a_result_that_arrives_before_its_join_answer_is_not_lost(server, 
     assert len(server.joins) == 2
 
 
+async def test_no_stream_is_reopened_for_a_call_whose_events_all_came_before_its_join_answered(server, make_space):
+    # A cancelled call's completion is still pending, so its stream stays open, when the same user's next call
+    # joins: that call asks for the stream to be reopened once this one closes (it opens its stream early). Then the
+    # cancelled call's completion and all of the new call's events come, and the server closes the stream, before
+    # the new join has answered. Nothing is left to come: a stream opened again would be held open by Gradio
+    # (heartbeats only) for as long as the session lives, with nothing to read.
+    a_completes, b_answers = threading.Event(), threading.Event()
+    server.scripts = [["ok"], [a_completes], ["ok"]]  # a's completion comes only after a_completes (and its cancel)
+    server.join_answer_gates = [None, None, b_answers]
+    space = make_space(server.url, idle_timeout=60)
+    ep = space.endpoint("/echo")
+    try:
+        assert await echo(space, "warm") == "echo: warm"  # the session is known: later calls open streams early
+        server.started.clear()
+        server.closed_stream.clear()
+        a = asyncio.ensure_future(ep.call("a"))
+        assert await wait_for(server.started)
+        a.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await a
+        assert await wait_for(server.cancelled)  # a's completion is queued behind a_completes: pending
+        b = asyncio.ensure_future(ep.call("b"))
+        assert await asyncio.to_thread(server.wait_joins, 3)
+        a_completes.set()  # a's completion, b's events, close_stream: all before b's join answers
+        assert await wait_for(server.closed_stream)
+        b_answers.set()
+        assert await asyncio.wait_for(b, HANG) == "echo: b"
+        assert await run_async(space.upstream.streams.settle(5)) == 0
+    finally:
+        a_completes.set()
+        b_answers.set()
+
+
 # --- stalls: the idle deadline, and cancelling upstream --------------------------------------------------------------
 
 
