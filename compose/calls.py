@@ -124,7 +124,8 @@ async def run_call(up: Upstream, schema: EndpointSchema, values: list[Any], iden
                                  path=data_path)
     try:
         if (schema.stateful and up.transport.first_join_on(response)
-                and await up.restarted(session_hash, ident.session, epoch)):
+                and await up.restarted(session_hash, ident.session, epoch,
+                                       new_connection=response.new_connection)):
             raise SessionLost(
                 "the Space restarted and this user's upstream session (its gr.State) was lost; it has been reset, "
                 "call again to start over", space=up.name, api_name=name)

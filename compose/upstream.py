@@ -37,10 +37,14 @@ from .sweep import DownloadSweeper
 from .transport import Transport
 from .updates import ProgressUnit, Update
 
-__all__ = ["DEFAULT_PREFIX", "Upstream"]
+__all__ = ["ANSWER_STANDS_FOR", "DEFAULT_PREFIX", "Upstream"]
 
 # Gradio's default API prefix: /info and the MCP schema are asked under it before /config has said otherwise.
 DEFAULT_PREFIX = "/gradio_api"
+
+# How long a session's app id answer (compose.drift's check, before its join) stands in for the restart check after
+# that join (`Upstream.restarted`): the check precedes the join by one round trip.
+ANSWER_STANDS_FOR = 1.0
 
 Emit = Callable[[Update], None]
 
@@ -112,6 +116,8 @@ class Upstream:
         self._placement = Placement()  # the app process each session lives on (restart detection per replica)
         self._background: set[asyncio.Task[Any]] = set()  # requests that outlive their call (cancels)
         self._unready = False  # the Hub said it was not running when it resolved the host (see resolve)
+        # The latest app id answer per session (asked with its cookies): (cookie header, app id, when). Bounded.
+        self._answers: dict[str, tuple[str | None, str, float]] = {}
 
     def __repr__(self) -> str:
         return f"<Upstream {self.name}>"
@@ -376,7 +382,13 @@ class Upstream:
             body: Any = r.json() if r.status_code == 200 else None
         except Exception:  # an unreachable or odd app: not this check's to report
             return None
-        return str(body["app_id"]) if isinstance(body, dict) and body.get("app_id") is not None else None
+        if not isinstance(body, dict) or body.get("app_id") is None:
+            return None
+        if session is not None:
+            if len(self._answers) >= 1024:
+                self._answers.clear()
+            self._answers[session] = (self.cookies.header(session), str(body["app_id"]), time.monotonic())
+        return str(body["app_id"])
 
     # --- who is calling: headers and sessions -------------------------------------------------------------------
 
@@ -420,11 +432,23 @@ class Upstream:
 
     # --- faults -------------------------------------------------------------------------------------------------
 
-    async def restarted(self, session: str, user: str | None, epoch: int) -> bool:
+    async def restarted(self, session: str, user: str | None, epoch: int, *, new_connection: bool = True) -> bool:
         """Did the app process that held upstream session `session` (of end user `user`, derived at `epoch`) go
-        away since its last call? Called when a stateful call joined on a fresh connection (a restart closes
-        connections). If it did, the session is reset (see `seen`)."""
-        app_id = await self.app_id(self.schema_now().api_prefix, session, user)
+        away since its last call? Called when a stateful call joined on a connection that had carried no join (a
+        restart closes connections). If it did, the session is reset (see `seen`).
+
+        The app is asked for its id, unless this call's own redeploy check (compose.drift) asked it for this
+        session, with the same cookies, moments ago (`ANSWER_STANDS_FOR`) and the join went on a connection that
+        was open already (`new_connection` False: a pooled one, or the spare that check opened beside its own):
+        a restart since that answer would have closed it, and the join would have opened one of its own. After
+        an idle spell that saves the round trip this question cost after the join.
+        """
+        answer = self._answers.pop(session, None)
+        if (answer is not None and not new_connection and answer[0] == self.cookies.header(session)
+                and time.monotonic() - answer[2] < ANSWER_STANDS_FOR):
+            app_id: str | None = answer[1]
+        else:
+            app_id = await self.app_id(self.schema_now().api_prefix, session, user)
         if app_id is not None and await self.seen(session, user, app_id):
             return True
         # Another call may have found the restart first: a call that joined under the old sessions lost its state

@@ -208,3 +208,24 @@ async def test_the_default_window_checks_a_schema_confirmed_seconds_ago(relay: R
     sent = len(link.requests)
     await _first_call(make_space(link.url), "default-window")
     assert _after_loading(link.requests[sent:]) == CHECKED
+
+
+async def test_a_stateful_call_after_idle_asks_the_app_id_once(relay: Relays, make_space: Spaces) -> None:
+    # After an idle spell (every pooled connection gone) a stateful call's join goes on a connection that carried
+    # no join, which is when compose asks whether the app restarted. The redeploy check made by the same call
+    # moments before, with the same cookies, on connections still open, answered that already: no second app id
+    # request after the join (it cost a round trip).
+    link = relay("diagnostics")
+    await link.start()
+    space = make_space(link.url, schema_ttl=0, limits=compose.Limits(schema_check_every=0))  # a check every call
+    await asyncio.wait_for(space.aload(), WAIT)
+    increment = space.endpoint("/increment")
+    with compose.identity(session="idle-stateful"):
+        assert await asyncio.wait_for(increment.call(), WAIT) == 1
+        assert await asyncio.wait_for(increment.call(), WAIT) == 2
+        await space.upstream.transport.aclose()  # the pool's connections closed, as after an idle spell
+        sent = len(link.requests)
+        assert await asyncio.wait_for(increment.call(), WAIT) == 3
+    after = _after_loading(link.requests[sent:])
+    assert after[0] == "GET /gradio_api/app_id" and after.count("GET /gradio_api/app_id") == 1, after
+    assert sorted(after[1:]) == ["GET /gradio_api/queue/data", "POST /gradio_api/queue/join"]
