@@ -145,6 +145,11 @@ class Transport:
                         "leaks", space=self.space, api_name=api_name)
                 url, follow = target, follow - 1
                 continue
+            if response.status_code in _STARTING_STATUS:
+                # The app was not serving (a Space asleep or starting, a replica restarting behind the edge): what
+                # answers next may be a fresh process, though the connection to the edge is the same one. So each
+                # connection's next join asks whether its session's app restarted, as on a new connection.
+                self._joins.clear()
             if response.status_code not in _RETRY_STATUS or not retry:
                 return response
             starting = patient and response.status_code in _STARTING_STATUS

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fault_server import FaultServer
 from scripted import ScriptedModel
@@ -189,3 +190,25 @@ def test_endpoint_of_a_sleeping_space_with_no_schema_on_disk_logs_its_wait_and_g
     with compose.identity(session=f"bounded-{uuid.uuid4().hex}"):
         assert ep.predict() == 1
 
+
+# --- a wake-up is a fresh container (compose.testing emulates Hugging Face's) ----------------------------------------
+
+
+def test_a_space_wakes_as_a_fresh_app_its_sessions_state_gone(edge: compose.testing.Hub, make_space: Any) -> None:
+    space = make_space(SLEEPY).load()
+    increment = space.endpoint("/increment")
+    user = f"sleeper-{uuid.uuid4().hex}"
+    with compose.identity(session=user):
+        assert [increment.predict(), increment.predict()] == [1, 2]
+    host = f"https://{edge.space(SLEEPY).host}/config"
+    before = httpx.get(host).json()["app_id"]
+    edge.set_stage(SLEEPY, "SLEEPING")
+    assert edge.replica_urls(SLEEPY) == []  # asleep, nothing runs
+    with compose.identity(session=user):
+        # compose waits for the wake-up, asks the fresh app its id, and tells the user their state is gone (nothing
+        # was sent), rather than silently starting them over; the next call starts a fresh gr.State, never the 3
+        # that a Space keeping its memory through its sleep would give.
+        with pytest.raises(compose.SessionLost):
+            increment.predict()
+        assert increment.predict() == 1
+    assert httpx.get(host).json()["app_id"] != before

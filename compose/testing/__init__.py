@@ -13,7 +13,7 @@ a bundle of the usual roots plus the throwaway CA. compose, gradio_client and hu
 Usage:
     with compose.testing.hub(spaces={"me/app": "spaces/translator"}, replicas={"me/app": 2}) as hub:
         compose.Space("me/app").endpoint("/translate").predict("hello", "French")
-        hub.set_stage("me/app", "SLEEPING")
+        hub.set_stage("me/app", "SLEEPING")  # its replicas stop; the next request wakes fresh ones (no state)
         hub.restart_replica("me/app", 0)  # that replica alone comes back as a fresh app (new app id, no state)
 """
 

@@ -7,8 +7,8 @@ proxy does where it matters to a client:
 - the visitor's `X-IP-Token`: one this edge signed passes through; otherwise the edge adds one for the caller (the
   token's user when a valid token came along, else an anonymous visitor by address);
 - replica affinity by cookie (`spaces-replica`); without the cookie requests go round robin and the answer sets it;
-- stages: SLEEPING (the first request wakes it; 503 with an HTML page meanwhile), BUILDING, APP_STARTING, PAUSED,
-  RUNTIME_ERROR, ... all 503 with a page naming the stage; RUNNING proxies;
+- stages: SLEEPING (the first request wakes it, as fresh replicas; 503 with an HTML page meanwhile), BUILDING,
+  APP_STARTING, PAUSED, RUNTIME_ERROR, ... all 503 with a page naming the stage; RUNNING proxies;
 - 429 with Retry-After for the next N requests when a test asks (`Hub.rate_limit`).
 
 Usage: `edge_app(world, ledger_url)` is served by the emulator on its own thread.

@@ -49,6 +49,7 @@ class Hub:
         self.tls = EdgeTLS(self._folder)
         self._replicas: dict[str, Replicas] = {}
         self._counts: dict[str, int] = {}  # replicas per Space, for a restart after a pause
+        self._waking: dict[str, threading.Thread] = {}  # a sleeping Space's fresh replicas, starting
         self._life = threading.RLock()  # one start, restart or stop of a Space's replicas at a time
         self._errors: dict[str, str] = {}
         self._loop = asyncio.new_event_loop()
@@ -120,9 +121,7 @@ class Hub:
             old = self._replicas.get(space_id)
             self._replicas[space_id] = running
             with self.world.lock:
-                space.backends = list(running.urls)
-                if space.stage_now() in ("BUILDING", "APP_STARTING", "NO_APP_FILE"):
-                    space.set_stage("RUNNING")
+                space.serve(running.urls)
             if old is not None:
                 old.stop()
 
@@ -221,8 +220,51 @@ class Hub:
 
     def set_stage(self, space_id: str, stage: str, *, for_seconds: float | None = None) -> None:
         """Put a Space in `stage` (SLEEPING, BUILDING, APP_STARTING, PAUSED, RUNTIME_ERROR, ...); with
-        `for_seconds` it becomes RUNNING by itself afterwards. A SLEEPING Space wakes on its first request."""
-        self.world.space(space_id).set_stage(stage, for_seconds=for_seconds)
+        `for_seconds` it becomes RUNNING by itself afterwards.
+
+        SLEEPING is what Hugging Face's is: the Space's replicas stop (every session's gr.State, the app's memory
+        and its app id go with them), and its first request wakes it as fresh replicas, serving once they run and
+        `wake_seconds` have passed. Set RUNNING, a sleeping Space's fresh replicas start before this returns.
+        """
+        space = self.world.space(space_id)
+        if stage == "SLEEPING":
+            with self._life:
+                with self.world.lock:
+                    space.set_stage(stage, for_seconds=for_seconds)
+                    space.backends, space.cold, space.on_wake = [], True, self._wake
+                old = self._replicas.pop(space_id, None)
+                if old is not None:
+                    old.stop()
+            return
+        with self.world.lock:
+            cold = space.cold and stage in ("RUNNING", "BUILDING", "APP_STARTING", "RUNNING_BUILDING",
+                                            "RUNNING_APP_STARTING")
+            space.set_stage(stage, for_seconds=for_seconds)
+            starting = self._waking.get(space_id)
+            if cold and stage != "RUNNING" and starting is None:
+                self._wake(space)  # starting: its replicas start now, and it runs once they serve
+                return
+        if cold and stage == "RUNNING":
+            if starting is not None:
+                starting.join()
+            else:
+                self._run(space_id, self._counts.get(space_id, 1))
+            with self.world.lock:
+                space.set_stage("RUNNING")
+
+    def _wake(self, space: EmulatedSpace) -> None:
+        """A sleeping Space woke (called by the edge, under the world's lock): start fresh replicas, off its loop."""
+        def start() -> None:
+            try:
+                self._run(space.id, self._counts.get(space.id, 1))
+            finally:
+                with self.world.lock:
+                    self._waking.pop(space.id, None)
+
+        thread = threading.Thread(target=start, name=f"wake-{space.id}", daemon=True)
+        with self.world.lock:
+            self._waking[space.id] = thread
+        thread.start()
 
     def rate_limit(self, space_id: str, count: int = 1, *, retry_after: int = 1) -> None:
         """The edge answers the next `count` requests to this Space with 429 and `Retry-After: retry_after`."""

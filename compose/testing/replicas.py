@@ -3,8 +3,8 @@
 A source is a folder like those under spaces/ (each replica its own process, as on Hugging Face), a `gr.Blocks`
 (one replica, in this process) or a callable returning a fresh `gr.Blocks` (N replicas, in this process).
 
-A restart (`restart(index)`) is what Hugging Face's is: a fresh process or a fresh `gr.Blocks` server, so the
-app has a new app id and every session's state is gone; the replica's URL changes.
+A restart (`restart(index)`, or all of them again after a sleep) is what Hugging Face's is: a fresh process or a
+fresh `gr.Blocks` server, so the app has a new app id and every session's state is gone; the replica's URL changes.
 
 Usage: `running = start_replicas("spaces/translator", 2); running.urls; running.restart(0); running.stop()`.
 """
@@ -56,13 +56,8 @@ class Replicas:
         else:
             old = self._blocks[index]
             old.close()
-            if callable(self.source) and not hasattr(self.source, "launch"):
-                demo = self.source()
-            else:
-                # The one gr.Blocks given: served again by a new server (whose state holder is new) under a new
-                # app id, which is what a restarted app shows its clients (gradio draws it once, in Blocks()).
-                demo = old
-                demo.app_id = random.getrandbits(64)
+            # A factory makes a fresh gr.Blocks; the one gr.Blocks given is served again (see _launch).
+            demo = self.source() if callable(self.source) and not hasattr(self.source, "launch") else old
             _launch(demo)
             self._blocks[index] = demo
             fresh = Replicas([_url(demo)])
@@ -102,6 +97,10 @@ def start_replicas(source: Any, count: int = 1, *, env: dict[str, str] | None = 
 
 
 def _launch(demo: Any) -> None:
+    if demo.local_url is not None:
+        # A gr.Blocks served before (a restart, a wake-up): a new server (whose state holder is new) under a new app
+        # id, which is what a restarted app shows its clients (gradio draws it once, in Blocks()).
+        demo.app_id = random.getrandbits(64)
     demo.queue(default_concurrency_limit=None).launch(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,
                                                       show_error=True)
 

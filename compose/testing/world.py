@@ -16,6 +16,7 @@ import re
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -67,6 +68,10 @@ class EmulatedSpace:
     requests: int = 0  # requests the edge received for it (a test can tell that nothing was retried)
     rate_limited: int = 0  # how many of the next requests the edge answers 429
     retry_after: int = 1
+    # Asleep, a Space has no container: its replicas are stopped (`cold`), and a wake-up starts fresh ones through
+    # `on_wake` (the emulator's), as Hugging Face starts a new container: new app id, no gr.State, no memory.
+    cold: bool = False
+    on_wake: Callable[[EmulatedSpace], None] | None = field(default=None, repr=False)
     _ready_at: float | None = None  # while waking, building or starting: when it becomes RUNNING
     _round_robin: itertools.count = field(default_factory=itertools.count)
 
@@ -83,7 +88,8 @@ class EmulatedSpace:
         return f"{self.subdomain}.hf.space"
 
     def stage_now(self) -> str:
-        if self._ready_at is not None and time.monotonic() >= self._ready_at:
+        # A wake-up runs once both its time has passed and its fresh replicas serve (whichever comes last).
+        if self._ready_at is not None and time.monotonic() >= self._ready_at and not self.cold:
             self.stage, self._ready_at = "RUNNING", None
         return self.stage
 
@@ -95,9 +101,19 @@ class EmulatedSpace:
         self._ready_at = time.monotonic() + for_seconds if for_seconds is not None else None
 
     def wake(self) -> None:
-        """A request reached a sleeping Space: it starts, and serves after `wake_seconds`."""
+        """A request reached a sleeping Space: it starts (fresh replicas, if its old ones were stopped), and serves
+        after `wake_seconds`."""
         if self.stage_now() == "SLEEPING":
             self.set_stage("APP_STARTING", for_seconds=self.wake_seconds)
+            if self.cold and self.on_wake is not None:
+                self.on_wake(self)
+
+    def serve(self, backends: list[str]) -> None:
+        """Its replicas serve at `backends` now: a build or start with no timer of its own is over (RUNNING); a
+        wake-up's timer still runs to its end."""
+        self.backends, self.cold = list(backends), False
+        if self._ready_at is None and self.stage in ("BUILDING", "APP_STARTING", "NO_APP_FILE"):
+            self.set_stage("RUNNING")
 
     def next_backend(self) -> int:
         return int(next(self._round_robin)) % max(1, len(self.backends))
