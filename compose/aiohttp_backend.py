@@ -361,8 +361,9 @@ class AiohttpBackend:
                 response = await client.request(
                     request.method, request.url, headers=request.headers, data=body, proxy=proxy,
                     allow_redirects=False, timeout=timeout,
-                    # A body's content-type is compose's to set (aiohttp would add application/octet-stream).
-                    skip_auto_headers=_NO_CONTENT_TYPE if body is not None else None,
+                    # A body's content-type is compose's to set (aiohttp would add application/octet-stream). Only
+                    # where compose set none: aiohttp rebuilds a skip list into a new header dict per request.
+                    skip_auto_headers=_NO_CONTENT_TYPE if body is not None and not _typed(request.headers) else None,
                 )
                 if timer is not None:
                     timer.reschedule(None)
@@ -429,6 +430,11 @@ async def _progressing(body: AsyncIterable[bytes], timer: asyncio.Timeout, loop:
         timer.reschedule(loop.time() + stall)
         yield chunk
     timer.reschedule(None)  # sent: aiohttp's read deadline (sock_read) now bounds the wait for the answer
+
+
+def _typed(headers: tuple[tuple[str, str], ...]) -> bool:
+    """Do these (final, lower-cased) request headers set the body's content-type?"""
+    return any(name == "content-type" for name, _ in headers)
 
 
 def _origin(url: str) -> str:

@@ -19,6 +19,7 @@ Usage: `headers = merge_headers(static, token=tok, origin=url, forwarded=ident.f
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from urllib.parse import urlsplit
@@ -34,7 +35,9 @@ _SPACE_SUFFIX = ".hf.space"
 _API_HOSTS = ("huggingface.co", "hf.co")
 
 
+@functools.lru_cache(maxsize=256)
 def _https_host(url: str) -> str | None:
+    # Cached: every request's headers ask about the same few origins (each answer is a pure function of the URL).
     parts = urlsplit(url)
     return (parts.hostname or "").lower().rstrip(".") if parts.scheme == "https" else None
 

@@ -199,18 +199,16 @@ class Transport:
             return Response(reply.status, reply.headers, content_bytes, reply.new_connection,
                             getattr(reply, "connection", None))
 
-    @contextlib.asynccontextmanager
-    async def stream(self, path: str, headers: Headers, *, read_timeout: float | None = None
-                     ) -> AsyncIterator[Reply]:
+    def stream(self, path: str, headers: Headers, *, read_timeout: float | None = None
+               ) -> contextlib.AbstractAsyncContextManager[Reply]:
         """GET `path` (with its query) and yield the answer as its `chunks()` arrive (by default with no read
         deadline: a data stream may idle for minutes).
 
         Raises `compose.http.HTTPFailure` (the data stream decides itself what it retries).
         Usage: `async with transport.stream(path, h) as reply: async for b in reply.chunks(): ...`
         """
-        request = Request("GET", self.url(path), tuple(headers.items()), read_timeout=read_timeout)
-        async with self.backend.send(request) as reply:
-            yield reply
+        # The backend's own context manager, not one wrapped around it: this runs once per call.
+        return self.backend.send(Request("GET", self.url(path), tuple(headers.items()), read_timeout=read_timeout))
 
     def preconnect(self) -> None:
         """Have a spare connection opened in the background if the pool holds no idle one: for a call that will
