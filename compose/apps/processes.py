@@ -120,7 +120,13 @@ def wait_ready(name: str, process: subprocess.Popen[str], temp_dir: Path, timeou
 
     threading.Thread(target=pump, name=f"log-{name}", daemon=True).start()
     started = time.monotonic()
-    done.wait(timeout)
+    try:
+        done.wait(timeout)
+    except BaseException:
+        # Interrupted while waiting (Ctrl-C, a test's timeout): the app is ours to stop, nobody else knows of it
+        # yet (seen: a restart test timed out here and its app served on for an hour).
+        process.kill()
+        raise
     if not found:
         process.kill()
         tail = "\n".join(lines[-15:])
