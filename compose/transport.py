@@ -210,13 +210,15 @@ class Transport:
         # The backend's own context manager, not one wrapped around it: this runs once per call.
         return self.backend.send(Request("GET", self.url(path), tuple(headers.items()), read_timeout=read_timeout))
 
-    def preconnect(self) -> None:
+    def preconnect(self) -> asyncio.Task[None]:
         """Have a spare connection opened in the background if the pool holds no idle one: for a call that will
         soon need two at once (a session's first call's join, then its next call's join and data stream together),
-        so that the next one does not pay a new connection's handshakes on its critical path."""
+        so that the next one does not pay a new connection's handshakes on its critical path. Callers need not wait
+        for it; the task returned ends once the spare is in the pool (or was not needed)."""
         task = asyncio.get_running_loop().create_task(self._preconnect())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+        return task
 
     async def _preconnect(self) -> None:
         try:

@@ -253,7 +253,7 @@ async def test_a_spare_connection_is_opened_once_and_the_next_request_uses_it(se
     then find two open, instead of paying a new connection's handshakes), and none while one is idle."""
     server = servers()
     transport = transports(server.url)
-    transport.preconnect()
+    await transport.preconnect()  # the spare is in the pool (the server counting its accept is not enough)
     await asyncio.to_thread(_wait_for, lambda: server.connections == 1)
     response = await transport.send("GET", "/config", headers={})
     assert response.json() == {"n": 1} and not response.new_connection  # it went out on the spare
