@@ -6,7 +6,6 @@ The raw client speaks Gradio's queue protocol directly with httpx (join + SSE), 
 
 from __future__ import annotations
 
-import functools
 import json
 import secrets
 import time
@@ -29,9 +28,9 @@ def serve(demo: gr.Blocks) -> Iterator[str]:
         demo.close()
 
 
-@functools.lru_cache(maxsize=64)
 def fn_index(url: str, api_name: str) -> int:
-    # Once per app and endpoint: 64 threads each asking a slow machine's app for its config timed out (httpx's 5 s).
+    # Not cached: a test's next app may be served on the same address. 25 s: 64 threads each asking a slow
+    # machine's app for its config timed out at httpx's default 5 s.
     config = httpx.get(f"{url}/config", timeout=25).json()
     return next(d["id"] for d in config["dependencies"] if d.get("api_name") == api_name.strip("/"))
 
