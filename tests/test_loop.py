@@ -1,0 +1,62 @@
+"""compose's blocking hand-off to its I/O loop (`compose.loop.run_sync`): results and errors come back to the caller's
+thread, and a wait cut short (out of time, Ctrl-C) cancels the work on the loop instead of leaving it running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+from collections.abc import Coroutine
+from typing import Any
+
+import pytest
+
+from compose.loop import io_loop, run_sync
+
+
+async def _on_io_loop() -> bool:
+    return asyncio.get_running_loop() is io_loop()
+
+
+def test_the_result_and_the_error_come_back_to_the_calling_thread() -> None:
+    assert run_sync(_on_io_loop()) is True
+
+    async def fails() -> None:
+        raise ValueError("from the loop")
+
+    with pytest.raises(ValueError, match="from the loop"):
+        run_sync(fails())
+
+
+async def _long(started: threading.Event, cancelled: threading.Event) -> None:
+    """A minute of work on the loop, saying when it started and whether it was cancelled."""
+    started.set()
+    try:
+        await asyncio.sleep(60)
+    except asyncio.CancelledError:
+        cancelled.set()
+        raise
+
+
+def test_a_wait_out_of_time_cancels_the_work() -> None:
+    started, cancelled = threading.Event(), threading.Event()
+    job: Coroutine[Any, Any, None] = _long(started, cancelled)
+    with pytest.raises(TimeoutError):
+        run_sync(job, timeout=0.2)
+    assert cancelled.wait(10), "the coroutine ran on after its caller gave up"
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="needs POSIX signals")
+def test_ctrl_c_during_a_blocking_call_cancels_the_work() -> None:
+    started, cancelled = threading.Event(), threading.Event()
+    main = threading.get_ident()
+
+    def interrupt() -> None:
+        started.wait(10)  # the job is running on the loop: now the user presses Ctrl-C
+        signal.pthread_kill(main, signal.SIGINT)
+
+    threading.Thread(target=interrupt, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        run_sync(_long(started, cancelled))
+    assert cancelled.wait(10), "the coroutine ran on after Ctrl-C"
