@@ -262,6 +262,78 @@ class _Reply:
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
+class _Exchange:
+    """One request and its answer, as an async context manager (a class, not a generator: it runs twice a call).
+
+    Entering sends the request and yields the `_Reply` once its head is in; leaving returns the connection to the
+    pool if the body was read to its end, and closes it otherwise.
+    """
+
+    __slots__ = ("_backend", "_reply", "_request", "_response")
+
+    def __init__(self, backend: AiohttpBackend, request: Request) -> None:
+        self._backend, self._request = backend, request
+        self._response: aiohttp.ClientResponse | None = None
+        self._reply: _Reply | None = None
+
+    async def __aenter__(self) -> _Reply:
+        backend, request = self._backend, self._request
+        client = backend._client()
+        proxy = request.proxy if request.proxy is not None else backend.proxy_for(request.url)
+        body: Any = request.body
+        loop = asyncio.get_running_loop()
+        timer: asyncio.Timeout | None = None
+        if body is not None and not isinstance(body, bytes):
+            # A streamed body: each chunk taken pushes the deadline on, so only a stall (a server that stopped
+            # reading) ends it; once the body is out, aiohttp's read deadline takes over.
+            timer = asyncio.timeout(backend.write_timeout + request.connect_timeout)
+            body = _progressing(body, timer, loop, backend.write_timeout)
+        elif body and len(body) > _SMALL_BODY:
+            # A body in memory: the kernel takes most of it at once; the rest must go out within write_timeout.
+            # (A small one, a join's, fits in the socket's buffer whole: it cannot stall, and aiohttp's read
+            # deadline bounds the wait for the answer.)
+            timer = asyncio.timeout(request.connect_timeout + backend.write_timeout + (request.read_timeout or 0.0))
+        timeout = backend.client_timeout(request.connect_timeout, request.read_timeout)
+        response: aiohttp.ClientResponse | None = None
+        _opened.set((None, False, None))
+        try:
+            async with timer if timer is not None else contextlib.nullcontext():
+                response = await client.request(
+                    request.method, request.url, headers=request.headers, data=body, proxy=proxy,
+                    allow_redirects=False, timeout=timeout,
+                    # A body's content-type is compose's to set (aiohttp would add application/octet-stream). Only
+                    # where compose set none: aiohttp rebuilds a skip list into a new header dict per request.
+                    skip_auto_headers=_NO_CONTENT_TYPE if body is not None and not _typed(request.headers) else None,
+                )
+                if timer is not None:
+                    timer.reschedule(None)
+        except TimeoutError as e:
+            if response is not None:
+                response.close()
+            if isinstance(e, aio_errors.ConnectionTimeoutError):
+                raise TimedOut(f"connecting to {_origin(request.url)} timed out", sent=False) from e
+            if timer is not None and timer.expired():
+                raise TimedOut(f"{_origin(request.url)} stopped reading the request body for "
+                               f"{backend.write_timeout:g} s") from e
+            raise TimedOut(f"no answer from {_origin(request.url)} within {request.read_timeout:g} s") from e
+        except (aiohttp.ClientError, aio_http_errors.HttpProcessingError, OSError) as e:
+            raise _failure(e, sent=not (isinstance(body, bytes | None) and _unwritten(e))) from e
+        self._response = response
+        self._reply = _Reply(response, _opened.get(), client.connector)  # type: ignore[arg-type]  # ours
+        return self._reply
+
+    async def __aexit__(self, *exc: object) -> None:
+        response, reply = self._response, self._reply
+        if response is None or reply is None:
+            return
+        # Read to its end, the connection is back in the pool already; left early, it is closed.
+        if response.content.is_eof():
+            response.release()
+        else:
+            response.close()
+        reply._done()
+
+
 class AiohttpBackend:
     """The default `compose.http.Backend`. See the module docstring.
 
@@ -320,6 +392,15 @@ class AiohttpBackend:
             weakref.finalize(self, _close_dropped, self._session, owner).atexit = False  # at exit: _close_at_exit
         return self._session
 
+    def client_timeout(self, connect: float, read: float | None) -> aiohttp.ClientTimeout:
+        """aiohttp's timeout for these deadlines, made once (a handful of distinct pairs exist)."""
+        timeout = self._timeouts.get((connect, read))
+        if timeout is None:
+            timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
+            if len(self._timeouts) < 64:
+                self._timeouts[(connect, read)] = timeout
+        return timeout
+
     def proxy_for(self, url: str) -> str | None:
         # The origin by slicing (scheme://netloc ends at the first "/" after "//"): every request asks, and
         # urlsplit would cost more than the rest of this lookup.
@@ -331,63 +412,9 @@ class AiohttpBackend:
             proxy = self._proxies[origin] = _env_proxy(url)
             return proxy
 
-    @contextlib.asynccontextmanager
-    async def send(self, request: Request) -> AsyncIterator[_Reply]:
-        client = self._client()
-        proxy = request.proxy if request.proxy is not None else self.proxy_for(request.url)
-        body: Any = request.body
-        loop = asyncio.get_running_loop()
-        timer: asyncio.Timeout | None = None
-        if body is not None and not isinstance(body, bytes):
-            # A streamed body: each chunk taken pushes the deadline on, so only a stall (a server that stopped
-            # reading) ends it; once the body is out, aiohttp's read deadline takes over.
-            timer = asyncio.timeout(self.write_timeout + request.connect_timeout)
-            body = _progressing(body, timer, loop, self.write_timeout)
-        elif body and len(body) > _SMALL_BODY:
-            # A body in memory: the kernel takes most of it at once; the rest must go out within write_timeout.
-            # (A small one, a join's, fits in the socket's buffer whole: it cannot stall, and aiohttp's read
-            # deadline bounds the wait for the answer.)
-            timer = asyncio.timeout(request.connect_timeout + self.write_timeout + (request.read_timeout or 0.0))
-        timeout = self._timeouts.get((request.connect_timeout, request.read_timeout))
-        if timeout is None:
-            timeout = aiohttp.ClientTimeout(total=None, sock_connect=request.connect_timeout,
-                                            sock_read=request.read_timeout)
-            if len(self._timeouts) < 64:
-                self._timeouts[(request.connect_timeout, request.read_timeout)] = timeout
-        response: aiohttp.ClientResponse | None = None
-        _opened.set((None, False, None))
-        try:
-            async with timer if timer is not None else contextlib.nullcontext():
-                response = await client.request(
-                    request.method, request.url, headers=request.headers, data=body, proxy=proxy,
-                    allow_redirects=False, timeout=timeout,
-                    # A body's content-type is compose's to set (aiohttp would add application/octet-stream). Only
-                    # where compose set none: aiohttp rebuilds a skip list into a new header dict per request.
-                    skip_auto_headers=_NO_CONTENT_TYPE if body is not None and not _typed(request.headers) else None,
-                )
-                if timer is not None:
-                    timer.reschedule(None)
-        except TimeoutError as e:
-            if response is not None:
-                response.close()
-            if isinstance(e, aio_errors.ConnectionTimeoutError):
-                raise TimedOut(f"connecting to {_origin(request.url)} timed out", sent=False) from e
-            if timer is not None and timer.expired():
-                raise TimedOut(f"{_origin(request.url)} stopped reading the request body for "
-                               f"{self.write_timeout:g} s") from e
-            raise TimedOut(f"no answer from {_origin(request.url)} within {request.read_timeout:g} s") from e
-        except (aiohttp.ClientError, aio_http_errors.HttpProcessingError, OSError) as e:
-            raise _failure(e, sent=not (isinstance(body, bytes | None) and _unwritten(e))) from e
-        reply = _Reply(response, _opened.get(), client.connector)  # type: ignore[arg-type]  # ours, see _client
-        try:
-            yield reply
-        finally:
-            # Read to its end, the connection is back in the pool already; left early, it is closed.
-            if response.content.is_eof():
-                response.release()
-            else:
-                response.close()
-            reply._done()
+    def send(self, request: Request) -> _Exchange:
+        """See `compose.http.Backend.send`: `async with backend.send(request) as reply: ...`."""
+        return _Exchange(self, request)
 
     async def preconnect(self, url: str) -> None:
         """See `compose.http.Backend.preconnect`: one spare connection to `url`'s origin when the pool has no idle

@@ -45,10 +45,9 @@ from .headers import is_hf_origin
 from .http import Response
 from .identity import Identity
 from .limits import current_budget
-from .loop import deadline
 from .messages import HEARTBEAT, Malformed, apply_diffs, malformed
 from .schema import EndpointSchema, Parameter, SpaceSchema
-from .streams import DISCONNECTED
+from .streams import DISCONNECTED, Mailbox
 from .updates import ProgressUnit, Update
 from .validation import validation_failure
 
@@ -120,7 +119,7 @@ async def run_call(up: Upstream, schema: EndpointSchema, values: list[Any], iden
     # must reach the replica that holds the session).
     if up.cookies.header(session_hash) != stream_cookie:
         stream_headers = up.headers(None, session_hash, accept="text/event-stream")
-    queue = up.streams.subscribe(session_hash, event_id, stream_headers, opener=up.transport.stream,
+    box = up.streams.subscribe(session_hash, event_id, stream_headers, opener=up.transport.stream,
                                  path=data_path)
     try:
         if (schema.stateful and up.transport.first_join_on(response)
@@ -129,7 +128,7 @@ async def run_call(up: Upstream, schema: EndpointSchema, values: list[Any], iden
             raise SessionLost(
                 "the Space restarted and this user's upstream session (its gr.State) was lost; it has been reset, "
                 "call again to start over", space=up.name, api_name=name)
-        return await _read(up, schema, queue, emit, ident, raw, session_hash)
+        return await _read(up, schema, box, emit, ident, raw, session_hash)
     except BaseException as e:
         if not isinstance(e, (AppError, QuotaExceeded, UpstreamDisconnected, InvalidArguments)):
             # Cancelled by the caller, timed out, or lost: stop the upstream job so it does not run on for no one.
@@ -199,7 +198,7 @@ def _cancel_upstream(
     up.in_background(cancel())
 
 
-async def _read(up: Upstream, schema: EndpointSchema, queue: asyncio.Queue[dict[str, Any]], emit: Emit,
+async def _read(up: Upstream, schema: EndpointSchema, box: Mailbox, emit: Emit,
                 ident: Identity, raw: bool, session_hash: str | None = None) -> Any:
     name = schema.api_name
 
@@ -212,11 +211,10 @@ async def _read(up: Upstream, schema: EndpointSchema, queue: asyncio.Queue[dict[
     # Heartbeats prove the upstream alive, so they reset the idle deadline; this one bounds the call whatever.
     ends = loop.time() + up.limits.max_duration
     while True:
-        if queue.empty():
+        if box.empty():
             wait = min(up.idle_timeout, ends - loop.time())
             try:
-                async with deadline(max(0.0, wait)):
-                    msg = await queue.get()
+                msg = await box.get(timeout=wait)
             except TimeoutError:
                 if wait < up.idle_timeout:
                     raise UpstreamTimeout(f"the call ran past its overall deadline of {up.limits.max_duration:g} "
@@ -225,7 +223,7 @@ async def _read(up: Upstream, schema: EndpointSchema, queue: asyncio.Queue[dict[
                 raise UpstreamTimeout(f"no progress for {up.idle_timeout:g} s; the upstream job was cancelled",
                                       space=up.name, api_name=name) from None
         else:  # often several messages came in one read: no timer for those
-            msg = queue.get_nowait()
+            msg = box.take()
         if msg is HEARTBEAT:
             continue
         if msg.get("msg") == DISCONNECTED["msg"]:

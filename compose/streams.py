@@ -6,7 +6,8 @@ must share one stream: each call subscribes its event id, the stream routes each
 and the stream is left to the server to close (it does, after the session's last event completes).
 
 Usage (inside compose's I/O loop):
-    `q = hub.subscribe(session, event_id, headers, opener=transport.stream, path=data_route); msg = await q.get()`
+    `box = hub.subscribe(session, event_id, headers, opener=transport.stream, path=data_route)`
+    `msg = await box.get(timeout=60)`
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from . import redact
 from .http import HTTPFailure, Reply
 from .messages import HEARTBEAT
 
-__all__ = ["DISCONNECTED", "MAX_EVENT", "EventParser", "EventTooLarge", "StreamHub", "hub_for"]
+__all__ = ["DISCONNECTED", "MAX_EVENT", "EventParser", "EventTooLarge", "Mailbox", "StreamHub", "hub_for"]
 
 log = redact.logger("compose.streams")  # never a token in a log line
 
@@ -37,9 +38,60 @@ _MAX_WARM = 10_000
 DISCONNECTED: dict[str, Any] = {"msg": "__disconnected__"}
 
 
+class Mailbox:
+    """The messages of one event, in order, for the one call that reads them.
+
+    An `asyncio.Queue` without what a single reader never needs (size bounds, several getters, task accounting),
+    and with its own timeout on `get`: this runs for every message of every call.
+
+    Usage: `box.put(msg)`; `msg = await box.get(timeout=60)` (TimeoutError when nothing came in time).
+    """
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: collections.deque[dict[str, Any]] = collections.deque()
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put(self, msg: dict[str, Any]) -> None:
+        self._items.append(msg)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def take(self) -> dict[str, Any]:
+        """The next message, which must be there (`empty()` is False)."""
+        return self._items.popleft()
+
+    async def get(self, timeout: float | None = None) -> dict[str, Any]:
+        """The next message, waiting up to `timeout` seconds (None: for ever) for one."""
+        if self._items:
+            return self._items.popleft()
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        timer = loop.call_later(max(0.0, timeout), _wake, waiter) if timeout is not None else None
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+            if timer is not None:
+                timer.cancel()
+        if not self._items:
+            raise TimeoutError(f"no message within {timeout:g} s")
+        return self._items.popleft()
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 @dataclass
 class _Session:
-    queues: dict[str, asyncio.Queue[dict[str, Any]]] = field(default_factory=dict)
+    queues: dict[str, Mailbox] = field(default_factory=dict)
     subscribed: set[str] = field(default_factory=set)  # events a call waits on that have not completed yet
     finished: set[str] = field(default_factory=set)  # events with nothing more to come (completed, or cut off)
     released: set[str] = field(default_factory=set)  # events whose call left before their completion came
@@ -128,8 +180,8 @@ class StreamHub:
             s.task.cancel()
 
     def subscribe(self, session_hash: str, event_id: str, headers: Headers, *, opener: Opener, path: str
-                  ) -> asyncio.Queue[dict[str, Any]]:
-        """The message queue of `event_id`, opening the session's stream if none is open.
+                  ) -> Mailbox:
+        """The mailbox of `event_id`, opening the session's stream if none is open.
 
         A stream is opened with `opener(path, headers)` (the calling Space's pool: it GETs `path`, the app's data
         route, and yields the status and the body's chunks).
@@ -137,7 +189,7 @@ class StreamHub:
         s, loop = self._session(session_hash)
         q = s.queues.get(event_id)
         if q is None:
-            q = s.queues[event_id] = asyncio.Queue()
+            q = s.queues[event_id] = Mailbox()
         s.again = False  # the join has answered: a stream for its events is open, or opened below
         s.unclaimed.discard(event_id)
         if event_id in s.finished:
@@ -229,7 +281,7 @@ class StreamHub:
             if broke or s.subscribed:
                 end = DISCONNECTED if why is None else {**DISCONNECTED, "why": why}
                 for q in s.queues.values():
-                    q.put_nowait(end)
+                    q.put(end)
                 # Calls still to subscribe find their end here; a new stream would wait for nothing.
                 s.finished.update(s.queues)
             # Keep the session while it holds messages for a call whose join has not answered yet (a fast job of
@@ -251,7 +303,7 @@ class StreamHub:
                 msg = {"msg": "unexpected_error", "message": f"data stream answered {status}",
                        "session_not_found": status == 404}
                 for q in s.queues.values():
-                    q.put_nowait(msg)
+                    q.put(msg)
                 return False
             self._warm[session_hash] = None
             self._warm.move_to_end(session_hash)
@@ -297,7 +349,7 @@ class StreamHub:
             for waiting in s.subscribed:
                 q = s.queues.get(waiting)
                 if q is not None and q.empty():
-                    q.put_nowait(HEARTBEAT)
+                    q.put(HEARTBEAT)
             return False
         event_id = msg.get("event_id")
         if event_id in s.released:
@@ -313,13 +365,13 @@ class StreamHub:
         if event_id is None:
             # Session-wide news (the server stopping): everyone on this stream hears it.
             for q in s.queues.values():
-                q.put_nowait(msg)
+                q.put(msg)
             return False
         # Messages can arrive before the joining call has subscribed; keep them for it.
         q = s.queues.get(event_id)
         if q is None:
-            q = s.queues[event_id] = asyncio.Queue()
-        q.put_nowait(msg)
+            q = s.queues[event_id] = Mailbox()
+        q.put(msg)
         if kind == "process_completed":
             if event_id not in s.subscribed:
                 s.unclaimed.add(event_id)  # its join has not answered yet (see `_read`)
