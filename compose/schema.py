@@ -24,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 from .files import write_atomically
 
 __all__ = ["JSON_TYPES", "CacheEntry", "EndpointSchema", "Parameter", "Return", "SpaceSchema", "cache_identity",
-           "cache_root", "confirm_cached", "json_type_of", "load_cached", "output_labels", "plain_text",
+           "cache_root", "confirm_cached", "json_type_of", "output_labels", "plain_text",
            "read_cached", "store_cached"]
 
 # JSON Schema's types and the Python values each takes (a bool is an int in Python, but not a JSON number: see
@@ -389,16 +389,10 @@ class CacheEntry:
     confirmed_at: float
 
 
-def load_cached(url: str, max_age: float, *, identity: str = "") -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """The cached (config, info) for `url` if present, valid, for this very URL and identity (`cache_identity`), and
-    younger than `max_age`."""
-    found = read_cached(url, max_age, identity=identity)
-    return None if found is None else (found[0], found[1])
-
-
 def read_cached(url: str, max_age: float, *, identity: str = ""
                 ) -> tuple[dict[str, Any], dict[str, Any], CacheEntry] | None:
-    """`load_cached`, and the entry it was read from (for `confirm_cached`, and when the app last confirmed it).
+    """The cached (config, info) for `url` if present, valid, for this very URL and identity (`cache_identity`), and
+    younger than `max_age`; with the entry it was read from (for `confirm_cached`, and when the app last confirmed it).
 
     Usage: `config, info, entry = read_cached(url, 3600.0)` (None if there is no usable entry).
     """

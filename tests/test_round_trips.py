@@ -189,24 +189,20 @@ async def test_a_schema_confirmed_before_the_window_is_checked_and_the_check_con
     assert _after_loading(link.requests[sent:]) == JOIN_AND_STREAM
 
 
-async def test_a_confirmation_time_in_the_future_is_not_trusted(relay: Relays, make_space: Spaces) -> None:
+@pytest.mark.parametrize(("limits", "age"), [
+    # "Confirmed" ten minutes from now (a clock set back, a copied cache): not trusted, however long the window.
+    pytest.param(compose.Limits(schema_check_every=3600), -600, id="confirmation-in-the-future"),
+    # Confirmed 3 s ago, past the default 2 s window: checked.
+    pytest.param(compose.Limits(), 3, id="default-window"),
+])
+async def test_a_disk_schema_not_confirmed_within_the_window_is_checked_first(
+        relay: Relays, make_space: Spaces, limits: compose.Limits, age: float) -> None:
     link = relay("translator")
     await link.start()
-    window = compose.Limits(schema_check_every=3600)
-    await asyncio.wait_for(make_space(link.url, schema_ttl=0, limits=window).aload(), WAIT)
-    _age_disk_entry(link.url, -600)  # "confirmed" ten minutes from now: a clock set back, a copied cache
+    await asyncio.wait_for(make_space(link.url, schema_ttl=0, limits=limits).aload(), WAIT)
+    _age_disk_entry(link.url, age)
     sent = len(link.requests)
-    await _first_call(make_space(link.url, limits=window), "future-confirmation")
-    assert _after_loading(link.requests[sent:]) == CHECKED
-
-
-async def test_the_default_window_checks_a_schema_confirmed_seconds_ago(relay: Relays, make_space: Spaces) -> None:
-    link = relay("translator")
-    await link.start()
-    await asyncio.wait_for(make_space(link.url, schema_ttl=0).aload(), WAIT)
-    _age_disk_entry(link.url, 3)  # past the default 2 s
-    sent = len(link.requests)
-    await _first_call(make_space(link.url), "default-window")
+    await _first_call(make_space(link.url, limits=limits), f"checked-{age}")
     assert _after_loading(link.requests[sent:]) == CHECKED
 
 

@@ -10,7 +10,7 @@ from offline import DEAD, offline_copy
 
 import compose
 from compose.apps.processes import start_space, wait_ready
-from compose.schema import _cache_path, load_cached, store_cached
+from compose.schema import _cache_path, read_cached, store_cached
 from compose.space import resolve_src
 
 # --- construction and src ----------------------------------------------------------------------------------------
@@ -214,21 +214,21 @@ def test_schema_cache_is_bound_to_its_url(urls: dict[str, str]) -> None:
     # A cache file copied under another URL's name is not trusted for that URL.
     other = f"{DEAD}/copied-file"
     _cache_path(other).write_bytes(_cache_path(live).read_bytes())
-    assert load_cached(other, max_age=3600) is None
+    assert read_cached(other, max_age=3600) is None
     # A corrupt cache file is ignored rather than failing the Space.
     _cache_path(other).write_text("{not json")
-    assert load_cached(other, max_age=3600) is None
+    assert read_cached(other, max_age=3600) is None
     # An expired one too.
-    assert load_cached(live, max_age=-1) is None
+    assert read_cached(live, max_age=-1) is None
 
 
 def test_stale_cache_is_used_until_refresh_rereads_the_app(urls: dict[str, str]) -> None:
     # Same app, another spelling of its address (its own cache entry), so other tests never see the edit.
     url = urls["calculator"].replace("127.0.0.1", "localhost")
     compose.Space(url).load()
-    cached = load_cached(url, max_age=3600)
+    cached = read_cached(url, max_age=3600)
     assert cached is not None
-    config, info = cached
+    config, info, _ = cached
     # Pretend the app used to describe /calculate differently when it was cached.
     info = json.loads(json.dumps(info))
     info["named_endpoints"]["/calculate"]["description"] = "an old description"
@@ -248,9 +248,9 @@ def test_an_endpoint_missing_from_a_cached_schema_is_looked_for_in_the_app(urls:
     url = urls["translator"].replace("127.0.0.1", "localhost")
     other = compose.Space(urls["calculator"].replace("127.0.0.1", "localhost"))
     other.load()
-    stale = load_cached(other.url, max_age=3600)
+    stale = read_cached(other.url, max_age=3600)
     assert stale is not None
-    store_cached(url, *stale)
+    store_cached(url, *stale[:2])
 
     space = compose.Space(url)
     assert set(space.endpoints) == {"/calculate", "/stats"}  # served from disk, as cached
