@@ -15,6 +15,13 @@ changes nothing here; restarts and lost sessions are found by the restart check 
 
 Calls made while a check is under way wait for its answer, so none is sent with the old binding.
 
+The check asks with the caller's session cookies, so on a Space with several replicas behind a balancer it asks the
+caller's replica, and for a stateful call its answer also says whether that replica restarted (compose.placement).
+So a stateful call of a pinned session goes by its replica's window, not the Space's: one replica's users calling
+often would otherwise keep the window fresh while another replica restarted, and its users would silently get
+fresh state. A session's replica is known by the app id it was last seen on (until then, by its own affinity
+cookie: its second call, the first with a cookie, checks once); all of a replica's sessions share its window.
+
 A schema the app confirmed within the last `schema_check_every` seconds is trusted, whether this process or an
 earlier one confirmed it: the disk cache's entry (compose.schema) carries the wall-clock time the app last confirmed
 it (its fetch, or a check that answered a known app id moves the file's modification time on: no rewrite), and a
@@ -57,28 +64,39 @@ async def current_schema(up: Upstream, api_name: str, *, positional: bool, user:
     sch = await up.load_schema()
     old = sch.endpoints.get(api_name)
     lost = False
-    if gate.checking is not None:
-        await asyncio.shield(gate.checking)  # another call is asking right now: its answer is ours
-    elif time.monotonic() - gate.checked_at >= up.limits.schema_check_every:
-        # Asked with the caller's session cookies: the answer is the app id of the replica that holds the session,
-        # which for a stateful endpoint also tells whether that replica restarted (compose.placement). (Derived
-        # here only: most calls have no check to make, and the hash costs CPU on every call.)
-        session = up.session(user) if up.session_mode != "call" else None
-        gate.checking = asyncio.get_running_loop().create_future()
+    # Asked with the caller's session cookies: the answer is the app id of the replica that holds the session,
+    # which for a stateful endpoint also tells whether that replica restarted (compose.placement). So a stateful
+    # call of a pinned session goes by its replica's clock: other replicas' users checking often say nothing of
+    # this one. (The hash is derived here only when needed: it costs CPU on every call.)
+    stateful = old is not None and old.stateful
+    session = up.session(user) if stateful and up.session_mode != "call" else None
+    clock = up.check_clock(session) if session is not None else ""
+    pending = gate.checking.get(clock)
+    if pending is not None:
+        await asyncio.shield(pending)  # another call is asking the same replica right now: its answer is ours
+    elif time.monotonic() - gate.last_checked(clock) >= up.limits.schema_check_every:
+        if session is None and up.session_mode != "call":
+            session = up.session(user)
+        done = gate.checking[clock] = asyncio.get_running_loop().create_future()
         # The call after this check needs two connections at once (its join and its data stream); after an idle
         # spell the pool is empty: open the second beside the check's, not after it (one round trip less).
         up.transport.preconnect()
         try:
             live = await _check(up, sch.api_prefix, sch.app_id, session, user)
         finally:
-            gate.checked_at = time.monotonic()
-            gate.checking.set_result(None)
-            gate.checking = None
+            now = gate.checked_at = time.monotonic()
+            if clock:
+                gate.replica_checked(clock, now)
+            gate.checking.pop(clock, None)
+            done.set_result(None)
         # Only a session its cookies pin to a replica: a cookie-less one's answer may come from any replica (and
         # on a balanced Space it is a first call, with nothing to lose yet); restarts of a single-process app are
         # found on the fresh connection a restart leaves (calls.py).
-        lost = (session is not None and live is not None and old is not None and old.stateful
-                and up.pinned(session) and await up.seen(session, user, live))
+        lost = (session is not None and live is not None and stateful and up.pinned(session)
+                and await up.seen(session, user, live))
+        if stateful and session is not None and not lost and live is not None and up.pinned(session):
+            # Seen now: the session's replica is known by its app id, whose clock all its sessions share.
+            gate.replica_checked(up.check_clock(session), now)
     sch = await up.load_schema()
     new = sch.endpoints.get(api_name)
     if new is None and old is None:

@@ -134,6 +134,10 @@ def unreachable(error: BaseException) -> bool:
     return False
 
 
+# Replica clocks kept per Space (compose.drift): one per replica, or per session until its replica is known.
+_MAX_REPLICA_CLOCKS = 4096
+
+
 class Gate:
     """The runtime side of a Space's `Limits`: its in-flight slots and its circuit breaker (see the module)."""
 
@@ -145,9 +149,12 @@ class Gate:
         self._down_since = 0.0
         self._why = ""
         self.in_flight = 0  # calls holding a slot now (for tests and the soak)
-        # compose.drift: when the app was last asked whether it was redeployed, and the check under way, if any.
+        # compose.drift: when the app was last asked whether it was redeployed (any replica: the API is one), and,
+        # per replica that stateful sessions are pinned to, when that replica was (`replica_checked`); the checks
+        # under way, by the clock they go by ("" for the Space-wide one).
         self.checked_at = -float("inf")
-        self.checking: asyncio.Future[None] | None = None
+        self._replicas: dict[str, float] = {}
+        self.checking: dict[str, asyncio.Future[None]] = {}
         self.known_app_ids: set[str] = set()  # app ids whose API matched the schema (replicas, plain restarts)
 
     def confirmed_at(self, wall: float) -> None:
@@ -160,6 +167,18 @@ class Gate:
         age = time.time() - wall
         if age >= 0:
             self.checked_at = max(self.checked_at, time.monotonic() - age)
+
+    def last_checked(self, clock: str) -> float:
+        """When the redeploy check last asked through `clock` ("" for the Space-wide clock, else a replica's, see
+        `compose.drift`): `time.monotonic()` seconds, -inf if never."""
+        return self.checked_at if not clock else self._replicas.get(clock, -float("inf"))
+
+    def replica_checked(self, clock: str, when: float) -> None:
+        """A check asked the replica `clock` stands for at `when` (monotonic seconds). Bounded: a Space with more
+        replica clocks than this forgets them all, which costs each a check."""
+        if len(self._replicas) >= _MAX_REPLICA_CLOCKS:
+            self._replicas.clear()
+        self._replicas[clock] = when
 
     def check(self, api_name: str | None = None) -> None:
         """Fail at once while the breaker remembers the host as unreachable."""
@@ -197,7 +216,7 @@ class Gate:
         if self._slots is None or self._loop is not loop:
             # Made on compose's I/O loop, on first use; again in a forked child, whose loop is a new one (the
             # parent's slots and pending check belong to a loop that does not run there).
-            self._slots, self.checking, self._loop = asyncio.Semaphore(self.limits.max_in_flight), None, loop
+            self._slots, self.checking, self._loop = asyncio.Semaphore(self.limits.max_in_flight), {}, loop
         async with self._slots:
             self.check(api_name)  # the host may have been found dead while this call waited
             budget = UploadBudget(self.limits)

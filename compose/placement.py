@@ -56,6 +56,10 @@ class Placement:
         self._on.pop(session, None)
         self._remember(session, app_id)
 
+    def where(self, session: str) -> str | None:
+        """The app id `session` was last seen on (None: not seen yet)."""
+        return self._on.get(session)
+
     def known(self, app_id: str) -> bool:
         """True if some session was seen on a process with this app id (a replica compose knows)."""
         return app_id in self._app_ids

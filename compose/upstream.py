@@ -482,6 +482,16 @@ class Upstream:
                 raise APIChanged("the Space restarted with a different API", space=self.name)
         return True
 
+    def check_clock(self, session: str) -> str:
+        """The redeploy check's clock a stateful call of `session` goes by (compose.drift): its replica's, named by
+        the app id the session was last seen on, or, until it has been seen, by its own affinity cookie; "" (the
+        Space-wide clock) for a session no balancer pins, which one app process serves with every other."""
+        cookie = self.cookies.header(session)
+        if cookie is None:
+            return ""
+        where = self._placement.where(session)
+        return f"app {where}" if where is not None else f"cookie {cookie}"
+
     def pinned(self, session: str) -> bool:
         """True if a balancer (or the app) gave `session` cookies: its replica is known by them."""
         return self.cookies.header(session) is not None
