@@ -1,5 +1,6 @@
 """Round trips per call over an emulated wide-area link, for gradio_client, compose and the floor side by side, in
-RTT units (wall time / RTT, each client's own processing included), at 50 and 100 ms.
+RTT units, at 50 and 100 ms: wall time / RTT (each client's and the app's own processing included), and the round
+trips the link adds, (time at this RTT − time at RTT 0) / RTT, from a pass over the same link with no delay.
 
 The link is bench/wan/proxy.py (TLS ends there; each byte waits RTT/2, a new connection 2 RTT more for TCP and TLS;
 the proxy runs in a process of its own). The upstreams are spaces/translator and spaces/streaming (MCP on, as every
@@ -22,8 +23,8 @@ Scenarios (each sample a new end user, so "cold" includes a session Gradio has n
   the link (compose `ep.handler()`, a shared gradio_client Client, the floor by hand): the time the link adds, i.e.
   (end-to-end time at this RTT − at RTT 0) / RTT, warm sessions.
 
-Usage: `python -m bench.wan [--quick] [--trace] [--write]`: about 8 minutes on a loaded 2-core machine (`--quick`:
-2 samples, about 3 minutes). `--write` puts the tables into bench/WAN.md and README.md (between its bench/wan
+Usage: `python -m bench.wan [--quick] [--trace] [--write]`: about 10 minutes on a loaded 2-core machine (`--quick`:
+2 samples, about 4 minutes). `--write` puts the tables into bench/WAN.md and README.md (between its bench/wan
 markers); `--trace` prints, for the first sample, what each client sent on the link and when.
 """
 
@@ -48,6 +49,7 @@ from .floor import Floor
 from .proxy import DelayProxy, Event, opened
 
 RTTS = (0.05, 0.1)
+BASE = 0.0  # the same link with no delay: what a call costs besides its round trips (processing, the app's work)
 IDLE = 6.0
 APP_DELAY = 0.5  # /count_up(3, delay=0.5) sleeps this long before its first output: not the link's time
 CLIENTS = ("gradio_client", "compose", "floor")
@@ -62,16 +64,16 @@ README_START, README_END = "<!-- bench/wan: written by `python -m bench.wan --wr
 
 
 class Record:
-    """Samples (RTT units), new connections per call, and the first sample's link traces."""
+    """Samples (seconds), new connections per call, and the first sample's link traces."""
 
     def __init__(self) -> None:
         self.samples: dict[Key, list[float]] = {}
         self.conns: dict[Key, list[float]] = {}
         self.traces: dict[Key, tuple[float, list[Event]]] = {}
 
-    def add(self, key: Key, rtt_units: float, conns: float | None = None, trace: tuple[float, list[Event]] | None = None
+    def add(self, key: Key, seconds: float, conns: float | None = None, trace: tuple[float, list[Event]] | None = None
             ) -> None:
-        self.samples.setdefault(key, []).append(rtt_units)
+        self.samples.setdefault(key, []).append(seconds)
         if conns is not None:
             self.conns.setdefault(key, []).append(conns)
         if trace is not None and key not in self.traces:
@@ -101,7 +103,7 @@ class Run:
             got = self.loop.run_until_complete(got)
         seconds = (time.monotonic() - t0) if not isinstance(got, float) else got
         events = proxy.events(since=t0)
-        self.record.add((self.rtt, client, scenario), (seconds - minus) / self.rtt, opened(events), (t0, events))
+        self.record.add((self.rtt, client, scenario), seconds - minus, opened(events), (t0, events))
         return seconds
 
     def ctx(self, proxy: DelayProxy) -> ssl.SSLContext:
@@ -172,11 +174,12 @@ class Run:
         self.loop.run_until_complete(disk_floor.reopen(floor.fn))
         seconds = self.timed("floor", "cold, schema on disk", tp,
                              lambda: disk_floor.call("/translate", ["hello", "French"]))
-        self.record.add((self.rtt, "floor", WINDOW), seconds / self.rtt)  # the same floor: the schema known
+        self.record.add((self.rtt, "floor", WINDOW), seconds)  # the same floor: the schema known
         self.loop.run_until_complete(disk_floor.close())
         self.floor_first()
 
-        self.one_hop()
+        if self.rtt:
+            self.one_hop()  # measured against RTT 0 on its own link (its own baseline)
 
         # Idle: every client has been left alone at least IDLE seconds when its call starts.
         time.sleep(IDLE)
@@ -266,7 +269,7 @@ class Run:
         self.loop.run_until_complete(user.close())
         for client in CLIENTS:
             added = statistics.median(got[(client, self.rtt)]) - statistics.median(got[(client, 0.0)])
-            self.record.add((self.rtt, client, "one hop"), added / self.rtt, conns[client], traces[client])
+            self.record.add((self.rtt, client, "one hop"), added, conns[client], traces[client])
 
     def close(self) -> None:
         for name, c in self.streaming.items():
@@ -287,14 +290,17 @@ def load() -> str:
     return " / ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def table(record: Record) -> str:
+def table(record: Record, *, added: bool) -> str:
+    """Medians in RTT units: wall time / RTT, or (`added`) the link's share, (time at RTT − time at RTT 0) / RTT.
+    One hop is always the link's share (measured against RTT 0 on its own link)."""
     lines = ["| RTT | scenario | gradio_client | compose | floor |", "|---|---|---|---|---|"]
     for rtt in RTTS:
         for scenario in SCENARIOS:
             cells = []
             for client in CLIENTS:
                 m = record.median((rtt, client, scenario))
-                cells.append("—" if m is None else f"{m:.2f}")
+                base = record.median((BASE, client, scenario)) if added and scenario != "one hop" else 0.0
+                cells.append("—" if m is None or base is None else f"{(m - base) / rtt:.2f}")
             lines.append(f"| {rtt * 1000:.0f} ms | {scenario} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -314,6 +320,8 @@ def conns_table(record: Record) -> str:
 def traces(record: Record) -> str:
     out = []
     for (rtt, client, scenario), (t0, events) in sorted(record.traces.items()):
+        if not rtt:
+            continue  # the no-delay baseline: nothing to count in RTT
         out.append(f"\n{client}, {scenario}, RTT {rtt * 1000:.0f} ms (times in RTT from the call's start):")
         for e in events:
             out.append(f"  {(e.at - t0) / rtt:6.2f}  #{e.conn:<3} {e.kind:8} {e.what}")
@@ -336,7 +344,7 @@ def main() -> None:
     started, load_before = time.monotonic(), load()
     record = Record()
     with launch({name: (name, None, {}) for name in ("translator", "streaming")}) as running:
-        for rtt in RTTS:
+        for rtt in (BASE, *RTTS):
             with links(rtt, running["translator"].url, running["streaming"].url) as (tp, sp, hp, outer):
                 run = Run(rtt, tp, sp, hp, outer, record, warm, hop)
                 try:
@@ -356,7 +364,13 @@ def main() -> None:
     md = (f"`python -m bench.wan{' --quick' if quick else ''}`: {samples} samples per cell ({warm} warm calls and "
           f"{hop} one-hop calls per sample), medians, in RTT units; {took:.0f} s; load average (1/5/15 min) "
           f"{load_before} at the start, {load()} at the end; {os.cpu_count()} cores.\n\n")
-    md += table(record)
+    md += ("Round trips the link adds, (time at the RTT − time over the same link with no delay) / RTT: the "
+           "figure the targets are about (warm and first output ≤ 1.1, one hop ≤ 1.1, cold ≤ 5, ≤ 4 with the "
+           "schema on disk).\n\n" + table(record, added=True))
+    md += ("\n\nWall time / RTT, everything included (each client's and the app's own processing: at RTT 0 a warm "
+           "call takes " + ", ".join(f"{c} {m * 1000:.0f} ms" for c in CLIENTS
+                                     if (m := record.median((BASE, c, "warm"))) is not None)
+           + "):\n\n" + table(record, added=False))
     md += ("\n\nNew TLS connections per warm call, and per one-hop call (at the upstream link; gradio_client's "
            "heartbeat stream not counted):\n\n" + conns_table(record))
     print(md)
