@@ -109,7 +109,7 @@ def run_sync(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
 
     The waiting thread sleeps on a bare lock that the task's completion releases: what a blocking call costs in
     hand-off is two thread wake-ups, not the condition variables and callback chain of a concurrent Future
-    (`run_coroutine_threadsafe`), which cost a third more (85 µs against 52 here, for an empty coroutine).
+    (`run_coroutine_threadsafe`): an empty coroutine took 85 µs of CPU that way here, 52 this way.
     """
     if _in_io_loop():
         coro.close()
