@@ -6,12 +6,17 @@ It is one daemon thread for the whole process, however many Spaces and users the
 it is installed (everywhere but Windows) and the stdlib loop otherwise. A forked child starts its own loop on
 first use; whatever belonged to the parent's loop (connection pools, data streams) is rebuilt there, never shared.
 
+When the process exits, what still runs on the loop is wound down (`EXIT_GRACE`): a job nobody waited for is
+cancelled upstream (it would otherwise run on for no one, on the visitor's quota), and data streams end cleanly
+instead of being destroyed pending.
+
 Usage: `result = run_sync(coro)`, or `await run_async(coro)` from another loop.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
 import contextlib
 import os
@@ -20,7 +25,9 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-__all__ = ["deadline", "io_loop", "run_async", "run_sync", "spawn"]
+__all__ = ["EXIT_GRACE", "deadline", "io_loop", "run_async", "run_sync", "spawn"]
+
+EXIT_GRACE = 2.0  # seconds the process's exit waits at most for compose's last requests (a running job's cancel)
 
 T = TypeVar("T")
 
@@ -80,7 +87,44 @@ def io_loop() -> asyncio.AbstractEventLoop:
             threading.Thread(target=main, name="compose-io", daemon=True).start()
             ready.wait()
             _loop = loop
+            # Registered now, after compose's modules registered theirs at import: atexit runs last-in first-out,
+            # so this runs before the connection pools close (aiohttp_backend), and the cancels can still go out.
+            atexit.register(_wind_down_at_exit, loop)
         return _loop
+
+
+def _wind_down_at_exit(loop: asyncio.AbstractEventLoop) -> None:
+    """At exit: cancel the tasks still running on `loop` and give what that sets off up to `EXIT_GRACE` seconds.
+
+    The daemon thread would otherwise be frozen mid-call: a submitted job nobody waited for ran on upstream (its
+    cancel was never sent), and a data stream's task was destroyed pending ("Task was destroyed but it is
+    pending!" on stderr). The loop itself keeps running: a later atexit hook may still call a Space.
+    """
+    if loop is not _loop or _pid != os.getpid() or not loop.is_running():
+        return  # a forked child's copy of its parent's loop (no thread runs it here), or one stopped already
+    with contextlib.suppress(Exception):  # an exit must not fail over what it tidies
+        asyncio.run_coroutine_threadsafe(_wind_down(EXIT_GRACE), loop).result(EXIT_GRACE + 1.0)
+
+
+async def _wind_down(grace: float) -> None:
+    """Cancel every other task on this loop, then wait up to `grace` seconds for them and for what their
+    cancellation started (a cancelled call sends its cancel upstream from a task of its own); whatever is left
+    then is cancelled without waiting."""
+    loop = asyncio.get_running_loop()
+    me = asyncio.current_task()
+    ends = loop.time() + grace
+    running = {task for task in asyncio.all_tasks() if task is not me}
+    for task in running:
+        task.cancel()
+    while running and (left := ends - loop.time()) > 0:
+        await asyncio.wait(running, timeout=left)
+        running = {task for task in asyncio.all_tasks() if task is not me and not task.done()}
+    for task in running:
+        task.cancel()
+    for task in asyncio.all_tasks():
+        if task is not me:
+            # Whatever they ended with, nobody will ask: retrieved, so asyncio does not log it at collection.
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:

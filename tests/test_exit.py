@@ -1,0 +1,59 @@
+"""What a script's exit does to compose's I/O thread: a job nobody waited for is cancelled upstream, not left to run
+on for no one (on a ZeroGPU Space, on the visitor's quota), and nothing is printed on the way out.
+
+Each script runs in its own Python process against the real apps on 127.0.0.1, and exits the ordinary way.
+"""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+import textwrap
+
+from jobs import wait_for_state
+
+import compose
+
+EXIT_DEADLINE = 25.0  # a generous bound on a script's exit: a hang would last forever
+NOISE = ("Task was destroyed", "never retrieved", "Traceback", "Unclosed")
+
+
+def _script(body: str) -> list[str]:
+    return [sys.executable, "-c", textwrap.dedent(body)]
+
+
+def test_a_job_still_running_when_the_script_exits_is_cancelled_upstream(urls: dict[str, str],
+                                                                          streaming: compose.Space) -> None:
+    seconds = round(random.uniform(30, 39), 6)  # a long_job duration no other test uses (see tests/jobs.py)
+    child = subprocess.Popen(_script(f"""
+        import sys
+        import compose
+        job = compose.Space({urls["streaming"]!r}).endpoint("/long_job").submit(seconds={seconds!r})
+        print("submitted", flush=True)
+        sys.stdin.read()  # the test closes stdin once the job runs upstream: then the script ends, job unfinished
+    """), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_for_state(streaming, seconds, "running", limit=15) == "running"
+        _, err = child.communicate("", timeout=EXIT_DEADLINE)
+    finally:
+        child.kill()
+        child.wait()
+    assert child.returncode == 0, err
+    assert not [line for line in err.splitlines() if any(n in line for n in NOISE)], err
+    assert wait_for_state(streaming, seconds, "cancelled", limit=15) == "cancelled"
+
+
+def test_a_script_that_made_calls_exits_without_a_word_on_stderr(urls: dict[str, str]) -> None:
+    # The call returns at the job's completion; the session's data stream ends just after. A script exiting in
+    # between used to print "Task was destroyed but it is pending!" and an aiohttp error, two runs in three.
+    script = _script(f"""
+        import compose
+        ep = compose.Space({urls["translator"]!r}).endpoint("/translate")
+        print(*(ep.predict("hello", "French") for _ in range(3)))
+    """)
+    for _ in range(3):
+        done = subprocess.run(script, capture_output=True, text=True, timeout=EXIT_DEADLINE)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split() == ["bonjour"] * 3, done.stdout
+        assert not [line for line in done.stderr.splitlines() if any(n in line for n in NOISE)], done.stderr
