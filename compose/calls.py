@@ -70,6 +70,20 @@ async def run_call(up: Upstream, schema: EndpointSchema, values: list[Any], iden
     With `raw`, `values` holds one wire payload per dependency input (state slots ignored) and the result is the
     full output list, files as FileData pointing at local copies: what `space.render()` passes straight through.
     """
+    task = up.call_begins()
+    try:
+        return await _run_call(up, schema, values, ident, emit, raw=raw, event_data=event_data)
+    except asyncio.CancelledError:
+        if up.closing:  # cancelled by the Space's close(), not by its caller: say so
+            raise UpstreamDisconnected("the Space was closed while this call ran; its upstream job was cancelled",
+                                       space=up.name, api_name=schema.api_name) from None
+        raise
+    finally:
+        up.call_ends(task)
+
+
+async def _run_call(up: Upstream, schema: EndpointSchema, values: list[Any], ident: Identity, emit: Emit, *,
+                    raw: bool, event_data: Any) -> Any:
     sch = up.schema_now()
     if ident.oauth_token and schema.oauth_token is None:
         # A signed-in user's token goes only to an endpoint that declares a gr.OAuthToken parameter (neither as

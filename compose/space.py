@@ -367,7 +367,7 @@ class Space:
         return self.upstream.user_download_dir(user)
 
     async def aclose(self) -> None:
-        """Close the connection pool (open calls fail)."""
+        """Close the connection pool. Calls in flight are cancelled, upstream too, and fail UpstreamDisconnected."""
         await self.upstream.aclose()
 
     def close(self) -> None:

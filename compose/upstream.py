@@ -37,7 +37,9 @@ from .sweep import DownloadSweeper
 from .transport import Transport
 from .updates import ProgressUnit, Update
 
-__all__ = ["ANSWER_STANDS_FOR", "DEFAULT_PREFIX", "Upstream"]
+__all__ = ["ANSWER_STANDS_FOR", "CLOSE_GRACE", "DEFAULT_PREFIX", "Upstream"]
+
+CLOSE_GRACE = 2.0  # seconds `aclose()` waits at most for the cancels of the calls it cut short
 
 # Gradio's default API prefix: /info and the MCP schema are asked under it before /config has said otherwise.
 DEFAULT_PREFIX = "/gradio_api"
@@ -115,6 +117,8 @@ class Upstream:
         self._epoch = 0
         self._placement = Placement()  # the app process each session lives on (restart detection per replica)
         self._background: set[asyncio.Task[Any]] = set()  # requests that outlive their call (cancels)
+        self._calls: set[asyncio.Task[Any]] = set()  # tasks running a call now: close() cancels their jobs
+        self.closing = False  # close() is cancelling the calls in flight (they fail UpstreamDisconnected)
         self._unready = False  # the Hub said it was not running when it resolved the host (see resolve)
         # The latest app id answer per session (asked with its cookies): (cookie header, app id, when). Bounded.
         self._answers: dict[str, tuple[str | None, str, float]] = {}
@@ -578,8 +582,34 @@ class Upstream:
         if pending:
             await asyncio.wait(pending, timeout=timeout)
 
-    async def aclose(self) -> None:
-        """Close the connection pool (open calls fail)."""
+    def call_begins(self) -> asyncio.Task[Any] | None:
+        """A call starts in the current task: `aclose()` cancels it (and so its upstream job). Pass the task back
+        to `call_ends`."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._calls.add(task)
+        return task
+
+    def call_ends(self, task: asyncio.Task[Any] | None) -> None:
+        self._calls.discard(task)  # type: ignore[arg-type]  # None was never added
+
+    async def aclose(self, grace: float = CLOSE_GRACE) -> None:
+        """Close the connection pool. Calls in flight are cancelled first, each with its upstream job (they fail
+        `UpstreamDisconnected`), and their cancels get up to `grace` seconds to go out: a job whose caller closed
+        the Space must not run on for no one (closing the data stream alone leaves a running job running)."""
+        loop = asyncio.get_running_loop()
+        me = asyncio.current_task()
+        calls = [t for t in self._calls if t is not me and not t.done() and t.get_loop() is loop]
+        if calls:
+            self.closing = True
+            try:
+                for task in calls:
+                    task.cancel()
+                ends = loop.time() + grace
+                await asyncio.wait(calls, timeout=grace)
+                await self.settle(max(0.0, ends - loop.time()))
+            finally:
+                self.closing = False
         if self._streams is not None:
             await self._streams.aclose()  # before the pool: see StreamHub.aclose
         if self._transport is not None:

@@ -1,7 +1,8 @@
-"""What a script's exit does to compose's I/O thread: a job nobody waited for is cancelled upstream, not left to run
-on for no one (on a ZeroGPU Space, on the visitor's quota), and nothing is printed on the way out.
+"""What ending does to calls in flight: `Space.close()` and a script's exit cancel a running job upstream, instead of
+leaving it to run on for no one (on a ZeroGPU Space, on the visitor's quota), and nothing is printed on the way out.
 
-Each script runs in its own Python process against the real apps on 127.0.0.1, and exits the ordinary way.
+The exit tests run each script in its own Python process against the real apps on 127.0.0.1; it exits the
+ordinary way.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 from jobs import wait_for_state
 
 import compose
+from compose.errors import UpstreamDisconnected
 
 EXIT_DEADLINE = 25.0  # a generous bound on a script's exit: a hang would last forever
 NOISE = ("Task was destroyed", "never retrieved", "Traceback", "Unclosed")
@@ -57,3 +60,15 @@ def test_a_script_that_made_calls_exits_without_a_word_on_stderr(urls: dict[str,
         assert done.returncode == 0, done.stderr
         assert done.stdout.split() == ["bonjour"] * 3, done.stdout
         assert not [line for line in done.stderr.splitlines() if any(n in line for n in NOISE)], done.stderr
+
+
+def test_closing_the_space_cancels_its_running_job_upstream_and_the_caller_is_told(urls: dict[str, str],
+                                                                                    streaming: compose.Space) -> None:
+    seconds = round(random.uniform(40, 49), 6)
+    space = compose.Space(urls["streaming"])
+    job = space.endpoint("/long_job").submit(seconds=seconds)
+    assert wait_for_state(streaming, seconds, "running", limit=15) == "running"
+    space.close()
+    with pytest.raises(UpstreamDisconnected, match="closed while this call ran"):
+        job.result(timeout=EXIT_DEADLINE)
+    assert wait_for_state(streaming, seconds, "cancelled", limit=15) == "cancelled"
