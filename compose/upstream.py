@@ -15,6 +15,7 @@ Usage (inside compose's I/O loop):
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -313,6 +314,9 @@ class Upstream:
         info_task, mcp_task = self._ask_info(prefix, h)
         try:
             r = await self._get_schema("/config", h, on_wait=on_wait)
+            if r.status_code == 401 and _gradio_login(r.content):
+                raise ConfigError(f"{self.name}: the app asks for a login (it was launched with Gradio's auth=); "
+                                  "compose does not sign in to an app's own login: call an app without one")
             if r.status_code in (401, 403, 404):
                 # What Hugging Face answers for a private Space to a caller without its token, too.
                 private = " (or a private Space: pass token=...)" if is_hf_origin(self.url) else ""
@@ -637,6 +641,16 @@ def api_shape(schema: SpaceSchema) -> dict[str, Any]:
     """What a restart with another API changes: each endpoint's parameter names and its input/output slots."""
     return {name: ([p.name for p in ep.parameters], len(ep.returns), ep.input_slots, ep.output_slots)
             for name, ep in schema.endpoints.items()}
+
+
+def _gradio_login(body: bytes) -> bool:
+    """Is this 401 body Gradio's own "log in first" (an app launched with `auth=`)? (gradio/routes.py answers
+    `{"detail": {"error": "Not authenticated", ...}}`; pinned by a test in tests/test_space.py.)"""
+    try:
+        detail = json.loads(body[:4096]).get("detail")
+    except (ValueError, AttributeError):
+        return False
+    return isinstance(detail, dict) and detail.get("error") == "Not authenticated"
 
 
 def _drop(*tasks: asyncio.Task[Any]) -> None:
