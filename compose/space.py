@@ -53,6 +53,9 @@ def is_space_id(text: str) -> bool:
     return bool(_SPACE_ID.match(text))
 
 
+_HF_WITHOUT_SCHEME = re.compile(r"^(?:(?:huggingface\.co|hf\.co)/spaces/|[a-z0-9-]+\.hf\.space(?:[/?]|$))", re.I)
+
+
 def resolve_src(src: str) -> tuple[str, str | None]:
     """(display name, root URL) for a URL; (Space id, None) for a Space id, whose host only the Hub knows
     (`compose.hub.resolve`: a subdomain is not always `owner-name`, e.g. for names beyond one DNS label)."""
@@ -65,6 +68,8 @@ def resolve_src(src: str) -> tuple[str, str | None]:
         if m:
             return resolve_src(m.group(1))
         return src.rstrip("/"), f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+    if _HF_WITHOUT_SCHEME.match(src):  # pasted from the address bar, which hides the scheme
+        return resolve_src(f"https://{src}")
     if is_space_id(src):
         return src, None
     raise ConfigError(f"{src!r} is neither a Space id ('owner/name') nor an http(s) URL")

@@ -45,6 +45,8 @@ def test_bad_session_mode_raises_config_error() -> None:
         ("Some.Owner/My_Space", None),
         ("https://huggingface.co/spaces/abidlabs/en2fr", None),
         ("https://hf.co/spaces/abidlabs/en2fr/tree/main", None),
+        ("huggingface.co/spaces/abidlabs/en2fr", None),  # as an address bar shows it, with no scheme
+        ("abidlabs-en2fr.hf.space/", "https://abidlabs-en2fr.hf.space"),
         ("http://127.0.0.1:7860/", "http://127.0.0.1:7860"),
         ("https://example.com/some/app/", "https://example.com/some/app"),
     ],
