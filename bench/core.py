@@ -47,6 +47,7 @@ from typing import Any
 
 import aiohttp
 import httpx
+import orjson
 import psutil
 import uvloop
 from gradio_client import Client, handle_file
@@ -308,6 +309,8 @@ class AsyncFloor:
         await self.http.aclose()
 
 
+AIOHTTP_FLOOR = "aiohttp floor (same protocol)"
+
 # Client CPU of one bare aiohttp keep-alive POST on uvloop, on the machine where the "≤ 1 ms client CPU per call"
 # target was set (issue #9: aiohttp 3.14, uvloop, a small JSON POST). This machine's own figure, measured in the
 # same run (`Calibration`), scales compose's CPU to that machine: raw ms × REFERENCE_POST_CPU / this machine's.
@@ -319,13 +322,38 @@ class Calibration:
 
     The POST goes to the app's `/cancel` for an event nobody has (Gradio answers 200 and changes nothing); the
     answer's body is read, so the connection goes back to the pool. Measured like the clients (process CPU).
+
+    The same session is also the aiohttp floor (`call`): Gradio's queue protocol by hand, as the httpx floors speak
+    it (join, then the data stream read to its end), with nothing else: what this one call costs on compose's HTTP
+    stack before compose adds anything.
     """
 
     def __init__(self, url: str, prefix: str, fn_index: int) -> None:
         self.loop = uvloop.new_event_loop()
         self.url = f"{url}{prefix}/cancel"
+        self.join, self.data, self.fn = f"{url}{prefix}/queue/join", f"{url}{prefix}/queue/data", fn_index
         self.body = {"session_hash": "bench-calibration", "fn_index": fn_index, "event_id": "bench-calibration"}
         self.http = self.loop.run_until_complete(self._session())
+
+    async def _protocol(self, data: list[Any], session_hash: str) -> list[Any]:
+        async with self.http.post(self.join, json=_join_body(self.fn, data, session_hash)) as r:
+            if r.status != 200:
+                raise BenchError(f"join answered {r.status}")
+            await r.read()
+        result: list[Any] | None = None
+        async with self.http.get(self.data, params={"session_hash": session_hash}) as r:
+            async for line in r.content:
+                if line.startswith(b"data:"):
+                    msg = orjson.loads(line[5:])
+                    if msg.get("msg") == "process_completed":
+                        result = msg["output"]["data"]
+        if result is None:
+            raise BenchError("the stream ended without process_completed")
+        return result
+
+    def call(self, data: list[Any], session_hash: str = "bench-aiohttp-floor") -> list[Any]:
+        """One call of the aiohttp floor (blocking: its loop runs only while it is measured)."""
+        return self.loop.run_until_complete(self._protocol(data, session_hash))
 
     async def _session(self) -> aiohttp.ClientSession:
         # Idle connections expire after 4 s, before uvicorn closes them at 5 (as compose's pool does): between
@@ -465,6 +493,7 @@ class Core:
         clients: dict[str, tuple[Callable[[], Any], bool, int]] = {
             "httpx floor (sync Client)": (lambda: floor.call("/translate", ["hello", "French"]), False, n),
             "httpx floor (AsyncClient)": (lambda: afloor.call("/translate", ["hello", "French"]), True, n),
+            AIOHTTP_FLOOR: (lambda: self.calibration.call(["hello", "French"]), False, n),
             "compose ep.predict (sync)": (lambda: ep.predict("hello", "French"), False, n),
             "compose await ep.call (async)": (lambda: ep.call("hello", "French"), True, n),
             "gradio_client Client.predict": (
@@ -507,6 +536,7 @@ class Core:
         cpu = cp.cpu / cp.calls
         post = cal_cpu / cal_posts
         scaled = cpu * REFERENCE_POST_CPU / post
+        aio = series[AIOHTTP_FLOOR].cpu / series[AIOHTTP_FLOOR].calls
         md += (f"\n\nCompose's share of that CPU spent on its I/O thread: {self.io_cpu_per_call * 1000:.2f} ms/call "
                f"(the rest is the calling thread). {rounds} rounds, clients interleaved within each round; each "
                "client's batch starts with one unrecorded warm-up call (a pool left idle past its 4 s keep-alive "
@@ -518,6 +548,12 @@ class Core:
                f"{cpu * 1000:.2f} × {REFERENCE_POST_CPU * 1000:.2f} / {post * 1000:.3f} = **{scaled * 1000:.2f} ms** "
                "per call; the raw figure is the one in the table above. The scaling assumes compose's CPU grows with "
                "the machine's speed as aiohttp's does (both are mostly the same Python and the same loop).")
+        md += ("\n\nWhat the call costs on aiohttp before compose adds anything: the aiohttp floor (the queue "
+               "protocol by hand on the calibration's session: join, then the data stream to its end) takes "
+               f"{aio * 1000:.2f} "
+               f"ms raw, {aio * REFERENCE_POST_CPU / post * 1000:.2f} ms scaled; compose `ep.predict` takes "
+               f"{cpu / aio:.2f}× that (its thread hand-off, the concurrent warm join and stream, identity, limits "
+               "and checks included).")
         ratio = cp.stats["median"] / fl.stats["median"]
         speedup = gcs.stats["median"] / cp.stats["median"]
         conns = cp.connects / cp.calls
