@@ -22,12 +22,17 @@ import contextlib
 import os
 import sys
 import threading
+import time
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 __all__ = ["EXIT_GRACE", "deadline", "io_loop", "run_async", "run_sync", "spawn"]
 
 EXIT_GRACE = 2.0  # seconds the process's exit waits at most for compose's last requests (a running job's cancel)
+# Seconds between a blocking caller's looks at its signals: CPython runs a Ctrl-C handler when a lock wait is
+# interrupted, but a SIGINT that lands just before the wait blocks interrupts nothing, and the Ctrl-C would only be
+# seen when the call ends. Waiting in slices bounds that.
+_SIGNAL_POLL = 0.5
 
 T = TypeVar("T")
 
@@ -173,8 +178,11 @@ def run_sync(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
 
     loop.call_soon_threadsafe(start)
     try:
-        if not done.acquire(timeout=-1 if timeout is None else timeout):
-            raise TimeoutError(f"the call did not finish within {timeout:g} s")
+        ends = None if timeout is None else time.monotonic() + timeout
+        while not done.acquire(timeout=_SIGNAL_POLL if ends is None else max(0.0, min(_SIGNAL_POLL,
+                                                                                     ends - time.monotonic()))):
+            if ends is not None and time.monotonic() >= ends:
+                raise TimeoutError(f"the call did not finish within {timeout:g} s")
     except BaseException:
         # Interrupted (Ctrl-C) or out of time: cancel the task. `start` ran first (the loop runs callbacks in order).
         def cancel() -> None:
