@@ -29,9 +29,10 @@ from typing import Any, TypeVar
 __all__ = ["EXIT_GRACE", "deadline", "io_loop", "run_async", "run_sync", "spawn"]
 
 EXIT_GRACE = 2.0  # seconds the process's exit waits at most for compose's last requests (a running job's cancel)
-# Seconds between a blocking caller's looks at its signals: CPython runs a Ctrl-C handler when a lock wait is
-# interrupted, but a SIGINT that lands just before the wait blocks interrupts nothing, and the Ctrl-C would only be
-# seen when the call ends. Waiting in slices bounds that.
+# Seconds between a blocking caller's looks at its signals. CPython runs a Ctrl-C's handler in the main thread, but
+# wakes a lock wait there only if the SIGINT reached that very thread; the kernel may hand it to any thread of the
+# process (compose's I/O thread, a server's), and the Ctrl-C was then seen only when the call ended. Waiting in
+# slices bounds that.
 _SIGNAL_POLL = 0.5
 
 T = TypeVar("T")
