@@ -56,6 +56,18 @@ def is_space_id(text: str) -> bool:
 _HF_WITHOUT_SCHEME = re.compile(r"^(?:(?:huggingface\.co|hf\.co)/spaces/|[a-z0-9-]+\.hf\.space(?:[/?]|$))", re.I)
 
 
+def _app_path(path: str) -> str:
+    """The app's own path for an address inside it, as people copy them: Gradio's API routes (the MCP server's
+    `/gradio_api/mcp/sse`, `/gradio_api/info`) and `/config` lead back to the app's root (which may be a mount
+    path: `/some/app/gradio_api/info` → `/some/app`)."""
+    segments = path.rstrip("/").split("/")
+    if "gradio_api" in segments:
+        segments = segments[:segments.index("gradio_api")]
+    elif segments[-1] == "config":
+        segments = segments[:-1]
+    return "/".join(segments)
+
+
 def resolve_src(src: str) -> tuple[str, str | None]:
     """(display name, root URL) for a URL; (Space id, None) for a Space id, whose host only the Hub knows
     (`compose.hub.resolve`: a subdomain is not always `owner-name`, e.g. for names beyond one DNS label)."""
@@ -67,7 +79,11 @@ def resolve_src(src: str) -> tuple[str, str | None]:
         m = re.match(r"^/spaces/([^/]+/[^/]+)", parts.path) if parts.netloc in ("huggingface.co", "hf.co") else None
         if m:
             return resolve_src(m.group(1))
-        return src.rstrip("/"), f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+        path = _app_path(parts.path)
+        if path != parts.path.rstrip("/"):  # an address inside the app: the app is named by its root
+            root = f"{parts.scheme}://{parts.netloc}{path}"
+            return root, root
+        return src.rstrip("/"), f"{parts.scheme}://{parts.netloc}{path}"
     if _HF_WITHOUT_SCHEME.match(src):  # pasted from the address bar, which hides the scheme
         return resolve_src(f"https://{src}")
     if is_space_id(src):

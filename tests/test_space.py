@@ -49,6 +49,12 @@ def test_bad_session_mode_raises_config_error() -> None:
         ("abidlabs-en2fr.hf.space/", "https://abidlabs-en2fr.hf.space"),
         ("http://127.0.0.1:7860/", "http://127.0.0.1:7860"),
         ("https://example.com/some/app/", "https://example.com/some/app"),
+        # Addresses inside an app, as people copy them (the Space's "Use via MCP" URL, the API info, the config).
+        ("https://abidlabs-en2fr.hf.space/gradio_api/mcp/sse", "https://abidlabs-en2fr.hf.space"),
+        ("abidlabs-en2fr.hf.space/gradio_api/info", "https://abidlabs-en2fr.hf.space"),
+        ("http://127.0.0.1:7860/config", "http://127.0.0.1:7860"),
+        ("https://example.com/some/app/gradio_api/info?x=1", "https://example.com/some/app"),
+        ("https://abidlabs-en2fr.hf.space/?view=api", "https://abidlabs-en2fr.hf.space"),
     ],
 )
 def test_resolve_src(src: str, url: str | None) -> None:
