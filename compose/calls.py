@@ -374,7 +374,13 @@ async def _finish_outputs(up: Upstream, schema: EndpointSchema, data: list[Any],
     def link(v: dict[str, Any]) -> dict[str, Any]:
         return remote_file_ref(v, base_url=up.url, api_prefix=sch.api_prefix)
 
+    left = up.limits.max_downloads
+
     async def download(v: dict[str, Any]) -> Any:
+        nonlocal left
+        if left <= 0:  # a result with more files than Limits.max_downloads: the rest are links, nothing lost
+            return link(v)
+        left -= 1
         local = await up.download(v, schema.api_name, ident, session_hash)
         if raw:
             return {"path": local, "orig_name": v.get("orig_name") or Path(local).name,
@@ -388,9 +394,12 @@ async def _finish_outputs(up: Upstream, schema: EndpointSchema, data: list[Any],
     out: list[Any] = []
     for i, v in enumerate(data):
         slot = slots[i] if i < len(slots) else None
-        if up.download_files and slot is not None and slot < len(returns) and returns[slot].is_file:
+        if (up.download_files and slot is not None and slot < len(returns)
+                and (returns[slot].is_file or returns[slot].holds_files)):
+            # One file, or a structure of files (a Gallery): each one downloaded, as a local path (as
+            # gradio_client returns them).
             out.append(await amap_file_data(v, download))
         else:
-            # A FileData inside another output (a Chatbot message, JSON), or any when downloads are off: a link.
+            # A FileData inside a Chatbot message or JSON, or any when downloads are off: a link.
             out.append(map_file_data(v, link))
     return out

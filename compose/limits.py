@@ -49,6 +49,8 @@ class Limits:
     max_schema_bytes: int = 20 * MiB  # /config or /info larger than this is refused
     max_endpoints: int = 2000  # named endpoints (and dependencies) a schema may declare
     download_timeout: float = 600.0  # one file download, start to end
+    # Files one result may bring down (a Gallery holds many); past it the rest stay links on the Space's origin.
+    max_downloads: int = 64
     # How often a call first asks the app whether it was redeployed (0: always). A schema the app confirmed within
     # this many seconds is trusted without asking, whether this process or an earlier one (through the disk cache)
     # confirmed it: a larger value saves a restarted process that round trip, and lets a redeploy go unnoticed as
@@ -63,7 +65,7 @@ class Limits:
 
     def __post_init__(self) -> None:
         for name in ("max_in_flight", "max_uploads", "max_upload_total", "max_schema_bytes", "max_endpoints",
-                     "max_download_disk"):
+                     "max_download_disk", "max_downloads"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"Limits.{name} must be at least 1, not {getattr(self, name)!r}")
         for name in ("max_duration", "download_timeout", "download_max_age"):

@@ -86,6 +86,15 @@ def _is_file(schema: Any) -> bool:
     return bool(gc_utils._is_file_schema(schema, schema.get("$defs", {})))
 
 
+def _holds_files(schema: Any, component: str) -> bool:
+    """True when the value is a structure with files inside (a Gallery's images, an ImageSlider's pair, an
+    AnnotatedImage's image and masks): its files are results as much as a single file output's. A Chatbot's are
+    not: its history comes back whole with every turn, files from earlier turns included (they stay links)."""
+    if not isinstance(schema, dict) or component.lower() == "chatbot" or _is_file(schema):
+        return False
+    return bool(gc_utils._schema_contains_file(schema, schema.get("$defs", {})))
+
+
 def _type_name(schema: dict[str, Any]) -> str:
     try:
         return str(gc_utils.json_schema_to_python_type(schema))
@@ -136,6 +145,7 @@ class Return:
     component: str
     component_config: dict[str, Any]
     is_file: bool
+    holds_files: bool = False  # a structure with files inside (a Gallery): see `_holds_files`
 
 
 @dataclass(frozen=True)
@@ -307,6 +317,7 @@ def _parse_endpoint(
         schema = r.get("type") or {}
         comp = components.get(cid, {})
         is_file = _is_file(schema)
+        component = r.get("component") or comp.get("type", "")
         returns.append(
             Return(
                 label=plain_text(r.get("label")) or plain_text(comp.get("props", {}).get("label"))
@@ -314,9 +325,10 @@ def _parse_endpoint(
                 annotation=_annotation(schema, is_file),
                 type_name=_type_name(schema),
                 json_schema=schema,
-                component=r.get("component") or comp.get("type", ""),
+                component=component,
                 component_config=_config_of(comp),
                 is_file=is_file,
+                holds_files=_holds_files(schema, component),
             )
         )
     return EndpointSchema(

@@ -20,6 +20,7 @@ ROOT = Path(compose.__file__).parent
 THIRD_PARTY = {
     "block_fn._id",  # gradio's BlockFunction id, to chain a mirrored event's trigger_after (mirror)
     "gc_utils._is_file_schema",  # gradio_client's FileData schema test (schema)
+    "gc_utils._schema_contains_file",  # and its test for files anywhere inside a schema (schema)
 }
 
 

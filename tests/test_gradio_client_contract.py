@@ -2,11 +2,12 @@
 changes one fails here, by name, rather than as a wrong schema, a lost file or a garbled stream).
 
 compose.schema reads parameter types and file parameters with `json_schema_to_python_type` and the private
-`_is_file_schema`; compose.files / compose.calls / compose.ui / compose.agent.guard find FileData with
-`is_file_obj_with_meta` and `traverse`; compose.messages applies streamed diffs with `apply_diff`; compose.files names
-downloads with `strip_invalid_filename_characters`; compose.schema and compose.ui.render name parameters with
-`sanitize_parameter_names` and skip layout components with `SKIP_COMPONENTS`; compose.outer serves from
-gradio's `get_upload_folder`.
+`_is_file_schema`, and outputs holding files (a Gallery) with the private `_schema_contains_file`; compose.files /
+compose.calls / compose.ui / compose.agent.guard find FileData with `is_file_obj_with_meta` and `traverse`;
+compose.messages applies streamed diffs with `apply_diff`; compose.files names downloads with
+`strip_invalid_filename_characters`; compose.schema and compose.ui.render name parameters with
+`sanitize_parameter_names` and skip layout components with `SKIP_COMPONENTS`; compose.outer serves from gradio's
+`get_upload_folder`.
 """
 
 from __future__ import annotations
@@ -34,6 +35,17 @@ def test_file_schema_detection_sees_a_filedata_parameter_directly_and_through_a_
     assert gc_utils._is_file_schema(by_ref, {"Meta": meta})
     assert not gc_utils._is_file_schema(by_ref, {"Meta": {"type": "object", "properties": {"_type": {"const": "x"}}}})
     assert not gc_utils._is_file_schema({"type": "string"}, {})
+
+
+def test_a_file_anywhere_inside_a_schema_is_found_through_refs_and_arrays() -> None:
+    # A Gallery's shape: an array of {image: ImageData, caption}, the file behind two $refs.
+    defs = {"ImageData": FILE_SCHEMA, "GalleryImage": {
+        "type": "object", "properties": {"image": {"$ref": "#/$defs/ImageData"}, "caption": {"type": "string"}}}}
+    gallery = {"type": "array", "items": {"$ref": "#/$defs/GalleryImage"}}
+    assert gc_utils._schema_contains_file(gallery, defs)
+    assert gc_utils._schema_contains_file({"anyOf": [{"type": "null"}, gallery]}, defs)
+    assert not gc_utils._schema_contains_file({"type": "array", "items": {"type": "string"}}, defs)
+    assert not gc_utils._schema_contains_file({"$ref": "#/$defs/Unknown"}, defs)
 
 
 def test_json_schema_to_python_type_names_the_types_a_tool_description_shows() -> None:

@@ -18,7 +18,7 @@ import datetime as dt
 import inspect
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +29,7 @@ from ..files import FileArg, is_file_data, under_roots
 from ..identity import Identity, from_request
 from ..loop import run_async
 from ..outer import to_gradio_error, upload_root
-from ..schema import Parameter
+from ..schema import Parameter, Return
 from ..updates import Update
 
 if TYPE_CHECKING:
@@ -107,22 +107,37 @@ def _label_value(value: Any) -> Any:
     return value
 
 
-def _from_wire(files: list[bool], result: Any, labels: list[bool] | None = None) -> Any:
-    """Make downloaded files (the outputs flagged in `files`) servable by the outer app; the rest passes as is.
+Convert = Callable[[Any], Any]
 
-    A file output that was not downloaded is a link on the Space's origin (`files.remote_file_ref`): the outer
-    component gets its URL, never the remote's path, which would name a file on our disk.
-    """
-    if labels and any(labels):
-        if len(labels) == 1:
-            result = _label_value(result)
-        else:
-            result = tuple(_label_value(v) if lb else v for v, lb in zip(result, labels, strict=False))
-    if not any(files):
+
+def output_converters(returns: Sequence[Return]) -> list[Convert | None]:
+    """Per remote output, what turns its result (as `predict` returns it) into a value the same component of the
+    outer app takes from a handler; None where it takes the result as it is."""
+
+    def convert(r: Return) -> Convert | None:
+        kind = r.component.lower()
+        if kind == "label":
+            return _label_value
+        if r.is_file:
+            return _local_file
+        if r.holds_files and kind == "gallery":
+            return _gallery_value
+        if r.holds_files and kind == "imageslider":
+            return _slider_value
+        return None
+
+    return [convert(r) for r in returns]
+
+
+def _from_wire(converters: list[Convert | None], result: Any) -> Any:
+    """Make `result` what the outer app's components take: downloaded files servable by the outer app (a file
+    that was not downloaded is a link on the Space's origin, `files.remote_file_ref`: the outer component gets its
+    URL, never the remote's path, which would name a file on our disk), a Gallery's items as (file, caption)."""
+    if not any(converters):
         return result
-    if len(files) == 1:
-        return _local_file(result)
-    return tuple(_local_file(v) if f else v for v, f in zip(result, files, strict=False))
+    if len(converters) == 1:
+        return converters[0](result) if converters[0] is not None else result
+    return tuple(c(v) if c is not None else v for v, c in zip(result, converters, strict=False))
 
 
 def _local_file(value: Any) -> Any:
@@ -132,6 +147,27 @@ def _local_file(value: Any) -> Any:
         return str(value["url"])
     if isinstance(value, list):
         return [_local_file(v) for v in value]
+    return value
+
+
+def _gallery_value(value: Any) -> Any:
+    """A Gallery result ([{"image" or "video": file, "caption": ...}]) as gr.Gallery takes it: (file, caption)."""
+    if not isinstance(value, list):
+        return value
+    items: list[Any] = []
+    for item in value:
+        if isinstance(item, dict):
+            media = item.get("image") if item.get("image") is not None else item.get("video")
+            items.append((_local_file(media), item.get("caption")))
+        else:
+            items.append(item)
+    return items
+
+
+def _slider_value(value: Any) -> Any:
+    """An ImageSlider result (two files) as gr.ImageSlider takes it: a pair."""
+    if isinstance(value, (list, tuple)):
+        return tuple(None if v is None else _local_file(v) for v in value)
     return value
 
 
@@ -154,8 +190,7 @@ def make_handler(ep: Endpoint) -> Callable[..., Any]:
     """Build the handler for `ep` (see the module docstring)."""
     params = ep.parameters
     by_name = {p.name: p for p in params}
-    files = [r.is_file for r in ep.returns]
-    labels = [r.component.lower() == "label" for r in ep.returns]
+    converters = output_converters(ep.returns)
     use_oauth = ep.space.use_oauth_token
 
     def bind(args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -187,7 +222,7 @@ def make_handler(ep: Endpoint) -> Callable[..., Any]:
                 async for update in ep.stream_as(ident_for(request, oauth), values, named):
                     if update.kind == "output":
                         if not update.final:
-                            yield _from_wire(files, update.value, labels)
+                            yield _from_wire(converters, update.value)
                     else:
                         forward_progress(progress, update)
             except ComposeError as e:
@@ -210,7 +245,7 @@ def make_handler(ep: Endpoint) -> Callable[..., Any]:
                 result = await run_async(ep.run_as(ident_for(request, oauth), values, named, emit))
             except ComposeError as e:
                 raise to_gradio_error(e) from e
-            return _from_wire(files, result, labels)
+            return _from_wire(converters, result)
 
         fn = call_handler
 

@@ -155,8 +155,14 @@ def _check_payload_files(payload: Any, space: Space) -> None:
 
 
 def _serve_payload(value: Any) -> Any:
-    """Raw results carry FileData for local downloads; move each file where the outer app serves it."""
-    return gc_utils.traverse(value, lambda v: {**v, "path": serve_locally(v["path"])}, gc_utils.is_file_obj_with_meta)
+    """Raw results carry FileData for local downloads; move each file where the outer app serves it. (One past
+    `Limits.max_downloads` is a link on the Space's origin, which the browser fetches itself.)"""
+
+    def serve(v: dict[str, Any]) -> dict[str, Any]:
+        path = str(v["path"])
+        return v if path.startswith(("http://", "https://")) else {**v, "path": serve_locally(path)}
+
+    return gc_utils.traverse(value, serve, gc_utils.is_file_obj_with_meta)
 
 
 def _signature(schema: EndpointSchema, comps: dict[int, dict[str, Any]]) -> inspect.Signature:
