@@ -7,6 +7,7 @@ of such an output too.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -106,3 +107,36 @@ def test_a_handler_feeds_a_remote_gallery_and_slider_into_the_outer_apps_own(ups
         assert [_bytes(item["image"]) for item in got] == [_bytes(item["image"]) for item in expected]
         pair = client.predict("hello", api_name="/pair")
         assert [_bytes(p) for p in pair] == [_bytes(p) for p in direct.predict("hello", api_name="/upscale")]
+
+
+def test_several_files_of_one_file_output_come_back_local_and_through_a_handler(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # As on a user's machine, compose's download folder (~/.cache/...) lies outside the system temp folder, from
+    # where gradio serves any file a handler returns: here the outer app gets a temp folder of its own.
+    (tmp_path / "system-temp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "system-temp"))
+
+    def reports(names: str) -> list[str]:
+        paths = []
+        folder = Path(tempfile.mkdtemp())  # the remote app's own temp folder, as a Space writes its results
+        for name in names.split():
+            path = folder / f"{name}.txt"
+            path.write_text(f"report {name}")
+            paths.append(str(path))
+        return paths
+
+    with gr.Blocks() as remote:
+        names, files = gr.Textbox(), gr.File(file_count="multiple")
+        gr.Button().click(reports, names, files, api_name="reports")
+    with serve(remote) as url:
+        ep = compose.Space(url, download_dir=tmp_path / "ours").endpoint("/reports")
+        got = ep.predict("a b")
+        assert [Path(p).read_text() for p in got] == ["report a", "report b"]
+        assert all(Path(p).is_relative_to(tmp_path / "ours") for p in got)
+        with gr.Blocks() as outer:
+            text, mine = gr.Textbox(), gr.File(file_count="multiple")
+            gr.Button().click(ep.handler(), text, mine, api_name="mine")
+        with serve(outer) as outer_url:
+            served = Client(outer_url, verbose=False, download_files=str(tmp_path / "outer")).predict(
+                "c d", api_name="/mine")
+            assert [Path(p).read_text() for p in served] == ["report c", "report d"]

@@ -118,7 +118,7 @@ def output_converters(returns: Sequence[Return]) -> list[Convert | None]:
         kind = r.component.lower()
         if kind == "label":
             return _label_value
-        if r.is_file:
+        if r.is_file or (r.holds_files and kind == "file"):  # one file, or a gr.File(file_count="multiple")'s
             return _local_file
         if r.holds_files and kind == "gallery":
             return _gallery_value
