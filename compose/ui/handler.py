@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import gradio as gr
+import numpy as np
+from PIL import Image
 
 from ..errors import ComposeError
 from ..files import FileArg, is_file_data, under_roots
@@ -116,15 +118,9 @@ def output_converters(returns: Sequence[Return]) -> list[Convert | None]:
 
     def convert(r: Return) -> Convert | None:
         kind = r.component.lower()
-        if kind == "label":
-            return _label_value
         if r.is_file or (r.holds_files and kind == "file"):  # one file, or a gr.File(file_count="multiple")'s
             return _local_file
-        if r.holds_files and kind == "gallery":
-            return _gallery_value
-        if r.holds_files and kind == "imageslider":
-            return _slider_value
-        return None
+        return _BY_KIND.get(kind)
 
     return [convert(r) for r in returns]
 
@@ -169,6 +165,52 @@ def _slider_value(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return tuple(None if v is None else _local_file(v) for v in value)
     return value
+
+
+def _highlighted_value(value: Any) -> Any:
+    """A HighlightedText result ([{token, class_or_confidence}]) as gr.HighlightedText takes it: (token, class)."""
+    if isinstance(value, list):
+        return [(t.get("token"), t.get("class_or_confidence")) if isinstance(t, dict) else t for t in value]
+    return value
+
+
+def _multimodal_value(value: Any) -> Any:
+    """A MultimodalTextbox result ({text, files}) with its files where the outer app serves them."""
+    if isinstance(value, dict):
+        return {**value, "files": [_local_file(f) for f in value.get("files") or []]}
+    return value
+
+
+def _editor_value(value: Any) -> Any:
+    """An ImageEditor result ({background, layers, composite}) with its files where the outer app serves them."""
+    if isinstance(value, dict):
+        return {"background": _local_file(value.get("background")),
+                "layers": [_local_file(layer) for layer in value.get("layers") or []],
+                "composite": _local_file(value.get("composite"))}
+    return value
+
+
+def _annotated_value(value: Any) -> Any:
+    """An AnnotatedImage result ({image, annotations: [{image, label}]}) as gr.AnnotatedImage takes it: (image,
+    [(mask, label)]). Each mask comes as the PNG the remote drew, its alpha channel the mask (gradio writes
+    alpha = mask × 255), so the outer component draws it again in its own colours."""
+    if not isinstance(value, dict) or value.get("image") is None:
+        return value
+    annotations = []
+    for a in value.get("annotations") or []:
+        mask = a.get("image") if isinstance(a, dict) else None
+        if isinstance(mask, str):  # a downloaded mask (one past Limits.max_downloads is a link: not drawn)
+            with Image.open(mask) as img:
+                annotations.append((np.asarray(img.convert("RGBA"))[:, :, 3] / 255.0, a.get("label")))
+    return (_local_file(value["image"]), annotations)
+
+
+# How an output of each kind becomes what the outer app's component of that kind takes from a handler.
+_BY_KIND: dict[str, Convert] = {
+    "label": _label_value, "gallery": _gallery_value, "imageslider": _slider_value,
+    "highlightedtext": _highlighted_value, "multimodaltextbox": _multimodal_value, "imageeditor": _editor_value,
+    "annotatedimage": _annotated_value,
+}
 
 
 def forward_progress(progress: gr.Progress | None, update: Update) -> None:
