@@ -88,8 +88,9 @@ def _is_file(schema: Any) -> bool:
 
 def _holds_files(schema: Any, component: str) -> bool:
     """True when the value is a structure with files inside (a Gallery's images, an ImageSlider's pair, an
-    AnnotatedImage's image and masks): its files are results as much as a single file output's. A Chatbot's are
-    not: its history comes back whole with every turn, files from earlier turns included (they stay links)."""
+    AnnotatedImage's image and masks, a File's several files): as an output, its files are results as much as a
+    single file output's. A Chatbot's are not: its history comes back whole with every turn, files from earlier
+    turns included (they stay links)."""
     if not isinstance(schema, dict) or component.lower() == "chatbot" or _is_file(schema):
         return False
     return bool(gc_utils._schema_contains_file(schema, schema.get("$defs", {})))
@@ -117,6 +118,7 @@ class Parameter:
     component_config: dict[str, Any]
     description: str
     is_file: bool
+    holds_files: bool = False  # a structure with files inside (a Gallery, several files): see `_holds_files`
 
     @property
     def closed(self) -> bool:
@@ -293,6 +295,7 @@ def _parse_endpoint(
         is_file = _is_file(schema)
         has_default = bool(p.get("parameter_has_default"))
         comp = components.get(cid, {})
+        component = p.get("component") or comp.get("type", "")
         params.append(
             Parameter(
                 name=p.get("parameter_name") or gc_utils.sanitize_parameter_names(
@@ -303,13 +306,14 @@ def _parse_endpoint(
                 json_schema=schema,
                 default=p.get("parameter_default") if has_default else None,
                 required=not has_default,
-                component=p.get("component") or comp.get("type", ""),
+                component=component,
                 component_config=_config_of(comp),
                 # The parameter's own docstring line when the app publishes it (see Space._add_parameter_descriptions),
                 # else gradio's note on the type, except for files, where that note documents the wire format.
                 description=p.get("description") or ("" if is_file else (p.get("python_type") or {}).get("description"))
                 or "",
                 is_file=is_file,
+                holds_files=_holds_files(schema, component),
             )
         )
     returns: list[Return] = []

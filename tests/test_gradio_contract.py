@@ -1,11 +1,15 @@
-"""Contracts with gradio internals that compose.ui.mirror and compose.ui.render rely on (pinned: a gradio upgrade that
-changes one fails here, by name, rather than somewhere deep in a render)."""
+"""Contracts with gradio internals that compose.ui.mirror, compose.ui.render and compose.ui.handler rely on (pinned:
+a gradio upgrade that changes one fails here, by name, rather than somewhere deep in a render)."""
 
 from __future__ import annotations
 
 import inspect
+import wave
+from pathlib import Path
 
 import gradio as gr
+import numpy as np
+from gradio import processing_utils
 from gradio.blocks import BlocksConfig
 from gradio.components.api_component import Api
 from gradio.context import Context
@@ -67,3 +71,12 @@ def test_a_dataset_takes_component_instances() -> None:
         box = gr.Textbox(label="a")
         data = gr.Dataset(components=[box], samples=[["x"]])
     assert data.get_config()["component_ids"] == [box._id]
+
+
+def test_audio_to_file_writes_a_wav_of_the_samples_a_default_audio_hands_a_handler(tmp_path: Path) -> None:
+    # compose.ui.handler sends a gr.Audio(type="numpy") value, (rate, samples), as the WAV this writes.
+    samples = np.arange(-400, 400, dtype=np.int16)
+    processing_utils.audio_to_file(8000, samples, str(tmp_path / "a.wav"), format="wav")
+    with wave.open(str(tmp_path / "a.wav")) as w:
+        assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (8000, 1, 2)
+        assert np.array_equal(np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16), samples)

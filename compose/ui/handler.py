@@ -24,10 +24,11 @@ from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 import numpy as np
+from gradio import processing_utils
 from PIL import Image
 
 from ..errors import ComposeError
-from ..files import FileArg, is_file_data, under_roots
+from ..files import FileArg, guess_mime, is_file_data, under_roots
 from ..identity import Identity, from_request
 from ..loop import run_async
 from ..outer import to_gradio_error, upload_root
@@ -71,17 +72,64 @@ def _user_file(value: Any) -> Any:
         target = _fresh_folder(upload_root()) / "image.png"
         value.save(target)
         return FileArg(str(target))
-    if type(value).__module__ == "numpy" and hasattr(value, "shape"):  # gr.Image(type="numpy")
-        from PIL import Image
-
+    if isinstance(value, np.ndarray):  # gr.Image(type="numpy"), an ImageEditor's layers
         return _user_file(Image.fromarray(value))
+    if (isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], int)
+            and isinstance(value[1], np.ndarray)):  # gr.Audio(type="numpy"), the default: (sample rate, samples)
+        target = _fresh_folder(upload_root()) / "audio.wav"
+        processing_utils.audio_to_file(value[0], value[1], str(target), format="wav")  # type: ignore[no-untyped-call]
+        return FileArg(str(target))
     return value
+
+
+def _user_files(value: Any) -> Any:
+    """Several files (gr.File(file_count="multiple"), an ImageSlider's pair), each the end user's to send."""
+    if isinstance(value, (list, tuple)):
+        return [_user_file(v) for v in value]
+    return value
+
+
+def _user_gallery(value: Any) -> Any:
+    """A Gallery as a handler gets it ([(file, caption)]) in the remote's form: [{"image" or "video", caption}]."""
+    if not isinstance(value, list):
+        return value
+    items: list[Any] = []
+    for item in value:
+        media, caption = item if isinstance(item, (list, tuple)) and len(item) == 2 else (item, None)
+        kind = "video" if isinstance(media, str) and guess_mime(Path(media)).startswith("video/") else "image"
+        items.append({kind: _user_file(media), "caption": caption})
+    return items
+
+
+def _user_multimodal(value: Any) -> Any:
+    """A MultimodalTextbox's {text, files}, its files the end user's to send."""
+    if isinstance(value, dict):
+        return {**value, "files": [_user_file(f) for f in value.get("files") or []]}
+    return value
+
+
+def _user_editor(value: Any) -> Any:
+    """An ImageEditor's {background, layers, composite}, each image the end user's to send."""
+    if isinstance(value, dict):
+        return {**value, "background": _user_file(value.get("background")),
+                "layers": [_user_file(layer) for layer in value.get("layers") or []],
+                "composite": _user_file(value.get("composite"))}
+    return value
+
+
+# How what the outer app's component of each kind hands a handler becomes what the remote's takes.
+_INPUT_KINDS: dict[str, Callable[[Any], Any]] = {
+    "file": _user_files, "imageslider": _user_files, "gallery": _user_gallery, "multimodaltextbox": _user_multimodal,
+    "imageeditor": _user_editor,
+}
 
 
 def _to_wire(p: Parameter, v: Any) -> Any:
     """Turn what a local component hands a handler into what the remote parameter `p` accepts."""
     if p.is_file:
         return _user_file(v)
+    if p.holds_files and (convert := _INPUT_KINDS.get(p.component.lower())) is not None:
+        return convert(v)
     if p.component.lower() == "datetime" and isinstance(v, (int, float)) and not isinstance(v, bool):
         return dt.datetime.fromtimestamp(v).strftime("%Y-%m-%d %H:%M:%S")
     if p.component.lower() == "chatbot" and isinstance(v, list):
