@@ -383,8 +383,9 @@ async def _finish_outputs(up: Upstream, schema: EndpointSchema, data: list[Any],
         left -= 1
         local = await up.download(v, schema.api_name, ident, session_hash)
         if raw:
+            # The size as downloaded (gr.File shows it), not as the remote claims it.
             return {"path": local, "orig_name": v.get("orig_name") or Path(local).name,
-                    "mime_type": v.get("mime_type"), "meta": dict(FILE_META)}
+                    "size": Path(local).stat().st_size, "mime_type": v.get("mime_type"), "meta": dict(FILE_META)}
         return local
 
     if raw:

@@ -140,3 +140,24 @@ def test_several_files_of_one_file_output_come_back_local_and_through_a_handler(
             served = Client(outer_url, verbose=False, download_files=str(tmp_path / "outer")).predict(
                 "c d", api_name="/mine")
             assert [Path(p).read_text() for p in served] == ["report c", "report d"]
+
+
+def test_a_rendered_apps_file_result_shows_its_size_as_the_remotes_does(tmp_path: Path) -> None:
+    # gr.File lists each file with its size; through the whole-app render it showed none.
+    def report(text: str) -> str:
+        path = Path(tempfile.mkdtemp()) / "report.txt"
+        path.write_text(text * 10)
+        return str(path)
+
+    with gr.Blocks() as remote:
+        text, out = gr.Textbox(), gr.File()
+        gr.Button().click(report, text, out, api_name="report")
+    with serve(remote) as url:
+        with gr.Blocks() as outer:
+            app = compose.Space(url, download_dir=tmp_path).render()
+        with serve(outer) as outer_url:
+            direct = Client(url, verbose=False, download_files=False).predict("abc", api_name="/report")
+            rendered = Client(outer_url, verbose=False, download_files=False).predict(
+                "abc", api_name=app.api_names["/report"])
+            assert rendered["size"] == direct["size"] == 30
+            assert rendered["orig_name"] == direct["orig_name"] == "report.txt"
