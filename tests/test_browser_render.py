@@ -57,6 +57,9 @@ def test_interface_with_examples(browser: Any, apps: dict[str, str], artifacts: 
     page.get_by_text("Toy Calculator").first.wait_for(timeout=20_000)
     # The examples table works: a click fills the inputs (one of gradio's own events, through compose).
     page.locator(".gallery-item, tr.tr-body, button.gallery-item").filter(has_text="144").first.click()
+    # Filling them is an event of its own (a round trip through compose): submit once it has landed, not before.
+    first = page.locator("input[type=number]").first
+    page.wait_for_function("el => el.value === '144'", arg=first.element_handle(), timeout=20_000)
     page.get_by_role("button", name="Submit").click()
     output = page.locator("input[type=number]").last
     page.wait_for_function("el => el.value === '360'", arg=output.element_handle(), timeout=20_000)
