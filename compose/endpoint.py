@@ -71,12 +71,14 @@ class Endpoint:
         """A Gradio event handler with the remote signature: `btn.click(ep.handler(), inputs, outputs)`."""
         from .ui.handler import make_handler
 
+        self.space.confirm_schema()  # the signature of the app as it runs now, not of a deploy the disk cache saw
         return make_handler(self)
 
     def render(self, *, inputs: Any = None, outputs: Any = None, button: Any = "Run") -> Any:
         """Inside `gr.Blocks`: local components mirroring the remote ones, plus a wired button (a `Rendered`)."""
         from .ui.render import render_endpoint
 
+        self.space.confirm_schema()
         return render_endpoint(self, inputs=inputs, outputs=outputs, button=button)
 
     # --- agent side -----------------------------------------------------------------------------------------------
@@ -85,6 +87,7 @@ class Endpoint:
         """This endpoint as a real `smolagents.Tool` (a `compose.SpaceTool`)."""
         from .agent.tools import SpaceTool
 
+        self.space.confirm_schema()
         return SpaceTool(self, name=name, description=description, **options)
 
     # --- calling ------------------------------------------------------------------------------------------------

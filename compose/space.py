@@ -276,18 +276,18 @@ class Space:
                 progress(update.progress[-1].desc or "")
 
         async def load() -> None:
-            await self.upstream.load_schema(emit=emit)
             # Asked for explicitly (an outer app starting, the CLI): a sleeping Space is woken now, even when its
-            # schema came from the disk cache. A schema needed implicitly (`endpoint()`) does not wait for that:
-            # the first call then waits, and says so in its updates.
+            # schema is on disk. A schema needed implicitly (`endpoint()`) does not wait for that: the first call
+            # then waits, and says so in its updates. Woken first: the disk schema's check asks the app itself.
             await self.upstream.ready(emit)
+            await self.upstream.load_schema(emit=emit, confirm=True)
 
         run_sync(load())
         return self
 
     async def aload(self) -> Space:
         """`load()` for async code: fetch the schema without blocking the event loop."""
-        await run_async(self.upstream.load_schema())
+        await run_async(self.upstream.load_schema(confirm=True))
         return self
 
     def refresh(self) -> Space:
@@ -300,6 +300,19 @@ class Space:
         if self.upstream.loaded is None:
             # From the disk cache if there: a sleeping Space is then woken by its first call, which says so.
             run_sync(self.upstream.load_schema())
+        return self.upstream.schema_now()
+
+    def confirm_schema(self) -> SpaceSchema:
+        """The schema, as the running app serves it: one read from the disk cache that the app has not confirmed
+        within `Limits.schema_check_every` is first checked against the app's id (a small GET), and read again if
+        another launch answers. What is built from a schema at once, `render()`, `ep.render()`, `ep.handler()` and
+        `ep.tool()`, asks this first, so it shows the app as it is now, not an earlier deploy (a developer's local
+        app changed and restarted, another app on a reused address). An app that does not answer (asleep,
+        unreachable) leaves the cached schema standing. Calls need none of this: each checks before it binds.
+
+        Usage: `space.confirm_schema().endpoints`.
+        """
+        run_sync(self.upstream.load_schema(confirm=True))
         return self.upstream.schema_now()
 
     @property
@@ -360,6 +373,7 @@ class Space:
         """
         from .ui.render import render_space
 
+        self.confirm_schema()
         return render_space(self, trust_remote_js=trust_remote_js)
 
     async def run_payloads(self, schema: EndpointSchema, payloads: list[Any], ident: Identity,

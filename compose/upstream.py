@@ -248,12 +248,24 @@ class Upstream:
                               f"{', '.join(endpoints) or 'none'}")
         return endpoints[api_name]
 
-    async def load_schema(self, force: bool = False, emit: Emit | None = None) -> SpaceSchema:
+    async def load_schema(self, force: bool = False, emit: Emit | None = None, *, confirm: bool = False
+                          ) -> SpaceSchema:
         """The schema: from memory, else the disk cache (younger than `schema_ttl`), else the app; `force` asks the
         app again (and replaces the disk cache). Only fetching it waits for a sleeping or starting Space (with
-        progress through `emit`); a cached schema is read while the Space sleeps."""
+        progress through `emit`); a cached schema is read while the Space sleeps.
+
+        With `confirm`, a disk schema the app has not confirmed within `Limits.schema_check_every` is first checked
+        against the app's id (one small GET), and read again from the app if another launch answers: what is built
+        from it at once (a rendered app, a handler's signature, tools) would otherwise show an earlier deploy's API
+        (a developer's local app changed and restarted, another app now on a reused address). A call needs no
+        `confirm`: compose.drift checks before it binds (and an app that does not answer leaves the cache standing).
+        """
         if self._schema is not None and not force:
-            return self._schema
+            if not (confirm and self.from_disk and self._disk is not None and self._unconfirmed()):
+                return self._schema
+            if await self._still_served(self._schema, self._disk):
+                return self._schema
+            force = True  # another launch answers: read its schema
         await self.resolve()
         self._loop_locks()
         assert self._schema_lock is not None
@@ -263,6 +275,11 @@ class Upstream:
             # Keyed by who asks: a Space object without the token never reads a private Space's schema.
             who = cache_identity(self._token, self.static_headers)
             cached = None if force else read_cached(self.url, self.schema_ttl, identity=who)
+            if cached is not None and confirm:
+                self.gate.confirmed_at(cached[2].confirmed_at)
+                if self._unconfirmed() and not await self._still_served(SpaceSchema.parse(self.url, *cached[:2]),
+                                                                        cached[2]):
+                    cached = None  # another launch answers: read its schema
             self.from_disk = cached is not None
             if cached is not None:
                 config, info, self._disk = cached
@@ -288,6 +305,24 @@ class Upstream:
                     self._placement.baseline("", self._schema.app_id)
                 self._disk = store_cached(self.url, config, info, identity=who)
             return self._schema
+
+    def _unconfirmed(self) -> bool:
+        """Has the app not confirmed the schema within `Limits.schema_check_every` (this process or, through the
+        disk cache, an earlier one)?"""
+        return time.monotonic() - self.gate.checked_at >= self.limits.schema_check_every
+
+    async def _still_served(self, cached: SpaceSchema, entry: CacheEntry) -> bool:
+        """Is the disk cache's schema `cached` (its file `entry`) the running app's? See `load_schema(confirm=True)`.
+        """
+        live = await self.app_id(cached.api_prefix)
+        if live is None:  # asleep, unreachable, or no app id to ask: the cache stands (the call will tell)
+            return True
+        if live != cached.app_id:
+            return False
+        self.gate.checked_at = time.monotonic()
+        self._disk = entry
+        self.confirmed()
+        return True
 
     def confirmed(self) -> None:
         """The app answered an app id whose API is the schema's just now (compose.drift's check): the disk cache's

@@ -11,6 +11,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -71,13 +72,19 @@ def cluster(urls: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> I
                                   str(prefix / "error.log")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         url = f"http://127.0.0.1:{port}"
         with httpx.Client(trust_env=False) as probe:
-            for _ in range(200):  # nginx binds within milliseconds; a bounded wait for its socket
+            # nginx binds within milliseconds, or a good while later on a loaded machine: a bounded wait for its
+            # socket by the clock (200 quick refusals once took less time than nginx needed to start).
+            deadline = time.monotonic() + 30
+            while True:
                 try:
                     probe.get(f"{url}/config", timeout=2)
                     break
                 except httpx.TransportError:
                     if nginx.poll() is not None:
                         raise RuntimeError(nginx.stderr.read().decode() if nginx.stderr else "nginx ended") from None
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.02)  # a poll interval, not a synchronisation: the loop waits for the socket
         yield {"url": url, "processes": processes}
     finally:
         if nginx is not None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import typing
 
+import gradio as gr
 import pytest
 from offline import DEAD, offline_copy
 
 import compose
-from compose.apps.processes import start_space, wait_ready
+from compose.apps.processes import free_port, start_space, wait_ready
 from compose.schema import _cache_path, read_cached, store_cached
 from compose.space import resolve_src
 
@@ -260,7 +261,8 @@ def test_an_endpoint_missing_from_a_cached_schema_is_looked_for_in_the_app(urls:
     assert stale is not None
     store_cached(url, *stale[:2])
 
-    space = compose.Space(url)
+    # Trusted as confirmed by the app within the window (here a long one, so that no check intervenes).
+    space = compose.Space(url, limits=compose.Limits(schema_check_every=3600))
     assert set(space.endpoints) == {"/calculate", "/stats"}  # served from disk, as cached
     assert space.endpoint("/word_count").predict("one two three") == 3
     assert set(space.endpoints) == {"/translate", "/word_count"}  # the app's own, now in memory and on disk
@@ -268,6 +270,51 @@ def test_an_endpoint_missing_from_a_cached_schema_is_looked_for_in_the_app(urls:
     # An endpoint the app does not have either is still the clear ConfigError.
     with pytest.raises(compose.ConfigError, match="no public endpoint '/calculate'"):
         space.endpoint("/calculate")
+
+
+def test_a_cached_schema_older_than_the_window_is_checked_against_the_running_app() -> None:
+    # A developer's local app, changed and restarted on its usual port: the composed app started next must render
+    # and wire the app as it is now, not as the disk cache last saw it (before, render() and endpoints showed the
+    # old API until the first call; a handler's signature and tools kept it).
+    port = free_port()
+
+    def launch(api_name: str) -> gr.Blocks:
+        with gr.Blocks() as demo:
+            text, out = gr.Textbox(), gr.Textbox()
+            gr.Button().click(str.upper, text, out, api_name=api_name)
+        demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+        return demo
+
+    url = f"http://127.0.0.1:{port}"
+    first = launch("shout")
+    try:
+        assert set(compose.Space(url).endpoints) == {"/shout"}  # fetched, and cached on disk
+        before = read_cached(url, max_age=3600)
+        assert before is not None
+    finally:
+        first.close()
+    second = launch("yell")
+    try:
+        # Older than the window (0 here, a stand-in for the 2 s default having passed): the app's id is asked first.
+        space = compose.Space(url, limits=compose.Limits(schema_check_every=0))
+        with gr.Blocks():
+            assert set(space.render().api_names) == {"/yell"}
+        assert set(space.endpoints) == {"/yell"}
+        assert space.endpoint("/yell").predict("hi") == "HI"
+        # A schema already read from disk (listed first: no I/O) is checked too before a handler is built on it.
+        store_cached(url, *before[:2])
+        listed = compose.Space(url, limits=compose.Limits(schema_check_every=0))
+        shout = listed.endpoint("/shout")  # as the disk says, nothing asked yet
+        with pytest.raises(compose.ConfigError, match="no public endpoint '/shout'"):
+            shout.handler()
+        assert set(listed.endpoints) == {"/yell"}
+        # The cache now holds the running app's schema, for the next process too.
+        assert set(compose.Space(url, limits=compose.Limits(schema_check_every=3600)).endpoints) == {"/yell"}
+    finally:
+        second.close()
+    # An app that does not answer leaves the cached schema standing (a sleeping Space is not woken for it).
+    gone = compose.Space(url, retries=0, limits=compose.Limits(schema_check_every=0))
+    assert set(gone.confirm_schema().endpoints) == {"/yell"}
 
 
 async def test_aload_from_async_code(urls: dict[str, str]) -> None:
