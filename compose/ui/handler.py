@@ -101,26 +101,27 @@ def _user_gallery(value: Any) -> Any:
     return items
 
 
-def _user_multimodal(value: Any) -> Any:
-    """A MultimodalTextbox's {text, files}, its files the end user's to send."""
+def _multimodal_files(value: Any, each: Callable[[Any], Any]) -> Any:
+    """A MultimodalTextbox's {text, files} with `each` applied to its files (either way through a handler)."""
     if isinstance(value, dict):
-        return {**value, "files": [_user_file(f) for f in value.get("files") or []]}
+        return {**value, "files": [each(f) for f in value.get("files") or []]}
     return value
 
 
-def _user_editor(value: Any) -> Any:
-    """An ImageEditor's {background, layers, composite}, each image the end user's to send."""
+def _editor_files(value: Any, each: Callable[[Any], Any]) -> Any:
+    """An ImageEditor's {background, layers, composite} with `each` applied to its images (either way)."""
     if isinstance(value, dict):
-        return {**value, "background": _user_file(value.get("background")),
-                "layers": [_user_file(layer) for layer in value.get("layers") or []],
-                "composite": _user_file(value.get("composite"))}
+        return {**value, "background": each(value.get("background")),
+                "layers": [each(layer) for layer in value.get("layers") or []],
+                "composite": each(value.get("composite"))}
     return value
 
 
 # How what the outer app's component of each kind hands a handler becomes what the remote's takes.
 _INPUT_KINDS: dict[str, Callable[[Any], Any]] = {
-    "file": _user_files, "imageslider": _user_files, "gallery": _user_gallery, "multimodaltextbox": _user_multimodal,
-    "imageeditor": _user_editor,
+    "file": _user_files, "imageslider": _user_files, "gallery": _user_gallery,
+    "multimodaltextbox": lambda v: _multimodal_files(v, _user_file),
+    "imageeditor": lambda v: _editor_files(v, _user_file),
 }
 
 
@@ -222,22 +223,6 @@ def _highlighted_value(value: Any) -> Any:
     return value
 
 
-def _multimodal_value(value: Any) -> Any:
-    """A MultimodalTextbox result ({text, files}) with its files where the outer app serves them."""
-    if isinstance(value, dict):
-        return {**value, "files": [_local_file(f) for f in value.get("files") or []]}
-    return value
-
-
-def _editor_value(value: Any) -> Any:
-    """An ImageEditor result ({background, layers, composite}) with its files where the outer app serves them."""
-    if isinstance(value, dict):
-        return {"background": _local_file(value.get("background")),
-                "layers": [_local_file(layer) for layer in value.get("layers") or []],
-                "composite": _local_file(value.get("composite"))}
-    return value
-
-
 def _annotated_value(value: Any) -> Any:
     """An AnnotatedImage result ({image, annotations: [{image, label}]}) as gr.AnnotatedImage takes it: (image,
     [(mask, label)]). Each mask comes as the PNG the remote drew, its alpha channel the mask (gradio writes
@@ -256,7 +241,8 @@ def _annotated_value(value: Any) -> Any:
 # How an output of each kind becomes what the outer app's component of that kind takes from a handler.
 _BY_KIND: dict[str, Convert] = {
     "label": _label_value, "gallery": _gallery_value, "imageslider": _slider_value,
-    "highlightedtext": _highlighted_value, "multimodaltextbox": _multimodal_value, "imageeditor": _editor_value,
+    "highlightedtext": _highlighted_value, "multimodaltextbox": lambda v: _multimodal_files(v, _local_file),
+    "imageeditor": lambda v: _editor_files(v, _local_file),
     "annotatedimage": _annotated_value,
 }
 
