@@ -395,10 +395,11 @@ async def _finish_outputs(up: Upstream, schema: EndpointSchema, data: list[Any],
     out: list[Any] = []
     for i, v in enumerate(data):
         slot = slots[i] if i < len(slots) else None
-        if (up.download_files and slot is not None and slot < len(returns)
-                and (returns[slot].is_file or returns[slot].holds_files)):
-            # One file, or a structure of files (a Gallery): each one downloaded, as a local path (as
-            # gradio_client returns them).
+        ret = returns[slot] if slot is not None and slot < len(returns) else None
+        # One file, or a structure of files (a Gallery): each one downloaded, as a local path (as gradio_client
+        # returns them). Not a Chatbot's: its history comes back whole with every turn, earlier turns' files too.
+        if up.download_files and ret is not None and (
+                ret.is_file or (ret.holds_files and ret.component.lower() != "chatbot")):
             out.append(await amap_file_data(v, download))
         else:
             # A FileData inside a Chatbot message or JSON, or any when downloads are off: a link.

@@ -179,10 +179,9 @@ def run_sync(coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
 
     loop.call_soon_threadsafe(start)
     try:
-        ends = None if timeout is None else time.monotonic() + timeout
-        while not done.acquire(timeout=_SIGNAL_POLL if ends is None else max(0.0, min(_SIGNAL_POLL,
-                                                                                     ends - time.monotonic()))):
-            if ends is not None and time.monotonic() >= ends:
+        ends = float("inf") if timeout is None else time.monotonic() + timeout
+        while not done.acquire(timeout=max(0.0, min(_SIGNAL_POLL, ends - time.monotonic()))):
+            if time.monotonic() >= ends:
                 raise TimeoutError(f"the call did not finish within {timeout:g} s")
     except BaseException:
         # Interrupted (Ctrl-C) or out of time: cancel the task. `start` ran first (the loop runs callbacks in order).

@@ -86,12 +86,10 @@ def _is_file(schema: Any) -> bool:
     return bool(gc_utils._is_file_schema(schema, schema.get("$defs", {})))
 
 
-def _holds_files(schema: Any, component: str) -> bool:
+def _holds_files(schema: Any) -> bool:
     """True when the value is a structure with files inside (a Gallery's images, an ImageSlider's pair, an
-    AnnotatedImage's image and masks, a File's several files): as an output, its files are results as much as a
-    single file output's. A Chatbot's are not: its history comes back whole with every turn, files from earlier
-    turns included (they stay links)."""
-    if not isinstance(schema, dict) or component.lower() == "chatbot" or _is_file(schema):
+    AnnotatedImage's image and masks, a File's several files, a Chatbot's messages), not one file itself."""
+    if not isinstance(schema, dict) or _is_file(schema):
         return False
     return bool(gc_utils._schema_contains_file(schema, schema.get("$defs", {})))
 
@@ -118,7 +116,6 @@ class Parameter:
     component_config: dict[str, Any]
     description: str
     is_file: bool
-    holds_files: bool = False  # a structure with files inside (a Gallery, several files): see `_holds_files`
 
     @property
     def closed(self) -> bool:
@@ -295,7 +292,6 @@ def _parse_endpoint(
         is_file = _is_file(schema)
         has_default = bool(p.get("parameter_has_default"))
         comp = components.get(cid, {})
-        component = p.get("component") or comp.get("type", "")
         params.append(
             Parameter(
                 name=p.get("parameter_name") or gc_utils.sanitize_parameter_names(
@@ -306,14 +302,13 @@ def _parse_endpoint(
                 json_schema=schema,
                 default=p.get("parameter_default") if has_default else None,
                 required=not has_default,
-                component=component,
+                component=p.get("component") or comp.get("type", ""),
                 component_config=_config_of(comp),
                 # The parameter's own docstring line when the app publishes it (see Space._add_parameter_descriptions),
                 # else gradio's note on the type, except for files, where that note documents the wire format.
                 description=p.get("description") or ("" if is_file else (p.get("python_type") or {}).get("description"))
                 or "",
                 is_file=is_file,
-                holds_files=_holds_files(schema, component),
             )
         )
     returns: list[Return] = []
@@ -321,7 +316,6 @@ def _parse_endpoint(
         schema = r.get("type") or {}
         comp = components.get(cid, {})
         is_file = _is_file(schema)
-        component = r.get("component") or comp.get("type", "")
         returns.append(
             Return(
                 label=plain_text(r.get("label")) or plain_text(comp.get("props", {}).get("label"))
@@ -329,10 +323,10 @@ def _parse_endpoint(
                 annotation=_annotation(schema, is_file),
                 type_name=_type_name(schema),
                 json_schema=schema,
-                component=component,
+                component=r.get("component") or comp.get("type", ""),
                 component_config=_config_of(comp),
                 is_file=is_file,
-                holds_files=_holds_files(schema, component),
+                holds_files=_holds_files(schema),
             )
         )
     return EndpointSchema(

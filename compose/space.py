@@ -307,8 +307,9 @@ class Space:
         within `Limits.schema_check_every` is first checked against the app's id (a small GET), and read again if
         another launch answers. What is built from a schema at once, `render()`, `ep.render()`, `ep.handler()` and
         `ep.tool()`, asks this first, so it shows the app as it is now, not an earlier deploy (a developer's local
-        app changed and restarted, another app on a reused address). An app that does not answer (asleep,
-        unreachable) leaves the cached schema standing. Calls need none of this: each checks before it binds.
+        app changed and restarted, another app on a reused address). An app that does not answer, or a Space the Hub
+        says is asleep (asking would wake it), leaves the cached schema standing; once the app has vouched for it,
+        it is not asked again. Calls need none of this: each checks before it binds.
 
         Usage: `space.confirm_schema().endpoints`.
         """

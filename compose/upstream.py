@@ -260,12 +260,10 @@ class Upstream:
         (a developer's local app changed and restarted, another app now on a reused address). A call needs no
         `confirm`: compose.drift checks before it binds (and an app that does not answer leaves the cache standing).
         """
+        if confirm:
+            return await self._confirmed(await self.load_schema(force, emit), emit)
         if self._schema is not None and not force:
-            if not (confirm and self.from_disk and self._disk is not None and self._unconfirmed()):
-                return self._schema
-            if await self._still_served(self._schema, self._disk):
-                return self._schema
-            force = True  # another launch answers: read its schema
+            return self._schema
         await self.resolve()
         self._loop_locks()
         assert self._schema_lock is not None
@@ -275,11 +273,6 @@ class Upstream:
             # Keyed by who asks: a Space object without the token never reads a private Space's schema.
             who = cache_identity(self._token, self.static_headers)
             cached = None if force else read_cached(self.url, self.schema_ttl, identity=who)
-            if cached is not None and confirm:
-                self.gate.confirmed_at(cached[2].confirmed_at)
-                if self._unconfirmed() and not await self._still_served(SpaceSchema.parse(self.url, *cached[:2]),
-                                                                        cached[2]):
-                    cached = None  # another launch answers: read its schema
             self.from_disk = cached is not None
             if cached is not None:
                 config, info, self._disk = cached
@@ -306,23 +299,21 @@ class Upstream:
                 self._disk = store_cached(self.url, config, info, identity=who)
             return self._schema
 
-    def _unconfirmed(self) -> bool:
-        """Has the app not confirmed the schema within `Limits.schema_check_every` (this process or, through the
-        disk cache, an earlier one)?"""
-        return time.monotonic() - self.gate.checked_at >= self.limits.schema_check_every
-
-    async def _still_served(self, cached: SpaceSchema, entry: CacheEntry) -> bool:
-        """Is the disk cache's schema `cached` (its file `entry`) the running app's? See `load_schema(confirm=True)`.
-        """
-        live = await self.app_id(cached.api_prefix)
-        if live is None:  # asleep, unreachable, or no app id to ask: the cache stands (the call will tell)
-            return True
-        if live != cached.app_id:
-            return False
+    async def _confirmed(self, schema: SpaceSchema, emit: Emit | None) -> SpaceSchema:
+        """`schema`, or the app's own if it came from the disk cache, the app has not confirmed it within
+        `Limits.schema_check_every`, and another launch answers now. See `load_schema(confirm=True)`."""
+        if (not self.from_disk or self._unready  # a Space the Hub says sleeps: asking would wake it
+                or time.monotonic() - self.gate.checked_at < self.limits.schema_check_every):
+            return schema
+        live = await self.app_id(schema.api_prefix)
+        if live is None:  # unreachable, or no app id to ask: the cache stands (the call will tell)
+            return schema
+        if live != schema.app_id:
+            return await self.load_schema(force=True, emit=emit)  # another launch: read its schema
         self.gate.checked_at = time.monotonic()
-        self._disk = entry
         self.confirmed()
-        return True
+        self.from_disk = False  # vouched for by the app: asked once per process, then calls check as ever
+        return schema
 
     def confirmed(self) -> None:
         """The app answered an app id whose API is the schema's just now (compose.drift's check): the disk cache's

@@ -10,6 +10,7 @@ import sys
 import textwrap
 import threading
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -57,20 +58,13 @@ def test_ctrl_c_during_a_blocking_call_cancels_the_work() -> None:
     # In a process of its own, with Python's own Ctrl-C handler: a suite started in the background (`make test &`)
     # inherits SIGINT ignored, as a shell's background jobs do, and an ignored Ctrl-C is meant to do nothing.
     script = textwrap.dedent("""
-        import _thread, asyncio, signal, threading
+        import _thread, signal, threading
         from compose.loop import run_sync
+        from test_loop import _long
 
         signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal
 
         started, cancelled = threading.Event(), threading.Event()
-
-        async def long():
-            started.set()
-            try:
-                await asyncio.sleep(60)
-            except asyncio.CancelledError:
-                cancelled.set()
-                raise
 
         def interrupt():
             started.wait(10)  # the job is running on the loop: now the user presses Ctrl-C
@@ -78,9 +72,10 @@ def test_ctrl_c_during_a_blocking_call_cancels_the_work() -> None:
 
         threading.Thread(target=interrupt, daemon=True).start()
         try:
-            run_sync(long())
+            run_sync(_long(started, cancelled))
         except KeyboardInterrupt:
             print("interrupted; cancelled:", cancelled.wait(10))
     """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=25)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=25,
+                          cwd=Path(__file__).parent)  # where `_long` is imported from
     assert done.stdout.strip() == "interrupted; cancelled: True", (done.stdout, done.stderr)

@@ -129,7 +129,7 @@ def _to_wire(p: Parameter, v: Any) -> Any:
     """Turn what a local component hands a handler into what the remote parameter `p` accepts."""
     if p.is_file:
         return _user_file(v)
-    if p.holds_files and (convert := _INPUT_KINDS.get(p.component.lower())) is not None:
+    if (convert := _INPUT_KINDS.get(p.component.lower())) is not None:  # a structure of files (a Gallery)
         return convert(v)
     if p.component.lower() == "datetime" and isinstance(v, (int, float)) and not isinstance(v, bool):
         return dt.datetime.fromtimestamp(v).strftime("%Y-%m-%d %H:%M:%S")
@@ -165,13 +165,7 @@ def output_converters(returns: Sequence[Return]) -> list[Convert | None]:
     """Per remote output, what turns its result (as `predict` returns it) into a value the same component of the
     outer app takes from a handler; None where it takes the result as it is."""
 
-    def convert(r: Return) -> Convert | None:
-        kind = r.component.lower()
-        if r.is_file or (r.holds_files and kind == "file"):  # one file, or a gr.File(file_count="multiple")'s
-            return _local_file
-        return _BY_KIND.get(kind)
-
-    return [convert(r) for r in returns]
+    return [_local_file if r.is_file else _BY_KIND.get(r.component.lower()) for r in returns]
 
 
 def _from_wire(converters: list[Convert | None], result: Any) -> Any:
@@ -212,7 +206,7 @@ def _gallery_value(value: Any) -> Any:
 def _slider_value(value: Any) -> Any:
     """An ImageSlider result (two files) as gr.ImageSlider takes it: a pair."""
     if isinstance(value, (list, tuple)):
-        return tuple(None if v is None else _local_file(v) for v in value)
+        return tuple(_local_file(v) for v in value)
     return value
 
 
@@ -240,6 +234,7 @@ def _annotated_value(value: Any) -> Any:
 
 # How an output of each kind becomes what the outer app's component of that kind takes from a handler.
 _BY_KIND: dict[str, Convert] = {
+    "file": _local_file,  # a gr.File(file_count="multiple")'s (one file's is is_file)
     "label": _label_value, "gallery": _gallery_value, "imageslider": _slider_value,
     "highlightedtext": _highlighted_value, "multimodaltextbox": lambda v: _multimodal_files(v, _local_file),
     "imageeditor": lambda v: _editor_files(v, _local_file),
