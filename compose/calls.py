@@ -21,6 +21,7 @@ from .errors import (
     APIChanged,
     AppError,
     ComposeError,
+    ConfigError,
     InvalidArguments,
     QuotaExceeded,
     SessionLost,
@@ -45,6 +46,7 @@ from .headers import is_hf_origin
 from .http import Response
 from .identity import Identity
 from .limits import current_budget
+from .login import SignInLost, asks_for_login
 from .messages import HEARTBEAT, Malformed, apply_diffs, malformed
 from .schema import EndpointSchema, Parameter, SpaceSchema
 from .streams import DISCONNECTED, Mailbox
@@ -72,7 +74,17 @@ async def run_call(up: Upstream, schema: EndpointSchema, values: list[Any], iden
     """
     task = up.call_begins()
     try:
-        return await _run_call(up, schema, values, ident, emit, raw=raw, event_data=event_data)
+        try:
+            return await _run_call(up, schema, values, ident, emit, raw=raw, event_data=event_data)
+        except SignInLost as e:
+            # The app forgot compose's sign-in (a restart, or that user's logout elsewhere) and refused this call's
+            # upload or join before anything started: sign in again and make the call once more.
+            await up.sign_in(stale=e.stale)
+            try:
+                return await _run_call(up, schema, values, ident, emit, raw=raw, event_data=event_data)
+            except SignInLost:
+                raise SpaceUnavailable("the app refused the call although compose had just signed in again (auth=)",
+                                       space=up.name, api_name=schema.api_name) from None
     except asyncio.CancelledError:
         if up.closing:  # cancelled by the Space's close(), not by its caller: say so
             raise UpstreamDisconnected("the Space was closed while this call ran; its upstream job was cancelled",
@@ -89,6 +101,8 @@ async def _run_call(up: Upstream, schema: EndpointSchema, values: list[Any], ide
         # A signed-in user's token goes only to an endpoint that declares a gr.OAuthToken parameter (neither as
         # a header nor in the body elsewhere): another endpoint of the same Space has no business with it.
         ident = dataclasses.replace(ident, oauth_token=None)
+    if up.login is not None and up.login.due:
+        await up.sign_in()  # an app launched with Gradio's auth=, its schema read from the disk cache
     epoch = up.epoch
     session_hash = up.session(ident.session, epoch)
     if schema.stateful and up.lost(session_hash, ident.session):
@@ -96,6 +110,7 @@ async def _run_call(up: Upstream, schema: EndpointSchema, values: list[Any], ide
                           "gr.State) was lost with it; it has been reset, call again to start over (nothing was "
                           "sent)", space=up.name, api_name=schema.api_name)
     headers = up.headers(ident, session_hash)
+    signed = up.login.cookie if up.login is not None else None  # the sign-in these requests carry (auth=)
     name = schema.api_name
     if raw:
         data = [None if slot is None else await _prepare(up, sch, schema, None, v, (session_hash, ident.session))
@@ -123,7 +138,7 @@ async def _run_call(up: Upstream, schema: EndpointSchema, values: list[Any], ide
         read_timeout=min(JOIN_ANSWER_TIMEOUT, up.idle_timeout),
     ))
     try:
-        response, event_id = await _joined(up, schema, join, session_hash, ident)
+        response, event_id = await _joined(up, schema, join, session_hash, ident, signed)
     except BaseException:
         if early:
             up.streams.unprepare(session_hash)  # no call will wait on it: Gradio must not hold it open for nothing
@@ -153,8 +168,8 @@ async def _run_call(up: Upstream, schema: EndpointSchema, values: list[Any], ide
 
 
 async def _joined(up: Upstream, schema: EndpointSchema, join: asyncio.Future[Response], session_hash: str,
-                  ident: Identity) -> tuple[Response, str]:
-    """The join's answer and its event id, or the error it stands for."""
+                  ident: Identity, signed: str | None) -> tuple[Response, str]:
+    """The join's answer and its event id, or the error it stands for (`signed`: the sign-in the join carried)."""
     sch = up.schema_now()
     name = schema.api_name
     try:
@@ -165,6 +180,8 @@ async def _joined(up: Upstream, schema: EndpointSchema, join: asyncio.Future[Res
         raise
     # A balancer's affinity cookie (or any other) belongs to this upstream session alone.
     up.cookies.update(session_hash, response.headers.get_list("set-cookie"), user=ident.session)
+    if up.refused_sign_in(response):
+        raise SignInLost(signed)
     if response.status_code != 200:
         raise _join_error(up, schema, response)
     event_id = _event_id(response)
@@ -312,6 +329,9 @@ def _join_error(up: Upstream, schema: EndpointSchema, response: Response) -> Com
         return invalid  # the remote's validators refused the arguments: each parameter and its message
     if response.status_code == 422:
         return AppError(str(detail), space=up.name, api_name=schema.api_name)
+    if asks_for_login(response):
+        return ConfigError(f"{up.name}: the app asks for a login (it was launched with Gradio's auth=): pass "
+                           "Space(..., auth=(username, password))")
     if response.status_code in (400, 404):
         return APIChanged(f"the Space refused the call ({response.status_code}: {detail}); its API may have changed, "
                           "refresh() re-reads it", space=up.name, api_name=schema.api_name)

@@ -368,17 +368,21 @@ def _cache_dir() -> Path:
     return cache_root() / "schemas"
 
 
-def cache_identity(token: str | None, headers: Mapping[str, str] | None = None) -> str:
-    """Who fetched a schema, as the disk cache keys it: "" for nobody in particular (no token, no static headers),
-    else a hash of the token and the static headers (which may carry credentials) — never the values themselves.
+def cache_identity(token: str | None, headers: Mapping[str, str] | None = None, *, login: str | None = None) -> str:
+    """Who fetched a schema, as the disk cache keys it: "" for nobody in particular (no token, no static headers, no
+    sign-in), else a hash of the token, the static headers (which may carry credentials) and the sign-in to an app
+    launched with Gradio's `auth=` (`login`: `compose.login.Login.cache_key`, itself a slow hash of the password) —
+    never the values themselves.
 
     A private Space's schema is then only ever read back by a Space object holding the same credentials; one without
     them asks the app, and gets its 404.
     """
-    if not token and not headers:
+    if not token and not headers and not login:
         return ""
     digest = hashlib.sha256(b"gradio-compose schema cache\0")
     digest.update((token or "").encode())
+    if login:
+        digest.update(f"\0login\0{login}".encode())
     for name, value in sorted((k.lower(), v) for k, v in (headers or {}).items()):
         digest.update(f"\0{name}\0{value}".encode())
     return digest.hexdigest()[:32]

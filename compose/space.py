@@ -29,6 +29,7 @@ from .headers import DEFAULT_FORWARD_HEADERS, is_hf_origin
 from .http import Backend
 from .identity import Identity, current_identity
 from .limits import Gate, Limits
+from .login import check_auth
 from .loop import run_async, run_sync
 from .schema import EndpointSchema, SpaceSchema, cache_root
 from .sessions import SessionMode
@@ -119,6 +120,7 @@ class Space:
         limits: Limits | None = None,
         verify: Verify = True,
         http_backend: Backend | None = None,
+        auth: tuple[str, str] | None = None,
     ) -> None:
         if session not in ("user", "shared", "call"):
             raise ConfigError(f"session must be 'user', 'shared' or 'call', not {session!r}")
@@ -160,6 +162,8 @@ class Space:
             own_download_dir=own_download_dir,
             max_download_bytes=max_download_bytes,
             max_upload_bytes=max_upload_bytes,
+            # An app launched with Gradio's auth=: signed in to on first need, as gradio_client's auth= does.
+            auth=check_auth(auth),
         )
 
     def __repr__(self) -> str:

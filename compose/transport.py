@@ -19,7 +19,7 @@ import uuid
 import weakref
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, BinaryIO
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 
 import orjson
 
@@ -104,6 +104,7 @@ class Transport:
         idempotent: bool = False,
         read_timeout: float = 60.0,
         json: Any = None,
+        form: Mapping[str, str] | None = None,
         content: bytes | AsyncIterable[bytes] | None = None,
         files: Sequence[Upload] = (),
         max_body: int | None = None,
@@ -117,7 +118,8 @@ class Transport:
         safely arrive twice (a cancel). `read_timeout` bounds each wait for the answer (connecting has its own
         10 s); `max_body` lowers the transport's body cap for this request (reading stops there: the
         `UpstreamDisconnected` raised is caused by a `compose.http.TooLarge`). Redirects are followed only within
-        the same origin, so headers and tokens never reach another host. With `retry` and `patient`, answers that
+        the same origin, so headers and tokens never reach another host. The body is `json`, `form` (a urlencoded
+        form, as a browser's login posts it), `content` or `files` (multipart). With `retry` and `patient`, answers that
         mean "starting" (502/503/504) are waited out until `max_wait` (Retry-After honoured) however many tries
         that takes; `on_wait(status, seconds_left)` hears each such wait (for progress).
         """
@@ -126,7 +128,7 @@ class Transport:
         attempt = 0
         while True:
             try:
-                response = await self._exchange(method, url, headers, read_timeout, json, content, files,
+                response = await self._exchange(method, url, headers, read_timeout, json, form, content, files,
                                                 min(max_body or self.max_body, self.max_body))
             except HTTPFailure as e:
                 resendable = not e.sent or method in _SAFE_METHODS or idempotent
@@ -184,13 +186,16 @@ class Transport:
                                     space=self.space, api_name=api_name)
 
     async def _exchange(self, method: str, url: str, headers: Headers, read_timeout: float, json: Any,
-                        content: bytes | AsyncIterable[bytes] | None, files: Sequence[Upload], max_body: int
-                        ) -> Response:
+                        form: Mapping[str, str] | None, content: bytes | AsyncIterable[bytes] | None,
+                        files: Sequence[Upload], max_body: int) -> Response:
         body: bytes | AsyncIterable[bytes] | None = content
         framing: tuple[tuple[str, str], ...] = ()
         if json is not None:
             body = orjson.dumps(json)
             framing = (("content-type", "application/json"),)
+        elif form is not None:
+            body = urlencode(form).encode()
+            framing = (("content-type", "application/x-www-form-urlencoded"),)
         elif files:
             body, framing = _multipart(files)
         request = Request(method, url, tuple(headers.items()) + framing, body, read_timeout=read_timeout)

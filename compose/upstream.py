@@ -15,7 +15,6 @@ Usage (inside compose's I/O loop):
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -30,6 +29,7 @@ from .headers import is_hf_origin, merge_headers, request_headers
 from .http import Backend, Response, TooLarge
 from .identity import Identity
 from .limits import Gate, Limits, check_schema_counts, schema_json, schema_too_large
+from .login import Login, SignInLost, asks_for_login
 from .placement import Placement
 from .schema import CacheEntry, EndpointSchema, SpaceSchema, cache_identity, confirm_cached, read_cached, store_cached
 from .sessions import SessionMode
@@ -83,6 +83,7 @@ class Upstream:
         own_download_dir: bool,
         max_download_bytes: int,
         max_upload_bytes: int,
+        auth: tuple[str, str] | None = None,
     ) -> None:
         self.name = name
         self.hub_id = hub_id  # a Space id: its host is resolved through the Hub on first need
@@ -104,6 +105,7 @@ class Upstream:
         self.sweeper = DownloadSweeper(download_dir, limits, own=own_download_dir)
         self.max_download_bytes, self.max_upload_bytes = max_download_bytes, max_upload_bytes
         self.cookies = CookieJars()  # per upstream session; see compose.cookies
+        self.login = Login(auth) if auth is not None else None  # Gradio's auth= sign-in; see compose.login
         self._token = token
         self._url = url
         self._backend = backend
@@ -271,7 +273,7 @@ class Upstream:
             if self._schema is not None and not force:
                 return self._schema
             # Keyed by who asks: a Space object without the token never reads a private Space's schema.
-            who = cache_identity(self._token, self.static_headers)
+            who = self._cache_identity()
             cached = None if force else read_cached(self.url, self.schema_ttl, identity=who)
             self.from_disk = cached is not None
             if cached is not None:
@@ -319,14 +321,43 @@ class Upstream:
         """The app answered an app id whose API is the schema's just now (compose.drift's check): the disk cache's
         entry says so too, so a process started within `schema_check_every` need not ask again."""
         if self._disk is not None:
-            who = cache_identity(self._token, self.static_headers)
+            who = self._cache_identity()
             self._disk = confirm_cached(self.url, self._disk, identity=who)
+
+    def _cache_identity(self) -> str:
+        return cache_identity(self._token, self.static_headers,
+                              login=self.login.cache_key() if self.login is not None else None)
+
+    async def sign_in(self, stale: str | None = None) -> None:
+        """Sign in to an app launched with Gradio's `auth=` (with `stale`: again, the app refused that cookie);
+        nothing without `Space(auth=...)`. See compose.login."""
+        if self.login is not None:
+            await self.login.sign_in(self.transport.send, self.headers(None), space=self.name, stale=stale)
+
+    def refused_sign_in(self, response: Response) -> bool:
+        """Was `response` Gradio's "log in first" to a request that carried compose's sign-in (the app forgot it)?"""
+        return self.login is not None and asks_for_login(response)
 
     async def fetch(self, emit: Emit | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
         """The app's config and API info as it serves them now (no cache), parameter descriptions added from its
         MCP schema when it has one. An app that answers "starting" (503 while a Space wakes, 502 while a balancer
         finds no backend) is waited for up to max_wait, with progress through `emit`: not failed after a few
-        quick tries."""
+        quick tries. An app launched with Gradio's `auth=` is signed in to first (`Space(auth=...)`)."""
+        try:
+            if self.login is not None and self.login.due:
+                await self.sign_in()
+            return await self._fetch(emit)
+        except SignInLost as e:  # signed in before, but the app has forgotten it (restarted): once more
+            await self.sign_in(stale=e.stale)
+            try:
+                return await self._fetch(emit)
+            except SignInLost:
+                assert self.login is not None
+                raise ConfigError(f"{self.name}: the app still asks for a login after signing in as "
+                                  f"{self.login.username!r}") from None
+
+    async def _fetch(self, emit: Emit | None) -> tuple[dict[str, Any], dict[str, Any]]:
+        signed = self.login.cookie if self.login is not None else None  # the sign-in these requests carry
         h = self.headers(None)
         waited: list[int] = []
 
@@ -340,9 +371,11 @@ class Upstream:
         info_task, mcp_task = self._ask_info(prefix, h)
         try:
             r = await self._get_schema("/config", h, on_wait=on_wait)
-            if r.status_code == 401 and _gradio_login(r.content):
-                raise ConfigError(f"{self.name}: the app asks for a login (it was launched with Gradio's auth=); "
-                                  "compose does not sign in to an app's own login: call an app without one")
+            if self.refused_sign_in(r):
+                raise SignInLost(signed)
+            if asks_for_login(r):
+                raise ConfigError(f"{self.name}: the app asks for a login (it was launched with Gradio's auth=): "
+                                  "pass Space(..., auth=(username, password))")
             if r.status_code in (401, 403, 404):
                 # What Hugging Face answers for a private Space to a caller without its token, too.
                 private = " (or a private Space: pass token=...)" if is_hf_origin(self.url) else ""
@@ -436,9 +469,11 @@ class Upstream:
         token = self._token
         if self.use_oauth_token and ident is not None and ident.oauth_token:
             token = ident.oauth_token  # a signed-in user's own token, opted in by the developer
+        cookie = self.cookies.header(session) if session is not None else None
+        if self.login is not None and self.login.cookie:  # the app's sign-in token, for every user's requests
+            cookie = f"{self.login.cookie}; {cookie}" if cookie else self.login.cookie
         merged = merge_headers(self.static_headers, token=token, origin=self.url, forwarded=forwarded,
-                               forward_anywhere=self.forward_anywhere,
-                               cookie=self.cookies.header(session) if session is not None else None)
+                               forward_anywhere=self.forward_anywhere, cookie=cookie)
         try:
             headers = request_headers(merged, accept=accept)
         except ConfigError as e:
@@ -560,6 +595,7 @@ class Upstream:
         the file's name and size. `session` is (upstream session, its end user): the upload carries the session's
         cookies, so it lands on the replica its join will reach, and keeps the cookies it is given."""
         sch = self.schema_now()
+        signed = self.login.cookie if self.login is not None else None
         with path.open("rb") as f:
             response = await self.transport.send(
                 "POST", f"{sch.api_prefix}/upload", headers=self.headers(None, session and session[0]), retry=True,
@@ -567,6 +603,8 @@ class Upstream:
             )
         if session is not None:
             self.cookies.update(session[0], response.headers.get_list("set-cookie"), user=session[1])
+        if self.refused_sign_in(response):
+            raise SignInLost(signed)
         if response.status_code != 200:
             raise SpaceUnavailable(f"upload of {path.name!r} answered {response.status_code}", space=self.name,
                                    api_name=api_name)
@@ -667,16 +705,6 @@ def api_shape(schema: SpaceSchema) -> dict[str, Any]:
     """What a restart with another API changes: each endpoint's parameter names and its input/output slots."""
     return {name: ([p.name for p in ep.parameters], len(ep.returns), ep.input_slots, ep.output_slots)
             for name, ep in schema.endpoints.items()}
-
-
-def _gradio_login(body: bytes) -> bool:
-    """Is this 401 body Gradio's own "log in first" (an app launched with `auth=`)? (gradio/routes.py answers
-    `{"detail": {"error": "Not authenticated", ...}}`; pinned by a test in tests/test_space.py.)"""
-    try:
-        detail = json.loads(body[:4096]).get("detail")
-    except (ValueError, AttributeError):
-        return False
-    return isinstance(detail, dict) and detail.get("error") == "Not authenticated"
 
 
 def _drop(*tasks: asyncio.Task[Any]) -> None:

@@ -348,20 +348,3 @@ def test_a_space_id_is_what_the_hub_accepts() -> None:
                "owner/na--me", "owner/a..b", "x", "a/b/c", "owner/" + "a" * 96, "owner/" + "a" * 97, "owner/",
                "/name", "owner/ná", "own er/x"]
     assert {s: is_space_id(s) for s in samples} == {s: hub_accepts(s) for s in samples}
-
-
-def test_an_app_behind_gradios_login_is_named_as_such() -> None:
-    # Gradio's auth= answers 401 to /config for anyone not logged in; it is a Gradio app, not "no Gradio app there".
-    import gradio as gr
-
-    with gr.Blocks() as demo:
-        text, out = gr.Textbox(), gr.Textbox()
-        gr.Button().click(lambda x: x, text, out, api_name="echo")
-    demo.launch(auth=("user", "secret"), prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
-    try:
-        space = compose.Space(demo.local_url)
-        with pytest.raises(compose.ConfigError, match="asks for a login"):
-            space.endpoint("/echo")
-        space.close()
-    finally:
-        demo.close()

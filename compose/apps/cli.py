@@ -244,11 +244,22 @@ def _bind(ep: Endpoint, args: list[str], params: list[str]) -> tuple[list[Any], 
 # --- inspect --------------------------------------------------------------------------------------------------------
 
 
-def _make_space(src: str, token: str | None, download_dir: Path | None = None) -> Space:
+def _make_space(src: str, token: str | None, download_dir: Path | None = None, auth: str | None = None) -> Space:
     from ..space import Space
 
+    sign_in: tuple[str, str] | None = None
+    if auth is not None:
+        username, colon, password = auth.partition(":")
+        if not colon or not username:
+            _fail("--auth takes USERNAME:PASSWORD (the login of an app launched with Gradio's auth=)")
+        sign_in = (username, password)
     # No --token: the environment's (token=True), which Space sends to Hugging Face origins only.
-    return Space(src, token=True if token is None else token, download_dir=download_dir)
+    return Space(src, token=True if token is None else token, download_dir=download_dir, auth=sign_in)
+
+
+# An app launched with Gradio's auth=: from the environment rather than the command line, where other users of the
+# machine can read it (ps).
+_AUTH_HELP = "USERNAME:PASSWORD for an app launched with Gradio's auth= (better: the COMPOSE_AUTH variable)."
 
 
 def _param_json(p: Parameter) -> dict[str, Any]:
@@ -340,10 +351,12 @@ def inspect(
     as_json: Annotated[bool, typer.Option("--json", help="Print a machine-readable description.")] = False,
     token: Annotated[str | None, typer.Option(help="Hugging Face token (default: HF_TOKEN or your login).",
                                               show_default=False)] = None,
+    auth: Annotated[str | None, typer.Option(help=_AUTH_HELP, envvar="COMPOSE_AUTH", show_default=False,
+                                             show_envvar=False)] = None,
 ) -> None:
     """List a Space's endpoints with their parameters, types, defaults and choices."""
     with _errors(src):
-        space = _make_space(src, token)
+        space = _make_space(src, token, auth=auth)
         try:
             info = describe(space)
         finally:
@@ -511,11 +524,13 @@ def call(
         show_default=False)] = None,
     token: Annotated[str | None, typer.Option(help="Hugging Face token (default: HF_TOKEN or your login).",
                                               show_default=False)] = None,
+    auth: Annotated[str | None, typer.Option(help=_AUTH_HELP, envvar="COMPOSE_AUTH", show_default=False,
+                                             show_envvar=False)] = None,
 ) -> None:
     """Call an endpoint, with live queue position and progress; streams generator outputs as they come."""
     name = "/" + api_name.lstrip("/")
     with _errors(src, name):
-        space = _make_space(src, token, output_dir)
+        space = _make_space(src, token, output_dir, auth)
         try:
             # A sleeping or starting Space is waited for: say so, rather than sit silent for a minute.
             space.load(progress=lambda text: _err().print(Text(text, style="dim")))

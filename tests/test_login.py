@@ -1,0 +1,178 @@
+"""An app launched with Gradio's `auth=` (its own username and password page), called through `Space(auth=...)`.
+
+A real Gradio app with a login on 127.0.0.1: compose signs in as gradio_client's `auth=` does, every request of
+every user carries the sign-in (schema, uploads, joins, data streams, file downloads), upstream sessions stay one per
+end user, and a sign-in the app forgot (a logout of that user elsewhere) is made again without the caller noticing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import gradio as gr
+import httpx
+import pytest
+from gradio_client import Client
+from outer import serve
+from typer.testing import CliRunner
+
+import compose
+from compose.apps.cli import app as cli
+from compose.apps.processes import free_port
+
+USER, PASSWORD = "ada", "correct horse battery"
+
+
+def _app() -> gr.Blocks:
+    with gr.Blocks() as demo:
+        text, out, count = gr.Textbox(), gr.Textbox(), gr.State(0)
+
+        def greet(name: str, n: int, request: gr.Request) -> tuple[str, int]:
+            return f"{name}, from {request.username}, call {n + 1}", n + 1
+
+        gr.Button().click(greet, [text, count], [out, count], api_name="greet")
+        def leak(request: gr.Request) -> str:
+            raise gr.Error(f"your cookie: {request.headers.get('cookie')}")  # an app that echoes its request
+
+        gr.Button().click(leak, None, out, api_name="leak")
+        given, back = gr.File(), gr.File()
+        gr.Button().click(lambda path: path, given, back, api_name="echo_file")
+    return demo
+
+
+@pytest.fixture(scope="module")
+def url() -> Iterator[str]:
+    demo = _app()
+    demo.queue(default_concurrency_limit=None).launch(
+        auth=(USER, PASSWORD), prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,
+        server_port=free_port())
+    try:
+        yield demo.local_url.rstrip("/")
+    finally:
+        demo.close()
+
+
+def test_calls_are_signed_in_and_sessions_stay_per_user(url: str) -> None:
+    space = compose.Space(url, auth=(USER, PASSWORD))
+    try:
+        greet = space.endpoint("/greet")
+        with compose.identity(session="first user"):
+            assert greet.predict("Hi") == f"Hi, from {USER}, call 1"
+            assert greet.predict("Hi") == f"Hi, from {USER}, call 2"
+        with compose.identity(session="second user"):
+            assert greet.predict("Hello") == f"Hello, from {USER}, call 1"  # their own gr.State
+    finally:
+        space.close()
+
+
+def test_files_go_up_and_come_back_signed_in(url: str, tmp_path: Path) -> None:
+    sent = tmp_path / "notes.txt"
+    sent.write_text("signed in")
+    space = compose.Space(url, auth=(USER, PASSWORD), allowed_paths=[tmp_path])
+    try:
+        back = space.endpoint("/echo_file").predict(str(sent))
+        assert Path(back).read_text() == "signed in" and Path(back) != sent
+    finally:
+        space.close()
+
+
+def test_a_wrong_password_names_the_account_and_never_the_password(url: str) -> None:
+    wrong = "not the password at all"
+    space = compose.Space(url, auth=(USER, wrong))
+    try:
+        with pytest.raises(compose.ConfigError, match="refused the sign-in of 'ada'") as e:
+            space.endpoint("/greet")
+        assert url in str(e.value) and wrong not in str(e.value)
+    finally:
+        space.close()
+
+
+def test_the_sign_in_token_never_shows_in_an_error(url: str) -> None:
+    space = compose.Space(url, auth=(USER, PASSWORD))
+    try:
+        with pytest.raises(compose.AppError, match="your cookie") as e:
+            space.endpoint("/leak").predict()
+        cookie = space.upstream.login.cookie  # type: ignore[union-attr]
+        assert cookie
+        tokens = {part.split("=", 1)[1] for part in cookie.split("; ")}
+        assert tokens and not any(token in str(e.value) for token in tokens)
+    finally:
+        space.close()
+
+
+def test_an_app_behind_a_login_without_auth_says_what_to_pass(url: str) -> None:
+    # Gradio's own 401 body is what tells a login from "no Gradio app there" (pins gradio's login_check answer).
+    space = compose.Space(url)
+    try:
+        with pytest.raises(compose.ConfigError, match=r"asks for a login.*auth=\(username, password\)"):
+            space.endpoint("/greet")
+    finally:
+        space.close()
+
+
+def test_a_schema_cached_under_a_sign_in_is_not_read_without_it(url: str) -> None:
+    signed = compose.Space(url, auth=(USER, PASSWORD))
+    signed.load()
+    signed.close()
+    # The disk cache holds the schema now; a Space object without the login must still be told to sign in, not
+    # handed the schema and then refused at its first call.
+    anonymous = compose.Space(url)
+    try:
+        with pytest.raises(compose.ConfigError, match="asks for a login"):
+            anonymous.endpoint("/greet")
+    finally:
+        anonymous.close()
+    # The same account in a new Space object (a restarted script) reads it from disk, and signs in before calling.
+    again = compose.Space(url, auth=(USER, PASSWORD))
+    try:
+        assert again.endpoint("/greet").predict("Back") == f"Back, from {USER}, call 1"
+        assert again.upstream.from_disk
+    finally:
+        again.close()
+
+
+def test_a_sign_in_the_app_forgot_is_made_again(url: str) -> None:
+    space = compose.Space(url, auth=(USER, PASSWORD))
+    try:
+        greet = space.endpoint("/greet")
+        with compose.identity(session="stays"):
+            assert greet.predict("One") == f"One, from {USER}, call 1"
+            # The same account logs out in a browser: Gradio forgets every token of that user, compose's too.
+            with httpx.Client(base_url=url) as browser:
+                assert browser.post("/login", data={"username": USER, "password": PASSWORD}).status_code == 200
+                browser.get("/logout")
+            assert httpx.get(f"{url}/config", headers={"cookie": space.upstream.login.cookie or ""}
+                             ).status_code == 401  # type: ignore[union-attr]
+            assert greet.predict("Two") == f"Two, from {USER}, call 2"  # signed in again; the session is kept
+    finally:
+        space.close()
+
+
+def test_a_handler_of_a_signed_in_space_serves_the_outer_apps_visitors(url: str) -> None:
+    space = compose.Space(url, auth=(USER, PASSWORD))
+    with gr.Blocks() as outer_app:
+        name, greeting = gr.Textbox(), gr.Textbox()
+        gr.Button().click(space.endpoint("/greet").handler(), name, greeting, api_name="greet")
+    try:
+        with serve(outer_app) as outer_url:
+            visitor = Client(outer_url, verbose=False)
+            assert visitor.predict("Grace", api_name="/greet") == f"Grace, from {USER}, call 1"
+            assert visitor.predict("Grace", api_name="/greet") == f"Grace, from {USER}, call 2"
+    finally:
+        space.close()
+
+
+def test_auth_must_be_a_username_and_password() -> None:
+    for bad in ("ada:pw", ("ada",), ("", "pw"), ("ada", None)):
+        with pytest.raises(compose.ConfigError, match="auth must be"):
+            compose.Space("http://127.0.0.1:9", auth=bad)  # type: ignore[arg-type]
+
+
+def test_the_command_line_signs_in_from_the_environment(url: str) -> None:
+    runner = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1", "COMPOSE_AUTH": f"{USER}:{PASSWORD}"})
+    result = runner.invoke(cli, ["call", url, "/greet", "Ada", "--json"])
+    assert result.exit_code == 0, result.output
+    assert f"from {USER}" in result.output
+    refused = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1", "COMPOSE_AUTH": None}).invoke(cli, ["inspect", url])
+    assert refused.exit_code != 0 and "auth=" in refused.output
