@@ -27,6 +27,7 @@ from strict import strict_problems
 
 import compose
 from compose.schema import output_labels
+from compose.ui.mirror import DYNAMIC_NOTICE
 
 
 def direct(url: str) -> Client:
@@ -263,3 +264,42 @@ def test_two_spaces_with_the_same_api_names_and_navbars_render_together(corpus_u
     config = demo.get_config_file()
     navbars = [c for c in config["components"] if c["type"] == "navbar"]
     assert [n["props"]["value"] for n in navbars] == [[["Ours", "https://example.com"]]]
+
+
+def test_a_part_built_by_gr_render_shows_a_notice_and_no_event_rewrites_it() -> None:
+    # gradio's demo/render_split: the words of a Textbox as components, made by the app on each change. Those
+    # components come with each run's answer, not in the config, so the outer app cannot mirror them: it says so
+    # where they would be, and wires nothing into that place (no upstream call on each keystroke for a layout
+    # nobody would see). The app's other events work as ever.
+    with gr.Blocks() as remote:
+        words = gr.Textbox(label="Words", value="hello there")
+
+        @gr.render(inputs=words)
+        def split(text: str) -> None:
+            for word in text.split():
+                gr.Textbox(value=word, label="word")
+
+        n, doubled = gr.Number(value=1), gr.Number()
+        gr.Button("Double").click(lambda x: x * 2, n, doubled, api_name="double")
+    with serve(remote) as url:
+        remote_config = httpx.get(f"{url}/config").json()
+        (render_dep,) = [d for d in remote_config["dependencies"] if d.get("render_id") is not None]
+        space = compose.Space(url)
+        with gr.Blocks() as demo:
+            whole = space.render()
+        container = whole.components[render_dep["outputs"][0]]
+        with serve(demo) as outer_url:
+            config = httpx.get(f"{outer_url}/config").json()
+            comps = {c["id"]: c for c in config["components"]}
+
+            def node(tree: dict[str, Any]) -> dict[str, Any] | None:
+                if tree.get("id") == container._id:
+                    return tree
+                return next((found for child in tree.get("children", []) if (found := node(child))), None)
+
+            shown = node(config["layout"])
+            assert shown is not None
+            assert [comps[c["id"]]["props"]["value"] for c in shown["children"]] == [DYNAMIC_NOTICE]
+            assert not [d for d in config["dependencies"] if container._id in d["outputs"]]
+            assert direct(outer_url).predict(4, api_name=whole.api_names["/double"]) == 8
+            space.close()

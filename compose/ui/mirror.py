@@ -6,6 +6,10 @@ first, loses Chatbot like/retry/undo, preselects a Dropdown's first choice, keep
 copies remote markup and frontend JS into the composing app. Here remote markup is always sanitized and remote
 JS never runs unless the developer trusts the remote (`trust_remote_js=True`).
 
+A part the remote builds as it is used (`@gr.render`: its components come with each run's answer, not in the
+config) is not mirrored: its container shows `DYNAMIC_NOTICE` instead, and its render function is not wired, so
+no change in the mirrored inputs calls the remote for a layout nobody would see.
+
 Usage:
     made = build(config, fns, trust_remote_js=False)      # inside a gr.Blocks; fns: one per dependency (or None)
     made.api_names                                        # remote api_name → the outer app's one
@@ -29,7 +33,10 @@ from gradio.events import EventListenerMethod
 from gradio.utils import component_or_layout_class
 from gradio_client import utils as gc_utils
 
-__all__ = ["Mirrored", "build", "make_component", "safe_js"]
+__all__ = ["DYNAMIC_NOTICE", "Mirrored", "build", "make_component", "safe_js"]
+
+DYNAMIC_NOTICE = ("*This part of the app is built as it is used (`@gr.render`), which cannot be shown here: open the "
+                  "app itself for it.*")
 
 # Props that only make sense on the remote (or are re-derived locally) and must not be copied.
 DROP = frozenset({"proxy_url", "name", "_selectable", "server_fns", "component_class_id", "key", "preserved_by_key",
@@ -125,11 +132,13 @@ def _dataset_kwargs(kwargs: dict[str, Any], props: dict[str, Any], known: dict[i
 
 @dataclass
 class Mirrored:
-    """What `build` made: blocks by remote id, the outer api_name of each remote one, and the pages added."""
+    """What `build` made: blocks by remote id, the outer api_name of each remote one, the pages added, and the
+    remote's `@gr.render` functions left out (their dependency ids)."""
 
     blocks: dict[int, Block] = field(default_factory=dict)
     api_names: dict[str, str] = field(default_factory=dict)
     pages: list[str] = field(default_factory=list)
+    dynamic: list[int] = field(default_factory=list)
 
 
 def build(config: dict[str, Any], fns: Sequence[Callable[..., Any] | None], *, trust_remote_js: bool = False,
@@ -182,6 +191,13 @@ def build(config: dict[str, Any], fns: Sequence[Callable[..., Any] | None], *, t
 
     fn_ids: dict[int, int] = {}
     for dep, fn in zip(config.get("dependencies", []), fns, strict=False):
+        if dep.get("render_id") is not None:  # a @gr.render function: see the module docstring
+            made.dynamic.append(int(dep["id"]))
+            for container in (made.blocks.get(o) for o in dep.get("outputs", [])):
+                if isinstance(container, BlockContext):
+                    with container:
+                        gr.Markdown(DYNAMIC_NOTICE)
+            continue
         page = page_of_dep.get(dep["id"], home)
         root.current_page = page
         try:

@@ -25,7 +25,7 @@ import gradio as gr
 from gradio.context import Context
 from gradio_client import utils as gc_utils
 
-from .. import sessions
+from .. import redact, sessions
 from ..endpoint import stream_updates
 from ..errors import ComposeError, UnsafeInput
 from ..files import under_roots
@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from ..space import Space
 
 __all__ = ["Rendered", "forget_on_unload", "render_endpoint", "render_space"]
+
+log = redact.logger("compose.render")
 
 @dataclass
 class Rendered:
@@ -285,5 +287,8 @@ def render_space(space: Space, *, trust_remote_js: bool = False) -> Rendered:
         forget_on_unload()
     if blocks is not None:
         forget_on_unload(blocks)
+    if made.dynamic:
+        log.warning("compose: %s builds part of its app as it is used (@gr.render); space.render() shows a notice "
+                    "there instead", space.name)
     return Rendered(inputs=[], outputs=[], button=None, api_names=made.api_names, blocks=blocks,
                     components=made.blocks, pages=made.pages)
