@@ -158,6 +158,31 @@ class _Uvicorn(uvicorn.Server):
         self._ready.set()
 
 
+# Every port a fault server has had in this process. Each server gets a port none had before: every fault server
+# has the same app id, and compose's disk cache (shared by the whole test run) keys schemas by URL, so a server on an
+# earlier one's port would be taken for that app within Limits.schema_check_every and its schema never fetched
+# (a clean-clone run failed that way). SO_REUSEADDR lets the kernel hand out a port still in TIME_WAIT, so reuse is
+# not rare.
+_ports_had: set[int] = set()
+
+
+def _fresh_socket() -> socket.socket:
+    held: list[socket.socket] = []  # kept bound until a fresh port turns up, so the kernel cannot offer them again
+    try:
+        while True:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+            if port not in _ports_had:
+                _ports_had.add(port)
+                return sock
+            held.append(sock)
+    finally:
+        for sock in held:
+            sock.close()
+
+
 class FaultServer:
     """A Gradio 6 look-alike whose faults each test sets; see the module docstring."""
 
@@ -200,9 +225,7 @@ class FaultServer:
         # --- internals ---
         self._sessions: dict[str, _Session] = {}
         self._stopping = False
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))
+        self._sock = _fresh_socket()
         self.port: int = self._sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self._ready = threading.Event()
