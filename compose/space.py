@@ -382,15 +382,17 @@ class Space:
         return render_space(self, trust_remote_js=trust_remote_js)
 
     async def run_payloads(self, schema: EndpointSchema, payloads: list[Any], ident: Identity,
-                           on_update: Callable[[Update], None], *, event_data: Any = None) -> list[Any]:
+                           on_update: Callable[[Update], None], *, event_data: Any = None,
+                           rendered: list[dict[str, Any]] | None = None) -> list[Any]:
         """Run one of the app's dependencies with wire payloads as Gradio's frontend sends them (state slots
         ignored), for `ident`, under the Space's gate; returns the full output list, files as FileData pointing at
-        local copies. The seam `space.render()` wires every remote event to (run it on compose's I/O loop).
+        local copies. The seam `space.render()` wires every remote event to (run it on compose's I/O loop). For a
+        `@gr.render` function, what it made for this run (Gradio's `render_config`) is appended to `rendered`.
 
         Usage: `data = await run_async(space.run_payloads(schema, payloads, ident, emit))`.
         """
         return cast(list[Any], await self.gate.run(schema.api_name, run_call(
-            self.upstream, schema, payloads, ident, on_update, raw=True, event_data=event_data)))
+            self.upstream, schema, payloads, ident, on_update, raw=True, event_data=event_data, rendered=rendered)))
 
     # --- identity -----------------------------------------------------------------------------------------------
 

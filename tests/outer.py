@@ -40,11 +40,12 @@ def fn_index(url: str, api_name: str) -> int:
     return next(d["id"] for d in config["dependencies"] if d.get("api_name") == api_name.strip("/"))
 
 
-def raw_events(url: str, api_name: str, data: list[Any], headers: dict[str, str] | None = None,
+def raw_events(url: str, api_name: str | int, data: list[Any], headers: dict[str, str] | None = None,
                session: str | None = None, timeout: float = 25.0) -> list[tuple[float, dict[str, Any]]]:
-    """Join `api_name` on the outer app and return every SSE message with its arrival time (seconds from join)."""
+    """Join `api_name` (or the dependency with that id: one with no API name, as a browser does) on the outer app
+    and return every SSE message with its arrival time (seconds from join)."""
     session = session or secrets.token_hex(8)
-    index = fn_index(url, api_name)
+    index = api_name if isinstance(api_name, int) else fn_index(url, api_name)
     out: list[tuple[float, dict[str, Any]]] = []
     with httpx.Client(timeout=timeout, headers=headers or {}) as client:
         start = time.perf_counter()

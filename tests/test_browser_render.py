@@ -135,3 +135,32 @@ def test_chatbot_like_and_undo_work_through_compose(browser: Any, apps: dict[str
     page.get_by_role("button", name="Undo", exact=True).first.click()
     page.get_by_text("You said 5 characters.").wait_for(state="detached", timeout=20_000)
     page.screenshot(path=str(artifacts / "render-chatbot-actions.png"))
+
+
+def test_a_gr_render_part_appears_changes_and_answers(browser: Any, artifacts: Path) -> None:
+    # gradio's demo/render_split shape: the part the remote builds as it is used shows up on page load, is built
+    # again when the input changes, and its buttons run the remote's functions.
+    with gr.Blocks() as remote:
+        words = gr.Textbox(label="Words", value="hello there")
+        used = gr.Textbox(label="Used")
+
+        @gr.render(inputs=words)
+        def split(text: str) -> None:
+            for word in text.split():
+                with gr.Row():
+                    box = gr.Textbox(value=word, label="word")
+                    gr.Button(f"Use {word}").click(lambda w: f"used {w}", box, used)
+
+    with serve(remote) as url:
+        with gr.Blocks() as demo:
+            compose.Space(url).render()
+        with serve(demo) as outer_url:
+            page = open_page(browser, outer_url)
+            page.get_by_role("button", name="Use there").wait_for(timeout=20_000)
+            page.get_by_label("Words").fill("one two three")
+            page.get_by_role("button", name="Use three").wait_for(timeout=20_000)
+            assert page.get_by_role("button", name="Use hello").count() == 0  # the earlier run's part is gone
+            page.get_by_role("button", name="Use two").click()
+            used_box = page.get_by_label("Used")
+            page.wait_for_function("el => el.value === 'used two'", arg=used_box.element_handle(), timeout=20_000)
+            page.screenshot(path=str(artifacts / "render-gr-render.png"))

@@ -12,6 +12,7 @@ All corpus apps run in one server process (tests/corpus/serve.py); each test lau
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any
 
@@ -22,12 +23,12 @@ from corpus import APPS, cases
 from corpus import OAUTH_ENV as CORPUS_OAUTH_ENV
 from gradio_client import Client
 from jsonschema import Draft202012Validator
-from outer import serve
+from outer import raw_events, serve
 from strict import strict_problems
 
 import compose
 from compose.schema import output_labels
-from compose.ui.mirror import DYNAMIC_NOTICE
+from compose.ui.mirror import DYNAMIC_NOTICE, build
 
 
 def direct(url: str) -> Client:
@@ -266,40 +267,80 @@ def test_two_spaces_with_the_same_api_names_and_navbars_render_together(corpus_u
     assert [n["props"]["value"] for n in navbars] == [[["Ours", "https://example.com"]]]
 
 
-def test_a_part_built_by_gr_render_shows_a_notice_and_no_event_rewrites_it() -> None:
-    # gradio's demo/render_split: the words of a Textbox as components, made by the app on each change. Those
-    # components come with each run's answer, not in the config, so the outer app cannot mirror them: it says so
-    # where they would be, and wires nothing into that place (no upstream call on each keystroke for a layout
-    # nobody would see). The app's other events work as ever.
+def _render_split() -> gr.Blocks:
+    # gradio's demo/render_split, with the events a rendered part usually has: each word a Textbox and a Button
+    # whose click updates a component outside the part; and a per-session count the part shows.
     with gr.Blocks() as remote:
         words = gr.Textbox(label="Words", value="hello there")
+        count = gr.State(0)
+        used = gr.Textbox(label="Used")
 
-        @gr.render(inputs=words)
-        def split(text: str) -> None:
+        @gr.render(inputs=[words, count])
+        def split(text: str, n: int) -> None:
+            gr.Markdown(f"bumped {n} times")
             for word in text.split():
-                gr.Textbox(value=word, label="word")
+                with gr.Row():
+                    box = gr.Textbox(value=word, label="word")
+                    gr.Button(f"Use {word}").click(lambda w: f"used {w}", box, used)
 
-        n, doubled = gr.Number(value=1), gr.Number()
-        gr.Button("Double").click(lambda x: x * 2, n, doubled, api_name="double")
-    with serve(remote) as url:
-        remote_config = httpx.get(f"{url}/config").json()
-        (render_dep,) = [d for d in remote_config["dependencies"] if d.get("render_id") is not None]
+        gr.Button("Bump").click(lambda n: n + 1, count, count, api_name="bump")
+    return remote
+
+
+def _completed(events: list[tuple[float, dict[str, Any]]]) -> dict[str, Any]:
+    done = [msg for _, msg in events if msg.get("msg") == "process_completed"]
+    assert done and done[0]["success"], events
+    return dict(done[0]["output"])
+
+
+def test_a_part_built_by_gr_render_is_built_per_user_and_its_events_reach_the_remote() -> None:
+    # A @gr.render part's components and events come with each run's answer, not in the config: the outer app
+    # runs the remote's render function for the user whose page asks, builds what it made, and wires its events
+    # to the remote's (kept in that user's upstream session). Driven as a browser drives it: the render event by
+    # its id, then an event of the part it made.
+    with serve(_render_split()) as url:
         space = compose.Space(url)
         with gr.Blocks() as demo:
             whole = space.render()
-        container = whole.components[render_dep["outputs"][0]]
         with serve(demo) as outer_url:
             config = httpx.get(f"{outer_url}/config").json()
-            comps = {c["id"]: c for c in config["components"]}
+            (render,) = [d["id"] for d in config["dependencies"] if d.get("render_id") is not None]
+            for _ in range(2):
+                raw_events(outer_url, whole.api_names["/bump"], [None], session="ada")
+            part = _completed(raw_events(outer_url, render, ["x y z", None], session="ada"))["render_config"]
+            comps = {c["id"]: c for c in part["components"]}
+            shown = [c["props"].get("value") for c in part["components"] if c["type"] in ("markdown", "textbox")]
+            assert shown == ["bumped 2 times", "x", "y", "z"]  # her own session's count
+            button = next(i for i, c in comps.items() if c["props"].get("value") == "Use y")
+            (click,) = [d for d in part["dependencies"] if [button, "click"] in d["targets"]]
+            assert _completed(raw_events(outer_url, click["id"], ["why"], session="ada"))["data"] == ["used why"]
+            other = _completed(raw_events(outer_url, render, ["p", None], session="bob"))["render_config"]
+            assert [c["props"].get("value") for c in other["components"] if c["type"] in ("markdown", "textbox")] \
+                == ["bumped 0 times", "p"]
+            # Ada's part still answers after Bob's run: each user's events live in their own upstream session.
+            assert _completed(raw_events(outer_url, click["id"], ["again"], session="ada"))["data"] == ["used again"]
+        space.close()
 
-            def node(tree: dict[str, Any]) -> dict[str, Any] | None:
-                if tree.get("id") == container._id:
-                    return tree
-                return next((found for child in tree.get("children", []) if (found := node(child))), None)
 
-            shown = node(config["layout"])
-            assert shown is not None
-            assert [comps[c["id"]]["props"]["value"] for c in shown["children"]] == [DYNAMIC_NOTICE]
-            assert not [d for d in config["dependencies"] if container._id in d["outputs"]]
-            assert direct(outer_url).predict(4, api_name=whole.api_names["/double"]) == 8
-            space.close()
+def test_a_gr_render_part_that_cannot_be_mirrored_shows_a_notice_and_calls_nothing() -> None:
+    # Its input is a component the outer app does not have (here: left out of the config), so no local render
+    # function can run it: a notice stands in its place and nothing is wired into it.
+    with serve(_render_split()) as url:
+        space = compose.Space(url)
+        config = copy.deepcopy(space.schema.config)
+        (dep,) = [d for d in config["dependencies"] if d.get("render_id") is not None]
+        config["components"] = [c for c in config["components"] if c["id"] != dep["inputs"][0]]
+        with gr.Blocks() as demo:
+            made = build(config, [None] * len(config["dependencies"]))
+        container = made.blocks[dep["outputs"][0]]
+        with serve(demo) as outer_url:
+            outer = httpx.get(f"{outer_url}/config").json()
+            comps = {c["id"]: c for c in outer["components"]}
+            layout = [n for n in _nodes(outer["layout"]) if n["id"] == container._id]
+            assert [comps[c["id"]]["props"]["value"] for c in layout[0]["children"]] == [DYNAMIC_NOTICE]
+            assert not [d for d in outer["dependencies"] if container._id in d["outputs"]]
+        space.close()
+
+
+def _nodes(tree: dict[str, Any]) -> list[dict[str, Any]]:
+    return [tree, *(n for child in tree.get("children", []) for n in _nodes(child))]

@@ -12,8 +12,9 @@ import numpy as np
 from gradio import processing_utils
 from gradio.blocks import BlocksConfig
 from gradio.components.api_component import Api
-from gradio.context import Context
+from gradio.context import Context, get_blocks_context
 from gradio.events import EventListenerMethod
+from gradio.renderable import Renderable
 from gradio.utils import component_or_layout_class
 
 
@@ -54,6 +55,24 @@ def test_set_event_trigger_takes_what_compose_passes() -> None:
             api_name="echo")
     assert isinstance(fn._id, int) and fn.api_name == "echo" and fn.api_visibility == "undocumented"
     assert taken.api_name == "echo_1"  # the renaming Rendered.api_names reports
+
+
+def test_a_renderable_is_made_as_compose_makes_it_and_its_function_is_found_by_it() -> None:
+    # compose.ui.mirror mirrors a remote @gr.render with gradio's Renderable (gr.render's own constructor), then
+    # turns preprocessing off on the BlockFunction that points back to it; the remote's config marks the render
+    # function by render_id.
+    params = list(inspect.signature(Renderable.__init__).parameters)
+    assert params == ["self", "fn", "inputs", "triggers", "concurrency_limit", "concurrency_id", "trigger_mode",
+                      "queue", "show_progress"]
+    with gr.Blocks() as demo:
+        box = gr.Textbox()
+        events = get_blocks_context()
+        assert events is demo.default_config
+        renderable = Renderable(lambda text: None, [box], [(box, "change")], concurrency_limit=None,
+                                concurrency_id=None, trigger_mode="always_last", queue=True, show_progress="full")
+    (fn,) = [f for f in demo.default_config.fns.values() if f.renderable is renderable]
+    assert fn.preprocess is True and fn.get_config()["render_id"] == renderable._id
+    assert isinstance(renderable.container, gr.Column)
 
 
 def test_event_flags_and_dependency_api_name() -> None:

@@ -6,9 +6,11 @@ first, loses Chatbot like/retry/undo, preselects a Dropdown's first choice, keep
 copies remote markup and frontend JS into the composing app. Here remote markup is always sanitized and remote
 JS never runs unless the developer trusts the remote (`trust_remote_js=True`).
 
-A part the remote builds as it is used (`@gr.render`: its components come with each run's answer, not in the
-config) is not mirrored: its container shows `DYNAMIC_NOTICE` instead, and its render function is not wired, so
-no change in the mirrored inputs calls the remote for a layout nobody would see.
+A part the remote builds as it is used (`@gr.render`: its components and events come with each run's answer, not
+in the config) is mirrored by a local render function of the same inputs and triggers (`DynamicPart`): each run
+asks the remote for its parts and builds them the same way, their events wired to the remote's. Where that cannot
+be done (a dependency on a component that was not mirrored), the container shows `DYNAMIC_NOTICE` and nothing is
+wired, so no change in the inputs calls the remote for a layout nobody would see.
 
 Usage:
     made = build(config, fns, trust_remote_js=False)      # inside a gr.Blocks; fns: one per dependency (or None)
@@ -25,18 +27,29 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import gradio as gr
-from gradio.blocks import Block, BlockContext, Blocks
+from gradio.blocks import Block, BlockContext, Blocks, BlocksConfig
 from gradio.components.api_component import Api
 from gradio.components.navbar import Navbar
-from gradio.context import Context
+from gradio.context import Context, get_blocks_context
 from gradio.events import EventListenerMethod
+from gradio.renderable import Renderable
 from gradio.utils import component_or_layout_class
 from gradio_client import utils as gc_utils
 
-__all__ = ["DYNAMIC_NOTICE", "Mirrored", "build", "make_component", "safe_js"]
+__all__ = ["DYNAMIC_NOTICE", "DynamicPart", "Mirrored", "build", "make_component", "safe_js"]
 
 DYNAMIC_NOTICE = ("*This part of the app is built as it is used (`@gr.render`), which cannot be shown here: open the "
                   "app itself for it.*")
+
+
+@dataclass(frozen=True)
+class DynamicPart:
+    """What `build` needs to mirror a remote `@gr.render` function: `run(payloads)` runs it on the remote for the
+    current end user and returns what it made (Gradio's `render_config`: components, layout, events; None if it
+    made nothing), and `fns(render_config)` gives the local function of each of those events (or None)."""
+
+    run: Callable[[tuple[Any, ...]], dict[str, Any] | None]
+    fns: Callable[[dict[str, Any]], Sequence[Callable[..., Any] | None]]
 
 # Props that only make sense on the remote (or are re-derived locally) and must not be copied.
 DROP = frozenset({"proxy_url", "name", "_selectable", "server_fns", "component_class_id", "key", "preserved_by_key",
@@ -141,8 +154,8 @@ class Mirrored:
     dynamic: list[int] = field(default_factory=list)
 
 
-def build(config: dict[str, Any], fns: Sequence[Callable[..., Any] | None], *, trust_remote_js: bool = False,
-          api_descriptions: dict[str, str] | None = None) -> Mirrored:
+def build(config: dict[str, Any], fns: Sequence[Callable[..., Any] | DynamicPart | None], *,
+          trust_remote_js: bool = False, api_descriptions: dict[str, str] | None = None) -> Mirrored:
     """Build `config`'s layout and events inside the current gr.Blocks (see the module docstring)."""
     root = Context.root_block
     if root is None:
@@ -191,17 +204,18 @@ def build(config: dict[str, Any], fns: Sequence[Callable[..., Any] | None], *, t
 
     fn_ids: dict[int, int] = {}
     for dep, fn in zip(config.get("dependencies", []), fns, strict=False):
-        if dep.get("render_id") is not None:  # a @gr.render function: see the module docstring
-            made.dynamic.append(int(dep["id"]))
-            for container in (made.blocks.get(o) for o in dep.get("outputs", [])):
-                if isinstance(container, BlockContext):
-                    with container:
-                        gr.Markdown(DYNAMIC_NOTICE)
-            continue
         page = page_of_dep.get(dep["id"], home)
         root.current_page = page
         try:
-            _wire(root, dep, fn, made, fn_ids, trust_remote_js, api_descriptions or {})
+            if dep.get("render_id") is not None:  # a @gr.render function: see the module docstring
+                made.dynamic.append(int(dep["id"]))
+                if not (isinstance(fn, DynamicPart) and _render(root, dep, fn, made, trust_remote_js)):
+                    for container in (made.blocks.get(o) for o in dep.get("outputs", [])):
+                        if isinstance(container, BlockContext):
+                            with container:
+                                gr.Markdown(DYNAMIC_NOTICE)
+            elif not isinstance(fn, DynamicPart):
+                _wire(root, root.default_config, dep, fn, made, fn_ids, trust_remote_js, api_descriptions or {})
         finally:
             root.current_page = home
     if config.get("title") and root.title == "Gradio":
@@ -211,8 +225,78 @@ def build(config: dict[str, Any], fns: Sequence[Callable[..., Any] | None], *, t
     return made
 
 
-def _wire(root: Blocks, dep: dict[str, Any], fn: Callable[..., Any] | None, made: Mirrored, fn_ids: dict[int, int],
-          trust_remote_js: bool, descriptions: dict[str, str]) -> None:
+def _triggers(root: Blocks | None, dep: dict[str, Any], mapping: dict[int, Block]) -> list[tuple[Block | None, str]]:
+    """The local (block, event name) of each of the dependency's triggers that has one here."""
+    found: list[tuple[Block | None, str]] = []
+    for t in dep.get("targets") or []:
+        target_id, event = (t, dep.get("trigger")) if isinstance(t, int) else (t[0], t[1])
+        block = mapping.get(target_id) if target_id is not None else None
+        if block is None:
+            block = root  # a Blocks event (load, unload): the composing app's own
+        listener = getattr(block, str(event), None)
+        if listener is None:
+            continue
+        found.append((block if listener.has_trigger else None, listener.event_name))
+    return found
+
+
+def _render(root: Blocks, dep: dict[str, Any], part: DynamicPart, made: Mirrored, trust_remote_js: bool) -> bool:
+    """Mirror a remote `@gr.render` function in its container: a local one with the same inputs and triggers that
+    builds what each remote run made (see the module docstring). False if it cannot be mirrored."""
+    container = made.blocks.get(dep["outputs"][0]) if dep.get("outputs") else None
+    inputs = [made.blocks.get(i) for i in dep.get("inputs", [])]
+    triggers = _triggers(root, dep, made.blocks)
+    if not isinstance(container, BlockContext) or None in inputs or not triggers:
+        return False
+
+    def mirror_run(*payloads: Any) -> None:
+        config = part.run(payloads)
+        if config is not None:
+            _build_part(config, part.fns(config), made, trust_remote_js)
+
+    events = get_blocks_context()
+    assert events is not None
+    with container:
+        renderable = Renderable(mirror_run, inputs, triggers,  # type: ignore[arg-type]  # checked above
+                                concurrency_limit=None, concurrency_id=None,
+                                trigger_mode=dep.get("trigger_mode") or "always_last",
+                                queue=dep.get("queue", True) is not False,
+                                show_progress=dep.get("show_progress") or "full")
+    for block_fn in events.fns.values():
+        if block_fn.renderable is renderable:
+            block_fn.preprocess = False  # payloads pass through to the remote, as every mirrored event's do
+    return True
+
+
+def _build_part(config: dict[str, Any], fns: Sequence[Callable[..., Any] | None], made: Mirrored,
+                trust_remote_js: bool) -> None:
+    """Inside a local render function's run: build one remote run's components (`config`, Gradio's render_config)
+    and wire their events. The app's other blocks are known to them (an event may update one outside the part)."""
+    comps = {c["id"]: c for c in config.get("components", [])}
+    layout = config.get("layout") or ((config.get("page") or {}).get("") or {}).get("layout") or {}
+    part = Mirrored(blocks=dict(made.blocks))  # this run's own mapping: runs for other users build their own
+
+    def children(nodes: list[dict[str, Any]]) -> None:
+        for node in nodes:
+            cfg = comps.get(node["id"])
+            if cfg is None or cfg["type"] == "navbar":
+                continue
+            block = make_component(cfg, trust_remote_js=trust_remote_js, known=part.blocks)
+            part.blocks[node["id"]] = block
+            if node.get("children") is not None and isinstance(block, BlockContext):
+                with block:
+                    children(node["children"])
+
+    children(layout.get("children", []))
+    events = get_blocks_context()
+    assert events is not None
+    fn_ids: dict[int, int] = {}
+    for dep, fn in zip(config.get("dependencies", []), fns, strict=False):
+        _wire(Context.root_block, events, dep, fn, part, fn_ids, trust_remote_js, {})
+
+
+def _wire(root: Blocks | None, events: BlocksConfig, dep: dict[str, Any], fn: Callable[..., Any] | None,
+          made: Mirrored, fn_ids: dict[int, int], trust_remote_js: bool, descriptions: dict[str, str]) -> None:
     if dep.get("trigger") == "fake_event":
         return
     mapping = made.blocks
@@ -221,16 +305,7 @@ def _wire(root: Blocks, dep: dict[str, Any], fn: Callable[..., Any] | None, made
         targets = [EventListenerMethod(None, "then")]
         then = True
     else:
-        targets = []
-        for t in targets_cfg:
-            target_id, event = (t, dep.get("trigger")) if isinstance(t, int) else (t[0], t[1])
-            block = mapping.get(target_id) if target_id is not None else None
-            if block is None:
-                block = root  # a Blocks event (load, unload): the composing app's own
-            listener = getattr(block, str(event), None)
-            if listener is None:
-                continue
-            targets.append(EventListenerMethod(block if listener.has_trigger else None, listener.event_name))
+        targets = [EventListenerMethod(block, name) for block, name in _triggers(root, dep, mapping)]
         then = False
         if targets_cfg and not targets:
             return
@@ -266,7 +341,7 @@ def _wire(root: Blocks, dep: dict[str, Any], fn: Callable[..., Any] | None, made
                       trigger_only_on_failure=bool(dep.get("trigger_only_on_failure")))
     if fn is None and kwargs["js"] is None and not then:
         kwargs["api_visibility"] = "private"
-    block_fn, _ = root.default_config.set_event_trigger(targets=targets, fn=fn, **kwargs)
+    block_fn, _ = events.set_event_trigger(targets=targets, fn=fn, **kwargs)
     fn_ids[int(dep["id"])] = block_fn._id
     if isinstance(api_name, str) and block_fn.api_name:
         made.api_names[f"/{api_name}"] = f"/{block_fn.api_name}"

@@ -25,25 +25,23 @@ import gradio as gr
 from gradio.context import Context
 from gradio_client import utils as gc_utils
 
-from .. import redact, sessions
+from .. import sessions
 from ..endpoint import stream_updates
 from ..errors import ComposeError, UnsafeInput
 from ..files import under_roots
 from ..identity import current_identity
-from ..loop import run_async
+from ..loop import run_async, run_sync
 from ..outer import to_gradio_error, upload_root
 from ..schema import EndpointSchema, slots
 from ..updates import Update
 from .handler import forward_progress, serve_locally
-from .mirror import build, make_component
+from .mirror import DynamicPart, build, make_component
 
 if TYPE_CHECKING:
     from ..endpoint import Endpoint
     from ..space import Space
 
 __all__ = ["Rendered", "forget_on_unload", "render_endpoint", "render_space"]
-
-log = redact.logger("compose.render")
 
 @dataclass
 class Rendered:
@@ -266,16 +264,46 @@ def _raw_fn(space: Space, schema: EndpointSchema, comps: dict[int, dict[str, Any
     return fn
 
 
+def _dynamic_part(space: Space, schema: EndpointSchema, comps: dict[int, dict[str, Any]],
+                  named: dict[str, EndpointSchema]) -> DynamicPart:
+    """A remote `@gr.render` function (`schema`) for `mirror.build`: each run asks the remote, for the end user of
+    the event running it, what it makes now; each of the events it makes is wired to the remote's own (Gradio
+    keeps them in that user's upstream session, where compose's calls find them)."""
+
+    def run(payloads: tuple[Any, ...]) -> dict[str, Any] | None:
+        # In one of gradio's worker threads (a render function is synchronous): a blocking call is fine here.
+        for slot, p in zip(schema.input_slots, payloads, strict=False):
+            if slot is not None:
+                _check_payload_files(p, space)
+        made: list[dict[str, Any]] = []
+        try:
+            run_sync(space.run_payloads(schema, list(payloads), current_identity(), lambda update: None,
+                                        rendered=made))
+        except ComposeError as e:
+            raise to_gradio_error(e) from e
+        return made[0] if made else None
+
+    def fns(config: dict[str, Any]) -> list[Callable[..., Any] | None]:
+        known = {**comps, **{c["id"]: c for c in config.get("components", [])}}
+        return [_raw_fn(space, _dependency_schema(dep, known, named), known) if dep.get("backend_fn") else None
+                for dep in config.get("dependencies", [])]
+
+    return DynamicPart(run=run, fns=fns)
+
+
 def render_space(space: Space, *, trust_remote_js: bool = False) -> Rendered:
     """Embed the whole remote app (layout, pages and every event) in the current `gr.Blocks`, every event via
     compose; the outer API keeps the remote's parameter names and visibility (`Rendered.api_names` maps names)."""
     sch = space.schema
     config = sch.config
     comps = {c["id"]: c for c in config.get("components", [])}
-    fns: list[Callable[..., Any] | None] = []
+    fns: list[Callable[..., Any] | DynamicPart | None] = []
     for dep in config["dependencies"]:
         schema = _dependency_schema(dep, comps, sch.endpoints)
-        fns.append(_raw_fn(space, schema, comps) if dep.get("backend_fn") else None)
+        if dep.get("render_id") is not None:
+            fns.append(_dynamic_part(space, schema, comps, sch.endpoints))
+        else:
+            fns.append(_raw_fn(space, schema, comps) if dep.get("backend_fn") else None)
     descriptions = {name: ep.description for name, ep in sch.endpoints.items()}
     if Context.root_block is None:
         with gr.Blocks() as standalone:
@@ -287,8 +315,5 @@ def render_space(space: Space, *, trust_remote_js: bool = False) -> Rendered:
         forget_on_unload()
     if blocks is not None:
         forget_on_unload(blocks)
-    if made.dynamic:
-        log.warning("compose: %s builds part of its app as it is used (@gr.render); space.render() shows a notice "
-                    "there instead", space.name)
     return Rendered(inputs=[], outputs=[], button=None, api_names=made.api_names, blocks=blocks,
                     components=made.blocks, pages=made.pages)
