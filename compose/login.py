@@ -32,6 +32,7 @@ from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
 from . import redact
+from .cookies import MAX_VALUE
 from .errors import ConfigError, SpaceUnavailable
 from .http import Response
 
@@ -39,6 +40,7 @@ __all__ = ["Login", "SignInLost", "asks_for_login", "check_auth"]
 
 _KEY_ROUNDS = 600_000  # PBKDF2-SHA256 rounds of the disk cache key (Login.cache_key), as OWASP advises; once
 _TOKEN_COOKIE = "access-token"  # gradio/routes.py: access-token-{cookie_id} and access-token-unsecure-{cookie_id}
+_MAX_TOKENS = 4  # token cookies kept from one sign-in (Gradio sets those two)
 
 
 class SignInLost(Exception):
@@ -144,7 +146,9 @@ class Login:
             except CookieError:
                 continue
             for name, morsel in parsed.items():
-                if name.startswith(_TOKEN_COOKIE) and morsel.value:
+                # Bounded as compose.cookies bounds a session's: it rides along with every request to the app.
+                if (name.startswith(_TOKEN_COOKIE) and morsel.value and len(morsel.value.encode()) <= MAX_VALUE
+                        and (name in cookies or len(cookies) < _MAX_TOKENS)):
                     cookies[name] = morsel.value
                     redact.remember({"cookie": morsel.value})
         if not cookies:

@@ -7,6 +7,8 @@ end user, and a sign-in the app forgot (a logout of that user elsewhere) is made
 
 from __future__ import annotations
 
+import contextlib
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import httpx
 import pytest
 from gradio_client import Client
 from outer import serve
+from raw_server import RawSocketServer, json_answer, read_request
 from typer.testing import CliRunner
 
 import compose
@@ -176,3 +179,22 @@ def test_the_command_line_signs_in_from_the_environment(url: str) -> None:
     assert f"from {USER}" in result.output
     refused = CliRunner(env={"COLUMNS": "200", "NO_COLOR": "1", "COMPOSE_AUTH": None}).invoke(cli, ["inspect", url])
     assert refused.exit_code != 0 and "auth=" in refused.output
+
+
+def test_a_sign_in_answer_cannot_make_compose_carry_a_huge_cookie() -> None:
+    # A hostile "login" that answers with an 8 KiB token and a hundred more cookies: compose keeps none of them (a
+    # token rides along with every request), and says that the sign-in gave it no token.
+    def script(conn: socket.socket, number: int) -> None:
+        with contextlib.suppress(ConnectionError):
+            read_request(conn)
+            cookies = b"".join(b"Set-Cookie: access-token-%d=%s\r\n" % (i, b"t" * 8192) for i in range(100))
+            conn.sendall(json_answer({"success": True}, extra_headers=cookies))
+
+    server = RawSocketServer(script)
+    space = compose.Space(server.url, auth=(USER, PASSWORD), retries=0)
+    try:
+        with pytest.raises(compose.SpaceUnavailable, match="set no access token"):
+            space.endpoint("/greet")
+    finally:
+        space.close()
+        server.close()
