@@ -254,8 +254,10 @@ def schema_json(space: str, what: str, body: bytes, limits: Limits) -> Any:
     return orjson.loads(body)
 
 
-def check_schema_counts(space: str, config: dict[str, Any], info: dict[str, Any], limits: Limits) -> None:
-    """Refuse a schema declaring more endpoints than `limits.max_endpoints` (or 10× that many components)."""
+def check_schema_counts(space: str, config: dict[str, Any], info: dict[str, Any], limits: Limits, *,
+                        source: str = "its schema declares") -> None:
+    """Refuse a schema declaring more endpoints than `limits.max_endpoints` (or 10× that many components); also
+    what one run of a `@gr.render` function made (`source` says which in the error)."""
     counts = {"named endpoints": len(info.get("named_endpoints") or {}),
               "dependencies": len(config.get("dependencies") or []),
               "components": len(config.get("components") or []) // 10}
@@ -263,5 +265,5 @@ def check_schema_counts(space: str, config: dict[str, Any], info: dict[str, Any]
         if n > limits.max_endpoints:
             shown = n * 10 if what == "components" else n
             cap = limits.max_endpoints * (10 if what == "components" else 1)
-            raise ConfigError(f"{space}: its schema declares {shown} {what}, over the limit of {cap} "
+            raise ConfigError(f"{space}: {source} {shown} {what}, over the limit of {cap} "
                               "(Limits.max_endpoints); not used")

@@ -322,6 +322,25 @@ def test_a_part_built_by_gr_render_is_built_per_user_and_its_events_reach_the_re
         space.close()
 
 
+def test_a_gr_render_run_making_too_many_components_is_refused() -> None:
+    # Bounded as a schema is (Limits.max_endpoints, 10× that many components): the outer app would build every
+    # component a run lists, for every run of every user.
+    with serve(_render_split()) as url:
+        space = compose.Space(url, limits=compose.Limits(max_endpoints=2))
+        with gr.Blocks() as demo:
+            space.render()
+        with serve(demo) as outer_url:
+            config = httpx.get(f"{outer_url}/config").json()
+            (render,) = [d["id"] for d in config["dependencies"] if d.get("render_id") is not None]
+            few = _completed(raw_events(outer_url, render, ["a b", None]))["render_config"]
+            assert len(few["components"]) < 30
+            events = raw_events(outer_url, render, [" ".join(["w"] * 20), None])
+            (done,) = [msg for _, msg in events if msg.get("msg") == "process_completed"]
+            error = done["output"]["error"]
+            assert not done["success"] and "@gr.render made 20 dependencies, over the limit of 2" in error
+        space.close()
+
+
 def test_a_gr_render_part_that_cannot_be_mirrored_shows_a_notice_and_calls_nothing() -> None:
     # Its input is a component the outer app does not have (here: left out of the config), so no local render
     # function can run it: a notice stands in its place and nothing is wired into it.

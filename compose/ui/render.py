@@ -30,6 +30,7 @@ from ..endpoint import stream_updates
 from ..errors import ComposeError, UnsafeInput
 from ..files import under_roots
 from ..identity import current_identity
+from ..limits import check_schema_counts
 from ..loop import run_async, run_sync
 from ..outer import to_gradio_error, upload_root
 from ..schema import EndpointSchema, slots
@@ -279,6 +280,8 @@ def _dynamic_part(space: Space, schema: EndpointSchema, comps: dict[int, dict[st
         try:
             run_sync(space.run_payloads(schema, list(payloads), current_identity(), lambda update: None,
                                         rendered=made))
+            if made:  # bounded as a schema is: the outer app builds every component it lists, for each run
+                check_schema_counts(space.name, made[0], {}, space.limits, source="a run of its @gr.render made")
         except ComposeError as e:
             raise to_gradio_error(e) from e
         return made[0] if made else None
