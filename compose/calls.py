@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -391,6 +391,44 @@ async def _upload_or_link(
     return data
 
 
+def _downloader(up: Upstream, api_name: str, ident: Identity, session_hash: str | None, *, raw: bool
+                ) -> Callable[[dict[str, Any]], Awaitable[Any]]:
+    """Download one remote FileData (as a local path; with `raw`, as FileData pointing at the local copy), up to
+    `Limits.max_downloads` per downloader; past it, a link on the Space's origin, nothing lost."""
+    sch = up.schema_now()
+    left = up.limits.max_downloads
+
+    async def download(v: dict[str, Any]) -> Any:
+        nonlocal left
+        if left <= 0:
+            return remote_file_ref(v, base_url=up.url, api_prefix=sch.api_prefix)
+        left -= 1
+        local = await up.download(v, api_name, ident, session_hash)
+        if raw:
+            # The size as downloaded (gr.File shows it), not as the remote claims it.
+            return {"path": local, "orig_name": v.get("orig_name") or Path(local).name,
+                    "size": Path(local).stat().st_size, "mime_type": v.get("mime_type"), "meta": dict(FILE_META)}
+        return local
+
+    return download
+
+
+async def local_payloads(up: Upstream, values: list[Any], ident: Identity, what: str) -> list[Any | None]:
+    """Payload values the app itself holds (a component's value in its config, or in what a `@gr.render` run made)
+    with each file downloaded, as a call's raw outputs are (FileData pointing at the local copy; past
+    `Limits.max_downloads` in all, a link). A value whose files cannot be fetched is None (`what` names them in
+    the log); the others are kept."""
+    download = _downloader(up, what, ident, None, raw=True)
+    out: list[Any | None] = []
+    for value in values:
+        try:
+            out.append(await amap_file_data(value, download))
+        except ComposeError as e:
+            log.warning("compose: %s: a file of %s could not be fetched, left out: %s", up.name, what, e)
+            out.append(None)
+    return out
+
+
 async def _finish_outputs(up: Upstream, schema: EndpointSchema, data: list[Any], ident: Identity, raw: bool,
                           session_hash: str | None = None) -> list[Any]:
     """Make every FileData the remote sent safe to hand on: downloaded (from the Space's own origin only, into the
@@ -401,20 +439,7 @@ async def _finish_outputs(up: Upstream, schema: EndpointSchema, data: list[Any],
     def link(v: dict[str, Any]) -> dict[str, Any]:
         return remote_file_ref(v, base_url=up.url, api_prefix=sch.api_prefix)
 
-    left = up.limits.max_downloads
-
-    async def download(v: dict[str, Any]) -> Any:
-        nonlocal left
-        if left <= 0:  # a result with more files than Limits.max_downloads: the rest are links, nothing lost
-            return link(v)
-        left -= 1
-        local = await up.download(v, schema.api_name, ident, session_hash)
-        if raw:
-            # The size as downloaded (gr.File shows it), not as the remote claims it.
-            return {"path": local, "orig_name": v.get("orig_name") or Path(local).name,
-                    "size": Path(local).stat().st_size, "mime_type": v.get("mime_type"), "meta": dict(FILE_META)}
-        return local
-
+    download = _downloader(up, schema.api_name, ident, session_hash, raw=raw)
     if raw:
         return [await amap_file_data(v, download) for v in data]
     returns = schema.returns

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from . import hub
 from .aiohttp_backend import AiohttpBackend, Verify
-from .calls import run_call
+from .calls import local_payloads, run_call
 from .cookies import CookieJars
 from .endpoint import Endpoint
 from .errors import ConfigError, SpaceError, SpaceUnavailable
@@ -393,6 +393,16 @@ class Space:
         """
         return cast(list[Any], await self.gate.run(schema.api_name, run_call(
             self.upstream, schema, payloads, ident, on_update, raw=True, event_data=event_data, rendered=rendered)))
+
+    async def local_payloads(self, values: list[Any], ident: Identity, what: str) -> list[Any]:
+        """Payload values the app itself holds (components' values in its config, or in what a `@gr.render` run
+        made) with each file downloaded for `ident`, as `run_payloads` downloads a result's (a value whose files
+        cannot be fetched is None). The seam `space.render()` shows the app's own images and files with.
+
+        Usage: `values = await run_async(space.local_payloads([image_value], Identity(), "its layout"))`.
+        """
+        await self.upstream.load_schema()
+        return await local_payloads(self.upstream, values, ident, what)
 
     # --- identity -----------------------------------------------------------------------------------------------
 

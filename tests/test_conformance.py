@@ -18,9 +18,11 @@ from typing import Any
 
 import gradio as gr
 import httpx
+import numpy as np
 import pytest
 from corpus import APPS, cases
 from corpus import OAUTH_ENV as CORPUS_OAUTH_ENV
+from fault_server import FaultServer
 from gradio_client import Client
 from jsonschema import Draft202012Validator
 from outer import raw_events, serve
@@ -319,6 +321,76 @@ def test_a_part_built_by_gr_render_is_built_per_user_and_its_events_reach_the_re
                 == ["bumped 0 times", "p"]
             # Ada's part still answers after Bob's run: each user's events live in their own upstream session.
             assert _completed(raw_events(outer_url, click["id"], ["again"], session="ada"))["data"] == ["used again"]
+        space.close()
+
+
+def _file_urls(config: dict[str, Any], label: str) -> list[tuple[str, Any]]:
+    """(url, caption or None) of each file in the value of the component labelled `label`."""
+    (comp,) = [c for c in config["components"] if c["props"].get("label") == label]
+    value = comp["props"].get("value")
+    items = value if isinstance(value, list) else [value]
+    found = []
+    for item in items:
+        if isinstance(item, dict) and "image" in item:  # a Gallery's {"image": FileData, "caption": ...}
+            found.append((item["image"]["url"], item.get("caption")))
+        elif isinstance(item, dict) and item.get("url"):
+            found.append((item["url"], None))
+    return found
+
+
+def test_the_remote_layouts_own_files_are_fetched_and_served_by_the_outer_app(tmp_path: Any) -> None:
+    # A banner image, a document offered for download, a gallery with captions: part of the app's layout (their
+    # values are in its config), shown through compose as on the remote, each file served by the outer app. And in
+    # a @gr.render part, an image it shows.
+    doc = tmp_path / "guide.txt"
+    doc.write_text("read me first")
+    with gr.Blocks() as remote:
+        gr.Image(value=np.full((6, 6, 3), 200, dtype=np.uint8), label="banner")
+        gr.File(value=str(doc), label="guide")
+        gr.Gallery(value=[(np.zeros((3, 3, 3), dtype=np.uint8), "black"), (np.full((3, 3, 3), 255, np.uint8), "white")],
+                   label="swatches")
+        shade = gr.Number(value=77, label="shade")
+
+        @gr.render(inputs=shade)
+        def swatch(level: float) -> None:
+            gr.Image(value=np.full((5, 5, 3), int(level), dtype=np.uint8), label="swatch")
+
+    with serve(remote) as url:
+        space = compose.Space(url)
+        with gr.Blocks() as demo:
+            space.render()
+        with serve(demo) as outer_url:
+            theirs, ours = httpx.get(f"{url}/config").json(), httpx.get(f"{outer_url}/config").json()
+            for label in ("banner", "guide", "swatches"):
+                remote_files, outer_files = _file_urls(theirs, label), _file_urls(ours, label)
+                assert [c for _, c in outer_files] == [c for _, c in remote_files] and outer_files, label
+                for (remote_at, _), (outer_at, _) in zip(remote_files, outer_files, strict=True):
+                    assert outer_at.startswith(f"{outer_url}/")  # served here, never a link to the remote
+                    assert httpx.get(outer_at).content == httpx.get(remote_at).content, label
+            render = next(d["id"] for d in ours["dependencies"] if d.get("render_id") is not None)
+            part = _completed(raw_events(outer_url, render, [120]))["render_config"]
+            (image,) = [c for c in part["components"] if c["type"] == "image"]
+            assert image["props"]["value"]["url"].startswith(f"{outer_url}/")
+            assert httpx.get(image["props"]["value"]["url"]).content[:4] == b"RIFF"  # the remote's webp
+        space.close()
+
+
+def test_a_file_in_the_remote_layout_is_fetched_from_the_remote_never_read_from_our_disk(tmp_path: Any) -> None:
+    # A remote config whose file value names a path that exists on our disk: what the outer app shows is what the
+    # remote serves at that path, never our file.
+    secret = tmp_path / "secret.txt"
+    secret.write_text("ours")
+    with gr.Blocks() as app:
+        shown = gr.File(label="doc")
+    shown.value = {"path": str(secret), "url": None, "orig_name": "secret.txt", "meta": {"_type": "gradio.FileData"}}
+    with FaultServer(app=app) as server:
+        server.files[str(secret)] = b"theirs"
+        space = compose.Space(server.url)
+        with gr.Blocks() as demo:
+            space.render()
+        with serve(demo) as outer_url:
+            (url, _), = _file_urls(httpx.get(f"{outer_url}/config").json(), "doc")
+            assert url.startswith(f"{outer_url}/") and httpx.get(url).content == b"theirs"
         space.close()
 
 

@@ -75,6 +75,20 @@ def test_a_renderable_is_made_as_compose_makes_it_and_its_function_is_found_by_i
     assert isinstance(renderable.container, gr.Column)
 
 
+def test_move_files_to_cache_gives_a_component_a_file_value_as_its_constructor_would(tmp_path: Path) -> None:
+    # compose.ui.mirror gives a mirrored component the remote's file value (fetched, served here) the way
+    # gradio.components.base does with an initial value: move_files_to_cache(postprocess=True, keep_in_cache=True).
+    fetched = tmp_path / "banner.png"
+    fetched.write_bytes(b"png bytes")
+    with gr.Blocks():
+        image = gr.Image()
+    value = processing_utils.move_files_to_cache(
+        {"path": str(fetched), "orig_name": "banner.png", "meta": {"_type": "gradio.FileData"}}, image,
+        postprocess=True, keep_in_cache=True)
+    assert value["path"] != str(fetched) and Path(value["path"]).read_bytes() == b"png bytes"
+    assert value["path"] in image.keep_in_cache
+
+
 def test_event_flags_and_dependency_api_name() -> None:
     with gr.Blocks():
         chat = gr.Chatbot()

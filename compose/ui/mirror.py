@@ -28,10 +28,12 @@ from typing import Any
 
 import gradio as gr
 from gradio.blocks import Block, BlockContext, Blocks, BlocksConfig
+from gradio.components import Component
 from gradio.components.api_component import Api
 from gradio.components.navbar import Navbar
 from gradio.context import Context, get_blocks_context
 from gradio.events import EventListenerMethod
+from gradio.processing_utils import move_files_to_cache
 from gradio.renderable import Renderable
 from gradio.utils import component_or_layout_class
 from gradio_client import utils as gc_utils
@@ -45,10 +47,11 @@ DYNAMIC_NOTICE = ("*This part of the app is built as it is used (`@gr.render`), 
 @dataclass(frozen=True)
 class DynamicPart:
     """What `build` needs to mirror a remote `@gr.render` function: `run(payloads)` runs it on the remote for the
-    current end user and returns what it made (Gradio's `render_config`: components, layout, events; None if it
-    made nothing), and `fns(render_config)` gives the local function of each of those events (or None)."""
+    current end user and returns what it made (Gradio's `render_config`: components, layout, events) with the
+    `local_values` of its components that hold files (see `build`), or None if it made nothing; `fns(render_config)`
+    gives the local function of each of those events (or None)."""
 
-    run: Callable[[tuple[Any, ...]], dict[str, Any] | None]
+    run: Callable[[tuple[Any, ...]], tuple[dict[str, Any], dict[int, Any]] | None]
     fns: Callable[[dict[str, Any]], Sequence[Callable[..., Any] | None]]
 
 # Props that only make sense on the remote (or are re-derived locally) and must not be copied.
@@ -87,13 +90,19 @@ def _has_file(value: Any) -> bool:
 
 
 def make_component(config: dict[str, Any], *, is_file: bool = False, trust_remote_js: bool = False,
-                   known: dict[int, Block] | None = None) -> Block:
-    """One local block from a remote component config (its value included, unless it names a remote file)."""
+                   known: dict[int, Block] | None = None, local_value: Any = None) -> Block:
+    """One local block from a remote component config (its value included, unless it names a remote file).
+
+    `local_value`: for a value holding files, the same value with each file fetched and served by this app (the
+    caller's to vouch for, see `Mirrored`/`build`'s `local_values`); None leaves such a value out.
+    """
     props = copy.deepcopy(config.get("props", {}))
     name = str(props.get("name") or config["type"])
     value = props.pop("value", None)
+    files_here = None
     if is_file or _has_file(value):
         value = None  # a remote file path means nothing here, and must never be read from our disk
+        files_here = local_value
     if name == "html" and not trust_remote_js:
         # gr.HTML renders its value unsanitized and runs js_on_load: shown as sanitized markdown instead.
         name = "markdown"
@@ -116,6 +125,12 @@ def make_component(config: dict[str, Any], *, is_file: bool = False, trust_remot
     if value is not None and name != "api":
         # Already postprocessed by the remote: assigned, as gradio's own from_config does.
         block.value = value  # type: ignore[union-attr]
+    elif files_here is not None and isinstance(block, Component):
+        # What a component does with its own initial value (gradio.components.base): its files go to its cache,
+        # kept there for as long as the app runs.
+        block.value = move_files_to_cache(files_here, block, postprocess=True, keep_in_cache=True)
+        if gc_utils.is_file_obj(block.value):
+            block.keep_in_cache.add(block.value["path"])
     for flag in _EVENT_FLAGS:
         if props.get(flag):
             setattr(block, flag, props[flag])
@@ -155,8 +170,12 @@ class Mirrored:
 
 
 def build(config: dict[str, Any], fns: Sequence[Callable[..., Any] | DynamicPart | None], *,
-          trust_remote_js: bool = False, api_descriptions: dict[str, str] | None = None) -> Mirrored:
-    """Build `config`'s layout and events inside the current gr.Blocks (see the module docstring)."""
+          trust_remote_js: bool = False, api_descriptions: dict[str, str] | None = None,
+          local_values: dict[int, Any] | None = None) -> Mirrored:
+    """Build `config`'s layout and events inside the current gr.Blocks (see the module docstring).
+
+    `local_values`: by component id, a value holding files with each file fetched and served by this app (see
+    `make_component`); a component's remote files are otherwise left out."""
     root = Context.root_block
     if root is None:
         raise RuntimeError("build() must run inside a gr.Blocks")
@@ -175,7 +194,8 @@ def build(config: dict[str, Any], fns: Sequence[Callable[..., Any] | DynamicPart
                 continue
             if cfg["type"] == "navbar" and page in has_navbar:
                 continue  # one Navbar per page: the composing app's own wins
-            block = make_component(cfg, trust_remote_js=trust_remote_js, known=made.blocks)
+            block = make_component(cfg, trust_remote_js=trust_remote_js, known=made.blocks,
+                                   local_value=(local_values or {}).get(node["id"]))
             made.blocks[node["id"]] = block
             if cfg["type"] == "navbar":
                 has_navbar.add(page)
@@ -250,9 +270,10 @@ def _render(root: Blocks, dep: dict[str, Any], part: DynamicPart, made: Mirrored
         return False
 
     def mirror_run(*payloads: Any) -> None:
-        config = part.run(payloads)
-        if config is not None:
-            _build_part(config, part.fns(config), made, trust_remote_js)
+        ran = part.run(payloads)
+        if ran is not None:
+            config, local_values = ran
+            _build_part(config, part.fns(config), made, trust_remote_js, local_values)
 
     events = get_blocks_context()
     assert events is not None
@@ -269,7 +290,7 @@ def _render(root: Blocks, dep: dict[str, Any], part: DynamicPart, made: Mirrored
 
 
 def _build_part(config: dict[str, Any], fns: Sequence[Callable[..., Any] | None], made: Mirrored,
-                trust_remote_js: bool) -> None:
+                trust_remote_js: bool, local_values: dict[int, Any]) -> None:
     """Inside a local render function's run: build one remote run's components (`config`, Gradio's render_config)
     and wire their events. The app's other blocks are known to them (an event may update one outside the part)."""
     comps = {c["id"]: c for c in config.get("components", [])}
@@ -281,7 +302,8 @@ def _build_part(config: dict[str, Any], fns: Sequence[Callable[..., Any] | None]
             cfg = comps.get(node["id"])
             if cfg is None or cfg["type"] == "navbar":
                 continue
-            block = make_component(cfg, trust_remote_js=trust_remote_js, known=part.blocks)
+            block = make_component(cfg, trust_remote_js=trust_remote_js, known=part.blocks,
+                                   local_value=local_values.get(node["id"]))
             part.blocks[node["id"]] = block
             if node.get("children") is not None and isinstance(block, BlockContext):
                 with block:

@@ -29,7 +29,7 @@ from .. import sessions
 from ..endpoint import stream_updates
 from ..errors import ComposeError, UnsafeInput
 from ..files import under_roots
-from ..identity import current_identity
+from ..identity import Identity, current_identity
 from ..limits import check_schema_counts
 from ..loop import run_async, run_sync
 from ..outer import to_gradio_error, upload_root
@@ -271,20 +271,23 @@ def _dynamic_part(space: Space, schema: EndpointSchema, comps: dict[int, dict[st
     the event running it, what it makes now; each of the events it makes is wired to the remote's own (Gradio
     keeps them in that user's upstream session, where compose's calls find them)."""
 
-    def run(payloads: tuple[Any, ...]) -> dict[str, Any] | None:
+    def run(payloads: tuple[Any, ...]) -> tuple[dict[str, Any], dict[int, Any]] | None:
         # In one of gradio's worker threads (a render function is synchronous): a blocking call is fine here.
         for slot, p in zip(schema.input_slots, payloads, strict=False):
             if slot is not None:
                 _check_payload_files(p, space)
         made: list[dict[str, Any]] = []
+        ident = current_identity()
         try:
-            run_sync(space.run_payloads(schema, list(payloads), current_identity(), lambda update: None,
-                                        rendered=made))
-            if made:  # bounded as a schema is: the outer app builds every component it lists, for each run
-                check_schema_counts(space.name, made[0], {}, space.limits, source="a run of its @gr.render made")
+            run_sync(space.run_payloads(schema, list(payloads), ident, lambda update: None, rendered=made))
+            if not made:
+                return None
+            # Bounded as a schema is: the outer app builds every component it lists, for each run.
+            check_schema_counts(space.name, made[0], {}, space.limits, source="a run of its @gr.render made")
+            comps_made = {c["id"]: c for c in made[0].get("components", []) if isinstance(c, dict)}
+            return made[0], _local_values(space, comps_made, ident, "a @gr.render run")
         except ComposeError as e:
             raise to_gradio_error(e) from e
-        return made[0] if made else None
 
     def fns(config: dict[str, Any]) -> list[Callable[..., Any] | None]:
         known = {**comps, **{c["id"]: c for c in config.get("components", [])}}
@@ -292,6 +295,29 @@ def _dynamic_part(space: Space, schema: EndpointSchema, comps: dict[int, dict[st
                 for dep in config.get("dependencies", [])]
 
     return DynamicPart(run=run, fns=fns)
+
+
+def _local_values(space: Space, comps: dict[int, dict[str, Any]], ident: Identity, what: str) -> dict[int, Any]:
+    """The values of these remote components that hold files (an image shown in the layout, a gallery's
+    pictures), each file fetched through compose and served by this app: `mirror.build`'s `local_values`. A value
+    whose files cannot all be fetched (or are past `Limits.max_downloads`) is left out, as before."""
+    held = {cid: c["props"]["value"] for cid, c in comps.items()
+            if isinstance(c.get("props"), dict) and _file_values(c["props"].get("value"))}
+    if not held:
+        return {}
+    fetched = run_sync(space.local_payloads(list(held.values()), ident, what))
+    local: dict[int, Any] = {}
+    for cid, value in zip(held, fetched, strict=True):
+        if value is not None and not any(str(f.get("path", "")).startswith(("http://", "https://"))
+                                         for f in _file_values(value)):
+            local[cid] = _serve_payload(value)
+    return local
+
+
+def _file_values(value: Any) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    gc_utils.traverse(value, found.append, gc_utils.is_file_obj_with_meta)
+    return found
 
 
 def render_space(space: Space, *, trust_remote_js: bool = False) -> Rendered:
@@ -308,12 +334,16 @@ def render_space(space: Space, *, trust_remote_js: bool = False) -> Rendered:
         else:
             fns.append(_raw_fn(space, schema, comps) if dep.get("backend_fn") else None)
     descriptions = {name: ep.description for name, ep in sch.endpoints.items()}
+    # The app's own files (an image in its layout): fetched now, once, for everyone (no end user's identity).
+    local = _local_values(space, comps, Identity(), "its layout")
     if Context.root_block is None:
         with gr.Blocks() as standalone:
-            made = build(config, fns, trust_remote_js=trust_remote_js, api_descriptions=descriptions)
+            made = build(config, fns, trust_remote_js=trust_remote_js, api_descriptions=descriptions,
+                         local_values=local)
         blocks: gr.Blocks | None = standalone
     else:
-        made = build(config, fns, trust_remote_js=trust_remote_js, api_descriptions=descriptions)
+        made = build(config, fns, trust_remote_js=trust_remote_js, api_descriptions=descriptions,
+                     local_values=local)
         blocks = None
         forget_on_unload()
     if blocks is not None:
