@@ -164,3 +164,34 @@ def test_a_gr_render_part_appears_changes_and_answers(browser: Any, artifacts: P
             used_box = page.get_by_label("Used")
             page.wait_for_function("el => el.value === 'used two'", arg=used_box.element_handle(), timeout=20_000)
             page.screenshot(path=str(artifacts / "render-gr-render.png"))
+
+
+def test_an_examples_table_of_pictures_shows_them_and_fills_the_inputs(browser: Any, tmp_path: Path) -> None:
+    # The most common Space shape: an image Interface with example pictures. Their thumbnails are files of the
+    # remote app; through compose they are fetched and served by the outer app, and a click fills the inputs.
+    import numpy as np
+    from PIL import Image
+
+    pictures = []
+    for shade in (30, 220):
+        pictures.append(tmp_path / f"shade-{shade}.png")
+        Image.fromarray(np.full((8, 8, 3), shade, dtype=np.uint8)).save(pictures[-1])
+    remote = gr.Interface(lambda image, k: float(image.mean()) + k, [gr.Image(label="picture"), gr.Number(label="k")],
+                          gr.Number(label="brightness"), examples=[[str(pictures[0]), 1], [str(pictures[1]), 2]])
+    with serve(remote) as url:
+        with gr.Blocks() as demo:
+            compose.Space(url).render()
+        with serve(demo) as outer_url:
+            page = open_page(browser, outer_url)
+            rows = page.locator(".gallery-item, tr.tr-body, button.gallery-item")
+            rows.nth(1).wait_for(timeout=20_000)
+            thumbnail = rows.nth(1).locator("img").first
+            page.wait_for_function("el => el.complete && el.naturalWidth === 8", arg=thumbnail.element_handle(),
+                                   timeout=20_000)
+            assert thumbnail.get_attribute("src", timeout=5_000).startswith(outer_url)  # type: ignore[union-attr]
+            rows.nth(1).click()
+            k = page.get_by_label("k")
+            page.wait_for_function("el => el.value === '2'", arg=k.element_handle(), timeout=20_000)
+            page.get_by_role("button", name="Submit").click()
+            result = page.get_by_label("brightness")
+            page.wait_for_function("el => el.value === '222'", arg=result.element_handle(), timeout=20_000)

@@ -26,6 +26,7 @@ from fault_server import FaultServer
 from gradio_client import Client
 from jsonschema import Draft202012Validator
 from outer import raw_events, serve
+from PIL import Image
 from strict import strict_problems
 
 import compose
@@ -327,8 +328,9 @@ def test_a_part_built_by_gr_render_is_built_per_user_and_its_events_reach_the_re
 def _file_urls(config: dict[str, Any], label: str) -> list[tuple[str, Any]]:
     """(url, caption or None) of each file in the value of the component labelled `label`."""
     (comp,) = [c for c in config["components"] if c["props"].get("label") == label]
-    value = comp["props"].get("value")
+    value = comp["props"].get("samples" if comp["type"] == "dataset" else "value")  # an examples table: its samples
     items = value if isinstance(value, list) else [value]
+    items = [x for row in items for x in row] if comp["type"] == "dataset" else items
     found = []
     for item in items:
         if isinstance(item, dict) and "image" in item:  # a Gallery's {"image": FileData, "caption": ...}
@@ -339,13 +341,16 @@ def _file_urls(config: dict[str, Any], label: str) -> list[tuple[str, Any]]:
 
 
 def test_the_remote_layouts_own_files_are_fetched_and_served_by_the_outer_app(tmp_path: Any) -> None:
-    # A banner image, a document offered for download, a gallery with captions: part of the app's layout (their
-    # values are in its config), shown through compose as on the remote, each file served by the outer app. And in
-    # a @gr.render part, an image it shows.
+    # A banner image, a document offered for download, a gallery with captions, an examples table's pictures: part
+    # of the app's layout (their values are in its config), shown through compose as on the remote, each file
+    # served by the outer app. And in a @gr.render part, an image it shows.
     doc = tmp_path / "guide.txt"
     doc.write_text("read me first")
+    example = tmp_path / "example.png"
+    Image.fromarray(np.full((8, 8, 3), 30, dtype=np.uint8)).save(example)
     with gr.Blocks() as remote:
-        gr.Image(value=np.full((6, 6, 3), 200, dtype=np.uint8), label="banner")
+        banner = gr.Image(value=np.full((6, 6, 3), 200, dtype=np.uint8), label="banner")
+        gr.Examples([[str(example)]], inputs=banner, label="pictures")
         gr.File(value=str(doc), label="guide")
         gr.Gallery(value=[(np.zeros((3, 3, 3), dtype=np.uint8), "black"), (np.full((3, 3, 3), 255, np.uint8), "white")],
                    label="swatches")
@@ -361,7 +366,7 @@ def test_the_remote_layouts_own_files_are_fetched_and_served_by_the_outer_app(tm
             space.render()
         with serve(demo) as outer_url:
             theirs, ours = httpx.get(f"{url}/config").json(), httpx.get(f"{outer_url}/config").json()
-            for label in ("banner", "guide", "swatches"):
+            for label in ("banner", "guide", "swatches", "pictures"):
                 remote_files, outer_files = _file_urls(theirs, label), _file_urls(ours, label)
                 assert [c for _, c in outer_files] == [c for _, c in remote_files] and outer_files, label
                 for (remote_at, _), (outer_at, _) in zip(remote_files, outer_files, strict=True):

@@ -93,8 +93,8 @@ def make_component(config: dict[str, Any], *, is_file: bool = False, trust_remot
                    known: dict[int, Block] | None = None, local_value: Any = None) -> Block:
     """One local block from a remote component config (its value included, unless it names a remote file).
 
-    `local_value`: for a value holding files, the same value with each file fetched and served by this app (the
-    caller's to vouch for, see `Mirrored`/`build`'s `local_values`); None leaves such a value out.
+    `local_value`: for a value holding files (an examples table: its samples), the same with each file fetched and
+    served by this app (the caller's to vouch for, see `build`'s `local_values`); None leaves such files out.
     """
     props = copy.deepcopy(config.get("props", {}))
     name = str(props.get("name") or config["type"])
@@ -125,6 +125,13 @@ def make_component(config: dict[str, Any], *, is_file: bool = False, trust_remot
     if value is not None and name != "api":
         # Already postprocessed by the remote: assigned, as gradio's own from_config does.
         block.value = value  # type: ignore[union-attr]
+    elif name == "dataset" and isinstance(local_value, list) and isinstance(block, gr.Dataset):
+        # Its samples with their files fetched here: already processed by the remote, so each goes to its
+        # component's cache as gradio's Dataset does with one (never through as_example again).
+        parts = kwargs["components"]
+        if all(isinstance(c, Component) for c in parts):
+            block.samples = [[move_files_to_cache(ex, c, keep_in_cache=True) for c, ex in zip(parts, row, strict=False)]
+                             for row in local_value if isinstance(row, list)]
     elif files_here is not None and isinstance(block, Component):
         # What a component does with its own initial value (gradio.components.base): its files go to its cache,
         # kept there for as long as the app runs.

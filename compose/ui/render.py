@@ -299,10 +299,16 @@ def _dynamic_part(space: Space, schema: EndpointSchema, comps: dict[int, dict[st
 
 def _local_values(space: Space, comps: dict[int, dict[str, Any]], ident: Identity, what: str) -> dict[int, Any]:
     """The values of these remote components that hold files (an image shown in the layout, a gallery's
-    pictures), each file fetched through compose and served by this app: `mirror.build`'s `local_values`. A value
-    whose files cannot all be fetched (or are past `Limits.max_downloads`) is left out, as before."""
-    held = {cid: c["props"]["value"] for cid, c in comps.items()
-            if isinstance(c.get("props"), dict) and _file_values(c["props"].get("value"))}
+    pictures, an examples table's samples), each file fetched through compose and served by this app:
+    `mirror.build`'s `local_values`. A value whose files cannot all be fetched (or are past `Limits.max_downloads`)
+    is left out, as before."""
+    held: dict[int, Any] = {}
+    for cid, c in comps.items():
+        props = c.get("props")
+        # An examples table's files are in its samples (thumbnails, and what a click fills the inputs with).
+        held_here = props.get("samples" if c.get("type") == "dataset" else "value") if isinstance(props, dict) else None
+        if _file_values(held_here):
+            held[cid] = held_here
     if not held:
         return {}
     fetched = run_sync(space.local_payloads(list(held.values()), ident, what))
