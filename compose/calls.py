@@ -417,7 +417,11 @@ async def local_payloads(up: Upstream, values: list[Any], ident: Identity, what:
     """Payload values the app itself holds (a component's value in its config, or in what a `@gr.render` run made)
     with each file downloaded, as a call's raw outputs are (FileData pointing at the local copy; past
     `Limits.max_downloads` in all, a link). A value whose files cannot be fetched is None (`what` names them in
-    the log); the others are kept."""
+    the log); the others are kept. A Space the Hub says sleeps is not woken for them: all None."""
+    if up.asleep:
+        # Not worth waking a sleeping Space for (its first call will): shown without them, as before.
+        log.info("compose: %s sleeps; the files of %s are left out rather than wake it", up.name, what)
+        return [None] * len(values)
     download = _downloader(up, what, ident, None, raw=True)
     out: list[Any | None] = []
     for value in values:

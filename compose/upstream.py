@@ -174,6 +174,13 @@ class Upstream:
                 self._url = info.url
                 self._unready = info.stage not in (None, "RUNNING")
 
+    @property
+    def asleep(self) -> bool:
+        """Did the Hub say this Space was not running (asleep, starting) when it was looked up, with nothing sent to
+        it since? Any request would wake it; what is only nice to have (compose.drift's look at a cached schema, the
+        files of a rendered layout) does not ask then."""
+        return self._unready
+
     async def ready(self, emit: Emit | None = None, *, stage: str | None = None) -> None:
         """For a Space id: ask the Hub for its host (once), and wait for it to run (bounded by `max_wait`, with
         progress updates through `emit`); a paused or broken Space fails at once, naming its stage."""
@@ -304,7 +311,7 @@ class Upstream:
     async def _confirmed(self, schema: SpaceSchema, emit: Emit | None) -> SpaceSchema:
         """`schema`, or the app's own if it came from the disk cache, the app has not confirmed it within
         `Limits.schema_check_every`, and another launch answers now. See `load_schema(confirm=True)`."""
-        if (not self.from_disk or self._unready  # a Space the Hub says sleeps: asking would wake it
+        if (not self.from_disk or self.asleep  # a Space the Hub says sleeps: asking would wake it
                 or time.monotonic() - self.gate.checked_at < self.limits.schema_check_every):
             return schema
         live = await self.app_id(schema.api_prefix)

@@ -75,7 +75,7 @@ def artifacts() -> Path:
 # A name too long for one DNS label: the Hub gives it a hashed subdomain, which only space_info(...).host tells.
 LONG_ID = "owner/a-space-whose-name-is-far-too-long-to-fit-in-one-dns-label"
 EDGE_SPACES = {"owner/headers": "headers_app", "owner/private": "headers_app", "owner/replicated": "headers_app",
-               "owner/gpu": "gpu_app", "owner/stages": "headers_app", "owner/sleepy": "headers_app",
+               "owner/gpu": "gpu_app", "owner/stages": "headers_app", "owner/sleepy": "sleepy_app",
                "owner/restartable": "headers_app", LONG_ID: "headers_app"}
 
 

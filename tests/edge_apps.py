@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import gradio as gr
+import numpy as np
 
 import compose.testing
 
 
-def headers_app() -> gr.Blocks:
-    """/seen: the auth and identity headers this call carried; /increment: a per-session gr.State counter."""
+def headers_app(*, banner: bool = False) -> gr.Blocks:
+    """/seen: the auth and identity headers this call carried; /increment: a per-session gr.State counter. With
+    `banner`, an image in its layout too (a file of the app's own, in its config)."""
     with gr.Blocks() as demo:
+        if banner:
+            gr.Image(value=np.full((4, 4, 3), 128, dtype=np.uint8), label="banner")
         seen = gr.JSON()
 
         def show(request: gr.Request) -> dict[str, str]:
@@ -24,6 +28,11 @@ def headers_app() -> gr.Blocks:
 
         gr.Button("+1").click(increment, state, [count, state], api_name="increment")
     return demo
+
+
+def sleepy_app() -> gr.Blocks:
+    """The Space tests put to sleep: headers_app with a banner image (rendering it must not wake it)."""
+    return headers_app(banner=True)
 
 
 GPU_SECONDS = 30

@@ -144,6 +144,19 @@ def test_first_use_shows_the_wake_up_in_the_outer_apps_progress_bar(cached_schem
     assert events[-1]["success"] and events[-1]["output"]["data"][0] == 1
 
 
+def test_rendering_a_sleeping_space_wakes_nothing_and_leaves_its_pictures_out(cached_schema: None,
+                                                                              slow_wake: compose.testing.Hub) -> None:
+    import gradio as gr
+
+    # The files of its layout (a banner) are fetched when it runs; asleep, the outer app starts without them
+    # rather than wake it at build time (its first call wakes it, with progress).
+    with gr.Blocks() as demo:
+        compose.Space(SLEEPY).render()
+    assert slow_wake.space(SLEEPY).stage_now() == "SLEEPING"
+    (banner,) = [b for b in demo.blocks.values() if getattr(b, "label", None) == "banner"]
+    assert banner.value is None  # type: ignore[attr-defined]
+
+
 def test_first_use_shows_the_wake_up_in_the_chats_tool_message(cached_schema: None,
                                                                 slow_wake: compose.testing.Hub) -> None:
     tool = compose.Space(SLEEPY).endpoint("/increment").tool(name="increment")
