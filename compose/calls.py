@@ -422,6 +422,8 @@ async def local_payloads(up: Upstream, values: list[Any], ident: Identity, what:
         # Not worth waking a sleeping Space for (its first call will): shown without them, as before.
         log.info("compose: %s sleeps; the files of %s are left out rather than wake it", up.name, what)
         return [None] * len(values)
+    if up.login is not None and up.login.due:
+        await up.sign_in()  # an app launched with Gradio's auth=, its schema read from the disk cache
     download = _downloader(up, what, ident, None, raw=True)
     out: list[Any | None] = []
     for value in values:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import gradio as gr
 import httpx
+import numpy as np
 import pytest
 from gradio_client import Client
 from outer import serve
@@ -29,6 +30,7 @@ USER, PASSWORD = "ada", "correct horse battery"
 
 def _app() -> gr.Blocks:
     with gr.Blocks() as demo:
+        gr.Image(value=np.full((4, 4, 3), 90, dtype=np.uint8), label="banner")
         text, out, count = gr.Textbox(), gr.Textbox(), gr.State(0)
 
         def greet(name: str, n: int, request: gr.Request) -> tuple[str, int]:
@@ -164,6 +166,20 @@ def test_a_handler_of_a_signed_in_space_serves_the_outer_apps_visitors(url: str)
             assert visitor.predict("Grace", api_name="/greet") == f"Grace, from {USER}, call 2"
     finally:
         space.close()
+
+
+def test_the_whole_app_renders_with_its_pictures_signed_in(url: str) -> None:
+    # The banner is a file of the app behind the login: fetched signed in, also when the schema came from disk
+    # (the second Space object: nothing has signed it in before it fetches the banner).
+    for _ in range(2):
+        space = compose.Space(url, auth=(USER, PASSWORD))
+        try:
+            with gr.Blocks() as demo:
+                space.render()
+            (banner,) = [b for b in demo.blocks.values() if getattr(b, "label", None) == "banner"]
+            assert banner.value is not None and Path(banner.value["path"]).stat().st_size > 0  # type: ignore[attr-defined]
+        finally:
+            space.close()
 
 
 def test_auth_must_be_a_username_and_password() -> None:
