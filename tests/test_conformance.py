@@ -326,8 +326,8 @@ def test_a_part_built_by_gr_render_is_built_per_user_and_its_events_reach_the_re
 
 
 def _file_urls(config: dict[str, Any], label: str) -> list[tuple[str, Any]]:
-    """(url, caption or None) of each file in the value of the component labelled `label`."""
-    (comp,) = [c for c in config["components"] if c["props"].get("label") == label]
+    """(url, caption or None) of each file in the value of the (first) component labelled `label`."""
+    comp = next(c for c in config["components"] if c["props"].get("label") == label)  # the first one
     value = comp["props"].get("samples" if comp["type"] == "dataset" else "value")  # an examples table: its samples
     items = value if isinstance(value, list) else [value]
     items = [x for row in items for x in row] if comp["type"] == "dataset" else items
@@ -351,6 +351,7 @@ def test_the_remote_layouts_own_files_are_fetched_and_served_by_the_outer_app(tm
     with gr.Blocks() as remote:
         banner = gr.Image(value=np.full((6, 6, 3), 200, dtype=np.uint8), label="banner")
         gr.Examples([[str(example)]], inputs=banner, label="pictures")
+        gr.Button().click(lambda image: image.shape[0], banner, gr.Number(), api_name="height")
         gr.File(value=str(doc), label="guide")
         gr.Gallery(value=[(np.zeros((3, 3, 3), dtype=np.uint8), "black"), (np.full((3, 3, 3), 255, np.uint8), "white")],
                    label="swatches")
@@ -364,8 +365,13 @@ def test_the_remote_layouts_own_files_are_fetched_and_served_by_the_outer_app(tm
         space = compose.Space(url)
         with gr.Blocks() as demo:
             space.render()
+            single = space.endpoint("/height").render()  # its input starts with the remote's picture too
         with serve(demo) as outer_url:
             theirs, ours = httpx.get(f"{url}/config").json(), httpx.get(f"{outer_url}/config").json()
+            (preloaded,) = [c for c in ours["components"] if c["id"] == single.inputs[0]._id]
+            (remote_banner, _), = _file_urls(theirs, "banner")
+            assert preloaded["props"]["value"]["url"].startswith(f"{outer_url}/")
+            assert httpx.get(preloaded["props"]["value"]["url"]).content == httpx.get(remote_banner).content
             for label in ("banner", "guide", "swatches", "pictures"):
                 remote_files, outer_files = _file_urls(theirs, label), _file_urls(ours, label)
                 assert [c for _, c in outer_files] == [c for _, c in remote_files] and outer_files, label

@@ -60,8 +60,8 @@ class Rendered:
     pages: list[str] = field(default_factory=list)
 
 
-def _component(config: dict[str, Any], *, is_file: bool) -> gr.components.Component:
-    return make_component(config, is_file=is_file)  # type: ignore[return-value]
+def _component(config: dict[str, Any], *, is_file: bool, local_value: Any = None) -> gr.components.Component:
+    return make_component(config, is_file=is_file, local_value=local_value)  # type: ignore[return-value]
 
 
 _forgetting: weakref.WeakSet[gr.Blocks] = weakref.WeakSet()
@@ -97,10 +97,15 @@ def render_endpoint(
     schema = ep.schema
     visible_in = [cid for cid, slot in zip(schema.input_ids, schema.input_slots, strict=False) if slot is not None]
     visible_out = [cid for cid, slot in zip(schema.output_ids, schema.output_slots, strict=False) if slot is not None]
+    # The remote's own files in their initial values (a sample picture preloaded), fetched and served here.
+    local = {} if inputs is not None and outputs is not None else _local_values(
+        ep.space, {cid: comps[cid] for cid in (*visible_in, *visible_out) if cid in comps}, Identity(), "its layout")
     made_in = list(inputs) if inputs is not None else [
-        _component(comps[cid], is_file=p.is_file) for cid, p in zip(visible_in, schema.parameters, strict=False)]
+        _component(comps[cid], is_file=p.is_file, local_value=local.get(cid))
+        for cid, p in zip(visible_in, schema.parameters, strict=False)]
     made_out = list(outputs) if outputs is not None else [
-        _component(comps[cid], is_file=r.is_file) for cid, r in zip(visible_out, schema.returns, strict=False)]
+        _component(comps[cid], is_file=r.is_file, local_value=local.get(cid))
+        for cid, r in zip(visible_out, schema.returns, strict=False)]
     btn = gr.Button(button) if isinstance(button, str) else button
     api_names = {}
     if btn is not None and inputs is None and outputs is None:
