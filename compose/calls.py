@@ -105,8 +105,7 @@ async def _run_call(up: Upstream, schema: EndpointSchema, values: list[Any], ide
         # A signed-in user's token goes only to an endpoint that declares a gr.OAuthToken parameter (neither as
         # a header nor in the body elsewhere): another endpoint of the same Space has no business with it.
         ident = dataclasses.replace(ident, oauth_token=None)
-    if up.login is not None and up.login.due:
-        await up.sign_in()  # an app launched with Gradio's auth=, its schema read from the disk cache
+    await up.signed_in()  # an app launched with Gradio's auth= (its schema read from the disk cache: not yet)
     epoch = up.epoch
     session_hash = up.session(ident.session, epoch)
     if schema.stateful and up.lost(session_hash, ident.session):
@@ -419,11 +418,10 @@ async def local_payloads(up: Upstream, values: list[Any], ident: Identity, what:
     `Limits.max_downloads` in all, a link). A value whose files cannot be fetched is None (`what` names them in
     the log); the others are kept. A Space the Hub says sleeps is not woken for them: all None."""
     if up.asleep:
-        # Not worth waking a sleeping Space for (its first call will): shown without them, as before.
+        # Not worth waking a sleeping Space for (its first call will): shown without them.
         log.info("compose: %s sleeps; the files of %s are left out rather than wake it", up.name, what)
         return [None] * len(values)
-    if up.login is not None and up.login.due:
-        await up.sign_in()  # an app launched with Gradio's auth=, its schema read from the disk cache
+    await up.signed_in()
     download = _downloader(up, what, ident, None, raw=True)
     out: list[Any | None] = []
     for value in values:

@@ -341,6 +341,12 @@ class Upstream:
         if self.login is not None:
             await self.login.sign_in(self.transport.send, self.headers(None), space=self.name, stale=stale)
 
+    async def signed_in(self) -> None:
+        """Sign in first if this Space has `auth=` and is not signed in (yet, or any more): before anything is asked
+        of an app launched with Gradio's `auth=`."""
+        if self.login is not None and self.login.due:
+            await self.sign_in()
+
     def refused_sign_in(self, response: Response) -> bool:
         """Was `response` Gradio's "log in first" to a request that carried compose's sign-in (the app forgot it)?"""
         return self.login is not None and asks_for_login(response)
@@ -351,8 +357,7 @@ class Upstream:
         finds no backend) is waited for up to max_wait, with progress through `emit`: not failed after a few
         quick tries. An app launched with Gradio's `auth=` is signed in to first (`Space(auth=...)`)."""
         try:
-            if self.login is not None and self.login.due:
-                await self.sign_in()
+            await self.signed_in()
             return await self._fetch(emit)
         except SignInLost as e:  # signed in before, but the app has forgotten it (restarted): once more
             await self.sign_in(stale=e.stale)

@@ -167,13 +167,11 @@ def _dataset_kwargs(kwargs: dict[str, Any], props: dict[str, Any], known: dict[i
 
 @dataclass
 class Mirrored:
-    """What `build` made: blocks by remote id, the outer api_name of each remote one, the pages added, and the
-    remote's `@gr.render` functions left out (their dependency ids)."""
+    """What `build` made: blocks by remote id, the outer api_name of each remote one, and the pages added."""
 
     blocks: dict[int, Block] = field(default_factory=dict)
     api_names: dict[str, str] = field(default_factory=dict)
     pages: list[str] = field(default_factory=list)
-    dynamic: list[int] = field(default_factory=list)
 
 
 def build(config: dict[str, Any], fns: Sequence[Callable[..., Any] | DynamicPart | None], *,
@@ -235,7 +233,6 @@ def build(config: dict[str, Any], fns: Sequence[Callable[..., Any] | DynamicPart
         root.current_page = page
         try:
             if dep.get("render_id") is not None:  # a @gr.render function: see the module docstring
-                made.dynamic.append(int(dep["id"]))
                 if not (isinstance(fn, DynamicPart) and _render(root, dep, fn, made, trust_remote_js)):
                     for container in (made.blocks.get(o) for o in dep.get("outputs", [])):
                         if isinstance(container, BlockContext):

@@ -306,7 +306,7 @@ def _local_values(space: Space, comps: dict[int, dict[str, Any]], ident: Identit
     """The values of these remote components that hold files (an image shown in the layout, a gallery's
     pictures, an examples table's samples), each file fetched through compose and served by this app:
     `mirror.build`'s `local_values`. A value whose files cannot all be fetched (or are past `Limits.max_downloads`)
-    is left out, as before."""
+    is left out: its component starts empty."""
     held: dict[int, Any] = {}
     for cid, c in comps.items():
         props = c.get("props")
