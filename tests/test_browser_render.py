@@ -146,6 +146,8 @@ def test_a_gr_render_part_appears_changes_and_answers(browser: Any, artifacts: P
 
         @gr.render(inputs=words)
         def split(text: str) -> None:
+            count = gr.Textbox(label="count")
+            gr.on([remote.load], lambda: f"{len(text.split())} words", None, count)  # an event of the part on load
             for word in text.split():
                 with gr.Row():
                     box = gr.Textbox(value=word, label="word")
@@ -157,6 +159,8 @@ def test_a_gr_render_part_appears_changes_and_answers(browser: Any, artifacts: P
         with serve(demo) as outer_url:
             page = open_page(browser, outer_url)
             page.get_by_role("button", name="Use there").wait_for(timeout=20_000)
+            count = page.get_by_label("count")
+            page.wait_for_function("el => el.value === '2 words'", arg=count.element_handle(), timeout=20_000)
             page.get_by_label("Words").fill("one two three")
             page.get_by_role("button", name="Use three").wait_for(timeout=20_000)
             assert page.get_by_role("button", name="Use hello").count() == 0  # the earlier run's part is gone

@@ -318,7 +318,7 @@ def _build_part(config: dict[str, Any], fns: Sequence[Callable[..., Any] | None]
     assert events is not None
     fn_ids: dict[int, int] = {}
     for dep, fn in zip(config.get("dependencies", []), fns, strict=False):
-        _wire(Context.root_block, events, dep, fn, part, fn_ids, trust_remote_js, {})
+        _wire(events.root_block, events, dep, fn, part, fn_ids, trust_remote_js, {})
 
 
 def _wire(root: Blocks | None, events: BlocksConfig, dep: dict[str, Any], fn: Callable[..., Any] | None,
