@@ -27,7 +27,7 @@ from http.cookies import CookieError, SimpleCookie
 
 from . import forksafe
 
-__all__ = ["MAX_COOKIES", "MAX_SESSIONS", "MAX_VALUE", "CookieJars", "forget"]
+__all__ = ["MAX_COOKIES", "MAX_SESSIONS", "MAX_VALUE", "CookieJars", "forget", "parse_set_cookies"]
 
 MAX_SESSIONS = 10_000  # per Space: the least recently used session's cookies go first
 MAX_COOKIES = 32  # per session
@@ -77,15 +77,7 @@ class CookieJars:
 
     def update(self, session: str, set_cookies: Iterable[str], *, user: str | None) -> None:
         """Take the `Set-Cookie` headers of an answer to this session's request."""
-        parsed: list[tuple[str, str, float | None]] = []
-        for line in set_cookies:
-            try:
-                cookie: SimpleCookie = SimpleCookie()
-                cookie.load(line)
-            except CookieError:
-                continue  # a malformed cookie is ignored, as a browser would
-            for name, morsel in cookie.items():
-                parsed.append((name, morsel.value, _expiry(morsel["max-age"], morsel["expires"])))
+        parsed = parse_set_cookies(set_cookies)
         if not parsed:
             return
         now = time.monotonic()
@@ -112,6 +104,24 @@ class CookieJars:
         with self._lock:
             for session in [s for s, jar in self._jars.items() if jar.owner == owner]:
                 del self._jars[session]
+
+
+def parse_set_cookies(set_cookies: Iterable[str]) -> list[tuple[str, str, float | None]]:
+    """(name, value, expiry on the monotonic clock or None) of each cookie these `Set-Cookie` headers set; a
+    malformed one is ignored, as a browser would.
+
+    Usage: `for name, value, expires in parse_set_cookies(reply.headers.get_list("set-cookie")): ...`
+    """
+    parsed: list[tuple[str, str, float | None]] = []
+    for line in set_cookies:
+        try:
+            cookie: SimpleCookie = SimpleCookie()
+            cookie.load(line)
+        except CookieError:
+            continue
+        for name, morsel in cookie.items():
+            parsed.append((name, morsel.value, _expiry(morsel["max-age"], morsel["expires"])))
+    return parsed
 
 
 def forget(user: str) -> None:

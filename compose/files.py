@@ -27,8 +27,9 @@ from gradio_client import utils as gc_utils
 
 from .errors import UnsafeInput
 
-__all__ = ["FileArg", "amap_file_data", "file", "file_data_for_url", "is_file_data", "is_url", "map_file_data",
-           "refuse_nul", "remote_file_ref", "safe_name", "under_roots", "upload_source", "write_atomically"]
+__all__ = ["FileArg", "amap_file_data", "file", "file_data_for_url", "file_data_in", "is_file_data", "is_url",
+           "map_file_data", "refuse_nul", "remote_file_ref", "safe_name", "under_roots", "upload_source",
+           "write_atomically"]
 
 FILE_META = {"_type": "gradio.FileData"}
 
@@ -145,6 +146,16 @@ def remote_file_ref(data: dict[str, Any], *, base_url: str, api_prefix: str) -> 
 def is_file_data(value: Any) -> bool:
     """True for a FileData-shaped dict (`{"path": ..., "meta": {"_type": "gradio.FileData"}}`)."""
     return bool(gc_utils.is_file_obj_with_meta(value))
+
+
+def file_data_in(value: Any) -> list[dict[str, Any]]:
+    """Every FileData in `value`, at any depth of dicts, lists and tuples.
+
+    Usage: `if file_data_in(component_value): ...`
+    """
+    found: list[dict[str, Any]] = []
+    gc_utils.traverse(value, found.append, is_file_data)
+    return found
 
 
 def map_file_data(value: Any, fn: Callable[[dict[str, Any]], Any]) -> Any:

@@ -28,11 +28,10 @@ import asyncio
 import hashlib
 import json
 from collections.abc import Awaitable, Callable, Mapping
-from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
 from . import redact
-from .cookies import MAX_VALUE
+from .cookies import MAX_VALUE, parse_set_cookies
 from .errors import ConfigError, SpaceUnavailable
 from .http import Response
 
@@ -104,7 +103,6 @@ class Login:
         """Must compose sign in before its next request?"""
         return self.cookie is None
 
-
     async def sign_in(self, send: Send, headers: Mapping[str, str], *, space: str, stale: str | None = None) -> None:
         """Sign in (again, if the app refused the cookie `stale`), unless another call has just done so: concurrent
         callers share one sign-in."""
@@ -139,18 +137,12 @@ class Login:
         if r.status_code != 200:
             raise SpaceUnavailable(f"signing in as {self.username!r} answered {r.status_code}", space=space)
         cookies: dict[str, str] = {}
-        for line in r.headers.get_list("set-cookie"):
-            try:
-                parsed: SimpleCookie = SimpleCookie()
-                parsed.load(line)
-            except CookieError:
-                continue
-            for name, morsel in parsed.items():
-                # Bounded as compose.cookies bounds a session's: it rides along with every request to the app.
-                if (name.startswith(_TOKEN_COOKIE) and morsel.value and len(morsel.value.encode()) <= MAX_VALUE
-                        and (name in cookies or len(cookies) < _MAX_TOKENS)):
-                    cookies[name] = morsel.value
-                    redact.remember({"cookie": morsel.value})
+        for name, value, _ in parse_set_cookies(r.headers.get_list("set-cookie")):
+            # Bounded as compose.cookies bounds a session's: it rides along with every request to the app.
+            if (name.startswith(_TOKEN_COOKIE) and value and len(value.encode()) <= MAX_VALUE
+                    and (name in cookies or len(cookies) < _MAX_TOKENS)):
+                cookies[name] = value
+                redact.remember({"cookie": value})
         if not cookies:
             raise SpaceUnavailable(f"signing in as {self.username!r} answered 200 but set no access token",
                                    space=space)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import gradio as gr
@@ -58,128 +58,96 @@ def url() -> Iterator[str]:
         demo.close()
 
 
-def test_calls_are_signed_in_and_sessions_stay_per_user(url: str) -> None:
-    space = compose.Space(url, auth=(USER, PASSWORD))
-    try:
-        greet = space.endpoint("/greet")
-        with compose.identity(session="first user"):
-            assert greet.predict("Hi") == f"Hi, from {USER}, call 1"
-            assert greet.predict("Hi") == f"Hi, from {USER}, call 2"
-        with compose.identity(session="second user"):
-            assert greet.predict("Hello") == f"Hello, from {USER}, call 1"  # their own gr.State
-    finally:
-        space.close()
+Make = Callable[..., compose.Space]  # conftest's make_space: Spaces closed when the test ends
 
 
-def test_files_go_up_and_come_back_signed_in(url: str, tmp_path: Path) -> None:
+def test_calls_are_signed_in_and_sessions_stay_per_user(url: str, make_space: Make) -> None:
+    greet = make_space(url, auth=(USER, PASSWORD)).endpoint("/greet")
+    with compose.identity(session="first user"):
+        assert greet.predict("Hi") == f"Hi, from {USER}, call 1"
+        assert greet.predict("Hi") == f"Hi, from {USER}, call 2"
+    with compose.identity(session="second user"):
+        assert greet.predict("Hello") == f"Hello, from {USER}, call 1"  # their own gr.State
+    # What gradio_client's own auth= gets from the same app.
+    reference = Client(url, auth=(USER, PASSWORD), verbose=False)
+    assert reference.predict("Hi", api_name="/greet") == f"Hi, from {USER}, call 1"
+
+
+def test_files_go_up_and_come_back_signed_in(url: str, tmp_path: Path, make_space: Make) -> None:
     sent = tmp_path / "notes.txt"
     sent.write_text("signed in")
-    space = compose.Space(url, auth=(USER, PASSWORD), allowed_paths=[tmp_path])
-    try:
-        back = space.endpoint("/echo_file").predict(str(sent))
-        assert Path(back).read_text() == "signed in" and Path(back) != sent
-    finally:
-        space.close()
+    back = make_space(url, auth=(USER, PASSWORD), allowed_paths=[tmp_path]).endpoint("/echo_file").predict(str(sent))
+    assert Path(back).read_text() == "signed in" and Path(back) != sent
 
 
-def test_a_wrong_password_names_the_account_and_never_the_password(url: str) -> None:
+def test_a_wrong_password_names_the_account_and_never_the_password(url: str, make_space: Make) -> None:
     wrong = "not the password at all"
-    space = compose.Space(url, auth=(USER, wrong))
-    try:
-        with pytest.raises(compose.ConfigError, match="refused the sign-in of 'ada'") as e:
-            space.endpoint("/greet")
-        assert url in str(e.value) and wrong not in str(e.value)
-    finally:
-        space.close()
+    with pytest.raises(compose.ConfigError, match="refused the sign-in of 'ada'") as e:
+        make_space(url, auth=(USER, wrong)).endpoint("/greet")
+    assert url in str(e.value) and wrong not in str(e.value)
 
 
-def test_the_sign_in_token_never_shows_in_an_error(url: str) -> None:
-    space = compose.Space(url, auth=(USER, PASSWORD))
-    try:
-        with pytest.raises(compose.AppError, match="your cookie") as e:
-            space.endpoint("/leak").predict()
-        cookie = space.upstream.login.cookie  # type: ignore[union-attr]
-        assert cookie
-        tokens = {part.split("=", 1)[1] for part in cookie.split("; ")}
-        assert tokens and not any(token in str(e.value) for token in tokens)
-    finally:
-        space.close()
+def test_the_sign_in_token_never_shows_in_an_error(url: str, make_space: Make) -> None:
+    space = make_space(url, auth=(USER, PASSWORD))
+    with pytest.raises(compose.AppError, match="your cookie") as e:
+        space.endpoint("/leak").predict()
+    cookie = space.upstream.login.cookie  # type: ignore[union-attr]
+    assert cookie
+    tokens = {part.split("=", 1)[1] for part in cookie.split("; ")}
+    assert tokens and not any(token in str(e.value) for token in tokens)
 
 
-def test_an_app_behind_a_login_without_auth_says_what_to_pass(url: str) -> None:
+def test_an_app_behind_a_login_without_auth_says_what_to_pass(url: str, make_space: Make) -> None:
     # Gradio's own 401 body is what tells a login from "no Gradio app there" (pins gradio's login_check answer).
-    space = compose.Space(url)
-    try:
-        with pytest.raises(compose.ConfigError, match=r"asks for a login.*auth=\(username, password\)"):
-            space.endpoint("/greet")
-    finally:
-        space.close()
+    with pytest.raises(compose.ConfigError, match=r"asks for a login.*auth=\(username, password\)"):
+        make_space(url).endpoint("/greet")
 
 
-def test_a_schema_cached_under_a_sign_in_is_not_read_without_it(url: str) -> None:
-    signed = compose.Space(url, auth=(USER, PASSWORD))
-    signed.load()
-    signed.close()
+def test_a_schema_cached_under_a_sign_in_is_not_read_without_it(url: str, make_space: Make) -> None:
+    make_space(url, auth=(USER, PASSWORD)).load()
     # The disk cache holds the schema now; a Space object without the login must still be told to sign in, not
     # handed the schema and then refused at its first call.
-    anonymous = compose.Space(url)
-    try:
-        with pytest.raises(compose.ConfigError, match="asks for a login"):
-            anonymous.endpoint("/greet")
-    finally:
-        anonymous.close()
+    with pytest.raises(compose.ConfigError, match="asks for a login"):
+        make_space(url).endpoint("/greet")
     # The same account in a new Space object (a restarted script) reads it from disk, and signs in before calling.
-    again = compose.Space(url, auth=(USER, PASSWORD))
-    try:
-        assert again.endpoint("/greet").predict("Back") == f"Back, from {USER}, call 1"
-        assert again.upstream.from_disk
-    finally:
-        again.close()
+    again = make_space(url, auth=(USER, PASSWORD))
+    assert again.endpoint("/greet").predict("Back") == f"Back, from {USER}, call 1"
+    assert again.upstream.from_disk
 
 
-def test_a_sign_in_the_app_forgot_is_made_again(url: str) -> None:
-    space = compose.Space(url, auth=(USER, PASSWORD))
-    try:
-        greet = space.endpoint("/greet")
-        with compose.identity(session="stays"):
-            assert greet.predict("One") == f"One, from {USER}, call 1"
-            # The same account logs out in a browser: Gradio forgets every token of that user, compose's too.
-            with httpx.Client(base_url=url) as browser:
-                assert browser.post("/login", data={"username": USER, "password": PASSWORD}).status_code == 200
-                browser.get("/logout")
-            assert httpx.get(f"{url}/config", headers={"cookie": space.upstream.login.cookie or ""}
-                             ).status_code == 401  # type: ignore[union-attr]
-            assert greet.predict("Two") == f"Two, from {USER}, call 2"  # signed in again; the session is kept
-    finally:
-        space.close()
+def test_a_sign_in_the_app_forgot_is_made_again(url: str, make_space: Make) -> None:
+    space = make_space(url, auth=(USER, PASSWORD))
+    greet = space.endpoint("/greet")
+    with compose.identity(session="stays"):
+        assert greet.predict("One") == f"One, from {USER}, call 1"
+        # The same account logs out in a browser: Gradio forgets every token of that user, compose's too.
+        with httpx.Client(base_url=url) as browser:
+            assert browser.post("/login", data={"username": USER, "password": PASSWORD}).status_code == 200
+            browser.get("/logout")
+        assert httpx.get(f"{url}/config", headers={"cookie": space.upstream.login.cookie or ""}
+                         ).status_code == 401  # type: ignore[union-attr]
+        assert greet.predict("Two") == f"Two, from {USER}, call 2"  # signed in again; the session is kept
 
 
-def test_a_handler_of_a_signed_in_space_serves_the_outer_apps_visitors(url: str) -> None:
-    space = compose.Space(url, auth=(USER, PASSWORD))
+def test_a_handler_of_a_signed_in_space_serves_the_outer_apps_visitors(url: str, make_space: Make) -> None:
+    space = make_space(url, auth=(USER, PASSWORD))
     with gr.Blocks() as outer_app:
         name, greeting = gr.Textbox(), gr.Textbox()
         gr.Button().click(space.endpoint("/greet").handler(), name, greeting, api_name="greet")
-    try:
-        with serve(outer_app) as outer_url:
-            visitor = Client(outer_url, verbose=False)
-            assert visitor.predict("Grace", api_name="/greet") == f"Grace, from {USER}, call 1"
-            assert visitor.predict("Grace", api_name="/greet") == f"Grace, from {USER}, call 2"
-    finally:
-        space.close()
+    with serve(outer_app) as outer_url:
+        visitor = Client(outer_url, verbose=False)
+        assert visitor.predict("Grace", api_name="/greet") == f"Grace, from {USER}, call 1"
+        assert visitor.predict("Grace", api_name="/greet") == f"Grace, from {USER}, call 2"
 
 
-def test_the_whole_app_renders_with_its_pictures_signed_in(url: str) -> None:
+def test_the_whole_app_renders_with_its_pictures_signed_in(url: str, make_space: Make) -> None:
     # The banner is a file of the app behind the login: fetched signed in, also when the schema came from disk
     # (the second Space object: nothing has signed it in before it fetches the banner).
     for _ in range(2):
-        space = compose.Space(url, auth=(USER, PASSWORD))
-        try:
-            with gr.Blocks() as demo:
-                space.render()
-            (banner,) = [b for b in demo.blocks.values() if getattr(b, "label", None) == "banner"]
-            assert banner.value is not None and Path(banner.value["path"]).stat().st_size > 0  # type: ignore[attr-defined]
-        finally:
-            space.close()
+        with gr.Blocks() as demo:
+            make_space(url, auth=(USER, PASSWORD)).render()
+        (banner,) = [b for b in demo.blocks.values() if getattr(b, "label", None) == "banner"]
+        assert banner.value is not None and Path(banner.value["path"]).stat().st_size > 0  # type: ignore[attr-defined]
 
 
 def test_auth_must_be_a_username_and_password() -> None:
@@ -197,7 +165,7 @@ def test_the_command_line_signs_in_from_the_environment(url: str) -> None:
     assert refused.exit_code != 0 and "auth=" in refused.output
 
 
-def test_a_sign_in_answer_cannot_make_compose_carry_a_huge_cookie() -> None:
+def test_a_sign_in_answer_cannot_make_compose_carry_a_huge_cookie(make_space: Make) -> None:
     # A hostile "login" that answers with an 8 KiB token and a hundred more cookies: compose keeps none of them (a
     # token rides along with every request), and says that the sign-in gave it no token.
     def script(conn: socket.socket, number: int) -> None:
@@ -207,10 +175,8 @@ def test_a_sign_in_answer_cannot_make_compose_carry_a_huge_cookie() -> None:
             conn.sendall(json_answer({"success": True}, extra_headers=cookies))
 
     server = RawSocketServer(script)
-    space = compose.Space(server.url, auth=(USER, PASSWORD), retries=0)
     try:
         with pytest.raises(compose.SpaceUnavailable, match="set no access token"):
-            space.endpoint("/greet")
+            make_space(server.url, auth=(USER, PASSWORD), retries=0).endpoint("/greet")
     finally:
-        space.close()
         server.close()

@@ -38,6 +38,8 @@ from gradio.renderable import Renderable
 from gradio.utils import component_or_layout_class
 from gradio_client import utils as gc_utils
 
+from ..files import file_data_in
+
 __all__ = ["DYNAMIC_NOTICE", "DynamicPart", "Mirrored", "build", "make_component", "safe_js"]
 
 DYNAMIC_NOTICE = ("*This part of the app is built as it is used (`@gr.render`), which cannot be shown here: open the "
@@ -83,12 +85,6 @@ def safe_js(js: Any, *, trust_remote_js: bool) -> str | None:
     return js
 
 
-def _has_file(value: Any) -> bool:
-    found: list[Any] = []
-    gc_utils.traverse(value, found.append, gc_utils.is_file_obj_with_meta)
-    return bool(found)
-
-
 def make_component(config: dict[str, Any], *, is_file: bool = False, trust_remote_js: bool = False,
                    known: dict[int, Block] | None = None, local_value: Any = None) -> Block:
     """One local block from a remote component config (its value included, unless it names a remote file).
@@ -100,7 +96,7 @@ def make_component(config: dict[str, Any], *, is_file: bool = False, trust_remot
     name = str(props.get("name") or config["type"])
     value = props.pop("value", None)
     files_here = None
-    if is_file or _has_file(value):
+    if is_file or file_data_in(value):
         value = None  # a remote file path means nothing here, and must never be read from our disk
         files_here = local_value
     if name == "html" and not trust_remote_js:

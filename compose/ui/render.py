@@ -28,7 +28,7 @@ from gradio_client import utils as gc_utils
 from .. import sessions
 from ..endpoint import stream_updates
 from ..errors import ComposeError, UnsafeInput
-from ..files import under_roots
+from ..files import file_data_in, under_roots
 from ..identity import Identity, current_identity
 from ..limits import check_schema_counts
 from ..loop import run_async, run_sync
@@ -312,7 +312,7 @@ def _local_values(space: Space, comps: dict[int, dict[str, Any]], ident: Identit
         props = c.get("props")
         # An examples table's files are in its samples (thumbnails, and what a click fills the inputs with).
         held_here = props.get("samples" if c.get("type") == "dataset" else "value") if isinstance(props, dict) else None
-        if _file_values(held_here):
+        if file_data_in(held_here):
             held[cid] = held_here
     if not held:
         return {}
@@ -320,15 +320,9 @@ def _local_values(space: Space, comps: dict[int, dict[str, Any]], ident: Identit
     local: dict[int, Any] = {}
     for cid, value in zip(held, fetched, strict=True):
         if value is not None and not any(str(f.get("path", "")).startswith(("http://", "https://"))
-                                         for f in _file_values(value)):
+                                         for f in file_data_in(value)):
             local[cid] = _serve_payload(value)
     return local
-
-
-def _file_values(value: Any) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    gc_utils.traverse(value, found.append, gc_utils.is_file_obj_with_meta)
-    return found
 
 
 def render_space(space: Space, *, trust_remote_js: bool = False) -> Rendered:
