@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,7 @@ from .files import (
     file_data_for_url,
     is_file_data,
     is_url,
+    kept_source,
     map_file_data,
     remote_file_ref,
     under_roots,
@@ -356,6 +358,15 @@ async def _prepare(up: Upstream, sch: SpaceSchema, schema: EndpointSchema, param
     vetted = param is None
 
     async def send(v: FileArg | dict[str, Any]) -> Any:
+        source = v.source if isinstance(v, FileArg) else str(v.get("path") or "")
+        extra = {} if isinstance(v, FileArg) else v
+        kept = kept_source(Path(source)) if source and not is_url(source) else None
+        if kept is not None and kept[0] == up.url and Path(source).is_file():
+            # This app's own file, kept by compose and handed back (a chat history): the app's own reference to
+            # it, as Gradio's page sends it back; nothing uploaded, nothing read from our disk. Only a file compose
+            # made counts (no upload ever lands in a folder named so), and only for the app it came from.
+            return {**{k: x for k, x in extra.items() if k not in ("path", "url")}, "path": kept[1],
+                    "meta": dict(FILE_META)}
         if isinstance(v, FileArg):
             return await _upload_or_link(up, sch, schema, v.source, explicit=True, session=session)
         return await _upload_or_link(up, sch, schema, v["path"], explicit=vetted, extra=v, session=session)
@@ -391,20 +402,24 @@ async def _upload_or_link(
 
 
 def _downloader(up: Upstream, api_name: str, ident: Identity, session_hash: str | None, *, raw: bool
-                ) -> Callable[[dict[str, Any]], Awaitable[Any]]:
+                ) -> Callable[..., Awaitable[Any]]:
     """Download one remote FileData (as a local path; with `raw`, as FileData pointing at the local copy), up to
-    `Limits.max_downloads` per downloader; past it, a link on the Space's origin, nothing lost."""
+    `Limits.max_downloads` per downloader; past it, a link on the Space's origin, nothing lost. With `keep` (a
+    Chatbot's files), a file this user already has is not fetched again, and does not count."""
     sch = up.schema_now()
     left = up.limits.max_downloads
 
-    async def download(v: dict[str, Any]) -> Any:
+    async def download(v: dict[str, Any], keep: bool = False) -> Any:
         nonlocal left
-        if left <= 0:
-            return remote_file_ref(v, base_url=up.url, api_prefix=sch.api_prefix)
-        left -= 1
-        local = await up.download(v, api_name, ident, session_hash)
-        if raw:
-            # The size as downloaded (gr.File shows it), not as the remote claims it.
+        local = up.kept_download(v, ident) if keep else None
+        if local is None:
+            if left <= 0:
+                return remote_file_ref(v, base_url=up.url, api_prefix=sch.api_prefix)
+            left -= 1
+            local = await up.download(v, api_name, ident, session_hash, keep=keep)
+        if raw or keep:
+            # The size as downloaded (gr.File shows it), not as the remote claims it. A Chatbot's files stay
+            # FileData even for `predict`: a message's file part must be one for gr.Chatbot to take it back.
             return {"path": local, "orig_name": v.get("orig_name") or Path(local).name,
                     "size": Path(local).stat().st_size, "mime_type": v.get("mime_type"), "meta": dict(FILE_META)}
         return local
@@ -444,20 +459,20 @@ async def _finish_outputs(up: Upstream, schema: EndpointSchema, data: list[Any],
         return remote_file_ref(v, base_url=up.url, api_prefix=sch.api_prefix)
 
     download = _downloader(up, schema.api_name, ident, session_hash, raw=raw)
-    if raw:
-        return [await amap_file_data(v, download) for v in data]
     returns = schema.returns
     slots = schema.output_slots
     out: list[Any] = []
     for i, v in enumerate(data):
         slot = slots[i] if i < len(slots) else None
         ret = returns[slot] if slot is not None and slot < len(returns) else None
-        # One file, or a structure of files (a Gallery): each one downloaded, as a local path (as gradio_client
-        # returns them). Not a Chatbot's: its history comes back whole with every turn, earlier turns' files too.
-        if up.download_files and ret is not None and (
-                ret.is_file or (ret.holds_files and ret.component.lower() != "chatbot")):
-            out.append(await amap_file_data(v, download))
+        # A Chatbot's history comes back whole with every turn, earlier turns' files too: each is kept and fetched
+        # once (`Upstream.kept_download`).
+        keep = ret is not None and ret.component.lower() == "chatbot"
+        if raw or (up.download_files and ret is not None and (ret.is_file or ret.holds_files)):
+            # One file, or a structure of files (a Gallery, a Chatbot's messages): each one downloaded, as a
+            # local path (as gradio_client returns them; a Chatbot's as FileData, see `_downloader`).
+            out.append(await amap_file_data(v, functools.partial(download, keep=keep)))
         else:
-            # A FileData inside a Chatbot message or JSON, or any when downloads are off: a link.
+            # A FileData inside JSON, or any when downloads are off: a link.
             out.append(map_file_data(v, link))
     return out

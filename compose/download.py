@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
+import tempfile
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -24,16 +26,29 @@ from .http import Reply
 from .limits import unreachable
 from .loop import deadline
 
-__all__ = ["fetch_file"]
+__all__ = ["download_root", "fetch_file"]
 
 Opener = Callable[[str, dict[str, str]], AbstractAsyncContextManager[Reply]]
+
+
+def download_root() -> Path:
+    """compose's own download folder (one folder per Space under it): COMPOSE_DOWNLOAD_DIR, else
+    `gradio-compose/downloads` in the system's temp directory.
+
+    Not the cache folder: the ordinary way to use a result is to hand it on from a Gradio function
+    (`return ep.predict(x)`), and Gradio serves a returned file only from the working directory, the temp
+    directory or `allowed_paths` (any other path fails with InvalidPathError). gradio_client downloads under the
+    temp directory for the same reason.
+    """
+    return Path(os.environ.get("COMPOSE_DOWNLOAD_DIR") or Path(tempfile.gettempdir()) / "gradio-compose" / "downloads")
 
 
 async def fetch_file(opener: Opener, route: str, headers: dict[str, str], target: Path, *, max_bytes: int,
                      idle: float, total: float, space: str, api_name: str | None) -> str:
     """Download `route` (a path on the Space's origin) to `target`; see the module docstring."""
     name = target.name
-    partial = target.with_name(f".{name}.part")
+    # A name of its own: two calls may fetch the same kept file (`files.kept_download_path`) at once.
+    partial = target.with_name(f".{name}.{secrets.token_hex(4)}.part")
     try:
         async with deadline(total), opener(route, headers) as reply:
             status = reply.status

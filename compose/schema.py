@@ -357,8 +357,8 @@ class _Cached(BaseModel):
 
 
 def cache_root() -> Path:
-    """compose's cache folder: COMPOSE_CACHE_DIR, else the user cache's gradio-compose (schemas, downloads, the
-    embedded model)."""
+    """compose's cache folder: COMPOSE_CACHE_DIR, else the user cache's gradio-compose (schemas, the embedded
+    model; downloads go elsewhere: `compose.download.download_root`)."""
     from platformdirs import user_cache_dir
 
     return Path(os.environ.get("COMPOSE_CACHE_DIR") or user_cache_dir("gradio-compose"))

@@ -23,6 +23,7 @@ from . import hub
 from .aiohttp_backend import AiohttpBackend, Verify
 from .calls import local_payloads, run_call
 from .cookies import CookieJars
+from .download import download_root
 from .endpoint import Endpoint
 from .errors import ConfigError, SpaceError, SpaceUnavailable
 from .headers import DEFAULT_FORWARD_HEADERS, is_hf_origin
@@ -31,7 +32,7 @@ from .identity import Identity, current_identity
 from .limits import Gate, Limits
 from .login import check_auth
 from .loop import run_async, run_sync
-from .schema import EndpointSchema, SpaceSchema, cache_root
+from .schema import EndpointSchema, SpaceSchema
 from .sessions import SessionMode
 from .transport import Transport
 from .updates import Update
@@ -135,7 +136,7 @@ class Space:
             token = None
         own_download_dir = download_dir is None  # only compose's own folder is swept (Limits.max_download_disk)
         if download_dir is None:
-            download_dir = cache_root() / "downloads" / re.sub(r"[^\w.-]+", "_", name)[:80]
+            download_dir = download_root() / re.sub(r"[^\w.-]+", "_", name)[:80]
         self.upstream = Upstream(
             name, url,
             hub_id=name if url is None else None,

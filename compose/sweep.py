@@ -1,8 +1,9 @@
 """Keeping compose's own download folder bounded: files older than `Limits.download_max_age` go, and past
 `Limits.max_download_disk` the oldest go first.
 
-Files compose downloads for `call()`, tools and `render()` land in `cache_root()/downloads/<space>/<user>/`, one
-fresh folder per file. Nothing else removes them, so without this a long-running app fills its disk. The sweep:
+Files compose downloads for `call()`, tools and `render()` land in `download_root()/<space>/<user>/`
+(compose.download), one fresh folder per file (a Chatbot's files, one folder per file's content:
+`files.kept_download_path`). Nothing else removes them, so without this a long-running app fills its disk. The sweep:
 
 - runs only over compose's own folder (the default one); a `download_dir=` the developer gave is theirs and is
   never touched;

@@ -15,6 +15,8 @@ Usage (inside compose's I/O loop):
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -24,7 +26,7 @@ from . import hub, redact, sessions
 from .cookies import CookieJars
 from .download import fetch_file
 from .errors import APIChanged, ComposeError, ConfigError, SpaceError, SpaceUnavailable, UpstreamDisconnected
-from .files import file_route, new_download_path
+from .files import file_route, kept_download_path, new_download_path
 from .headers import is_hf_origin, merge_headers, request_headers
 from .http import Backend, Response, TooLarge
 from .identity import Identity
@@ -626,12 +628,29 @@ class Upstream:
         """Where files downloaded for this end user land (the guard lets a user's agent pass these back)."""
         return sessions.user_folder(self.download_dir, user)
 
-    async def download(self, remote: dict[str, Any], api_name: str, ident: Identity, session: str | None = None
-                       ) -> str:
-        """Fetch one FileData result into the end user's own download folder; returns the local path."""
+    def kept_download(self, remote: dict[str, Any], ident: Identity) -> str | None:
+        """The local copy of a remote file this end user already has (`files.kept_download_path`), if any: it is
+        not fetched again. Touched, so the sweep counts its age from now (it is being handed out again)."""
+        target = kept_download_path(self.user_download_dir(ident.session), self.url, str(remote["path"]),
+                                    remote.get("orig_name"))
+        if target is None or not target.is_file():
+            return None  # never fetched, or removed since (by the sweep, or by whoever was handed it)
+        with contextlib.suppress(OSError):
+            os.utime(target)
+        return str(target)
+
+    async def download(self, remote: dict[str, Any], api_name: str, ident: Identity, session: str | None = None,
+                       *, keep: bool = False) -> str:
+        """Fetch one FileData result into the end user's own download folder; returns the local path. With
+        `keep`, a file the remote names by its content is kept where `kept_download` finds it next time."""
         sch = self.schema_now()
         route = file_route(sch.api_prefix, remote["path"])
-        target = new_download_path(self.user_download_dir(ident.session), remote.get("orig_name") or remote["path"])
+        root, name = self.user_download_dir(ident.session), remote.get("orig_name")
+        target = kept_download_path(root, self.url, str(remote["path"]), name) if keep else None
+        if target is not None:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        else:
+            target = new_download_path(root, name or remote["path"])
         # Whole or not at all, typed errors, bounded by the idle and total deadlines (compose.download).
         # With the session's cookies: a result file lives on the replica that made it.
         local = await fetch_file(self.transport.stream, route, self.headers(None, session), target,

@@ -14,6 +14,7 @@ import pytest
 
 # Schemas and downloads go to a throwaway folder, never the developer's cache.
 os.environ.setdefault("COMPOSE_CACHE_DIR", tempfile.mkdtemp(prefix="compose-test-cache-"))
+os.environ.setdefault("COMPOSE_DOWNLOAD_DIR", tempfile.mkdtemp(prefix="compose-test-downloads-"))
 
 # gradio reads its OAuth settings once, at import: set them for the apps with a gr.LoginButton (they only matter
 # where SYSTEM=spaces, which those tests set; nothing is ever sent to the provider).

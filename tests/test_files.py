@@ -250,8 +250,8 @@ DAY = 86400.0
 
 
 def own_space(urls: dict[str, str], cache: Path, monkeypatch: pytest.MonkeyPatch, **limits: Any) -> compose.Space:
-    """A Space on the media app whose download folder is compose's own (no download_dir=), under `cache`."""
-    monkeypatch.setenv("COMPOSE_CACHE_DIR", str(cache))
+    """A Space on the media app whose download folder is compose's own (no download_dir=), `cache`/downloads."""
+    monkeypatch.setenv("COMPOSE_DOWNLOAD_DIR", str(cache / "downloads"))
     return compose.Space(urls["media"], limits=compose.Limits(**limits))
 
 

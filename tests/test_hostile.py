@@ -100,10 +100,10 @@ async def test_a_remote_file_data_is_never_read_from_our_disk_by_a_call(disclosi
     # A file output is downloaded from the Space's origin: the remote's bytes, never our file of the same name.
     local = await asyncio.wait_for(space.endpoint("/file").call("x"), HANG)
     assert Path(local).read_bytes() == b"the remote's own file" and Path(local) != path
-    # A FileData inside another output (a Chatbot message) becomes a link on the Space's origin: no local path.
+    # A FileData inside a Chatbot message is downloaded too (and stays FileData): the remote's bytes, not ours.
     chat = await asyncio.wait_for(space.endpoint("/chat").call("x"), HANG)
     (ref,) = file_datas(chat)
-    assert ref["path"] == ref["url"] and ref["url"].startswith(disclosing.url + f"{API_PREFIX}/file=")
+    assert Path(ref["path"]).read_bytes() == b"the remote's own file" and Path(ref["path"]) != path
     # With downloads off, the file output is a link too.
     raw = make_space(disclosing.url, download_files=False)
     (ref,) = file_datas(await asyncio.wait_for(raw.endpoint("/file").call("x"), HANG))

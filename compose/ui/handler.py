@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import inspect
+import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -28,7 +30,7 @@ from gradio import processing_utils
 from PIL import Image
 
 from ..errors import ComposeError
-from ..files import FileArg, guess_mime, is_file_data, under_roots
+from ..files import FileArg, guess_mime, is_file_data, kept_source, map_file_data, under_roots
 from ..identity import Identity, from_request
 from ..loop import run_async
 from ..outer import to_gradio_error, upload_root
@@ -38,16 +40,35 @@ from ..updates import Update
 if TYPE_CHECKING:
     from ..endpoint import Endpoint
 
-__all__ = ["make_handler"]
+__all__ = ["make_handler", "serve_files", "serve_locally"]
 
 
 def serve_locally(path: str) -> str:
-    """Move a downloaded result into gradio's upload folder so the outer app (and only it) serves it."""
+    """Move a downloaded result into gradio's upload folder so the outer app (and only it) serves it.
+
+    A kept download (a Chatbot's file, which the next turn's history names again: `files.kept_source`) stays where
+    it is for that turn, and is linked (or copied, across file systems) to a folder of the same name here, found
+    again next turn instead of made anew.
+    """
     root = upload_root()
-    if under_roots(Path(path), (root,)):
+    source = Path(path)
+    if under_roots(source, (root,)):
         return path
-    target = _fresh_folder(root) / Path(path).name
-    shutil.move(path, target)
+    if kept_source(source) is None:
+        target = _fresh_folder(root) / source.name
+        shutil.move(path, target)
+        return str(target)
+    # A folder of the same name: what comes back from the outer app's page goes to the Space as its own file.
+    folder = root / "compose" / source.parent.name
+    target = folder / source.name
+    if not target.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        staging = folder / f".{source.name}.{secrets.token_hex(4)}"
+        try:
+            os.link(path, staging)
+        except OSError:
+            shutil.copyfile(path, staging)
+        os.replace(staging, target)  # whole or not at all, even with two turns at once
     return str(target)
 
 
@@ -139,6 +160,8 @@ def _to_wire(p: Parameter, v: Any) -> Any:
 
 
 def _chat_message(message: Any) -> Any:
+    """A message of the outer Chatbot's history in the remote's wire form. Its files are in the outer app's cache
+    (gradio copies each one there when the page sends the history back): the end user's to send, as an upload."""
     if not isinstance(message, dict):
         return message
     message = {k: v for k, v in message.items() if k != "instance"}
@@ -148,7 +171,13 @@ def _chat_message(message: Any) -> Any:
     elif isinstance(content, list):
         message["content"] = [{k: v for k, v in part.items() if k != "instance"} if isinstance(part, dict) else part
                               for part in content]
-    return message
+    return map_file_data(message, lambda v: _user_file(str(v.get("path") or "")) if _is_ours(v) else v)
+
+
+def _is_ours(file_data: dict[str, Any]) -> bool:
+    """A FileData naming a file in the outer app's own upload folder."""
+    path = str(file_data.get("path") or "")
+    return bool(path) and not path.startswith(("http://", "https://")) and under_roots(Path(path), (upload_root(),))
 
 
 def _label_value(value: Any) -> Any:
@@ -232,8 +261,20 @@ def _annotated_value(value: Any) -> Any:
     return (_local_file(value["image"]), annotations)
 
 
+def serve_files(value: Any) -> Any:
+    """`value` with each downloaded file in it (FileData naming a local copy) where the outer app serves it
+    (`serve_locally`); a link on the Space's origin (one past `Limits.max_downloads`) is left for the browser."""
+
+    def serve(v: dict[str, Any]) -> dict[str, Any]:
+        path = str(v.get("path") or "")
+        return v if not path or path.startswith(("http://", "https://")) else {**v, "path": serve_locally(path)}
+
+    return map_file_data(value, serve)
+
+
 # How an output of each kind becomes what the outer app's component of that kind takes from a handler.
 _BY_KIND: dict[str, Convert] = {
+    "chatbot": serve_files,  # gradio's message form goes back into gr.Chatbot as it is
     "file": _local_file,  # a gr.File(file_count="multiple")'s (one file's is is_file)
     "label": _label_value, "gallery": _gallery_value, "imageslider": _slider_value,
     "highlightedtext": _highlighted_value, "multimodaltextbox": lambda v: _multimodal_files(v, _local_file),

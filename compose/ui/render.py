@@ -35,7 +35,7 @@ from ..loop import run_async, run_sync
 from ..outer import to_gradio_error, upload_root
 from ..schema import EndpointSchema, slots
 from ..updates import Update
-from .handler import forward_progress, serve_locally
+from .handler import forward_progress, serve_files
 from .mirror import DynamicPart, build, make_component
 
 if TYPE_CHECKING:
@@ -160,17 +160,6 @@ def _check_payload_files(payload: Any, space: Space) -> None:
     gc_utils.traverse(payload, check, gc_utils.is_file_obj_with_meta)
 
 
-def _serve_payload(value: Any) -> Any:
-    """Raw results carry FileData for local downloads; move each file where the outer app serves it. (One past
-    `Limits.max_downloads` is a link on the Space's origin, which the browser fetches itself.)"""
-
-    def serve(v: dict[str, Any]) -> dict[str, Any]:
-        path = str(v["path"])
-        return v if path.startswith(("http://", "https://")) else {**v, "path": serve_locally(path)}
-
-    return gc_utils.traverse(value, serve, gc_utils.is_file_obj_with_meta)
-
-
 def _signature(schema: EndpointSchema, comps: dict[int, dict[str, Any]]) -> inspect.Signature:
     """One parameter per dependency input, named as the remote names it, so the outer API keeps those names
     (gradio names a `*args` function's parameters param_0, param_1, ...), plus the event's data."""
@@ -212,7 +201,7 @@ def _raw_fn(space: Space, schema: EndpointSchema, comps: dict[int, dict[str, Any
         return list(payloads)
 
     def present(data: list[Any]) -> Any:
-        out = [None if slot is None else _serve_payload(v) for v, slot in zip(data, schema.output_slots,
+        out = [None if slot is None else serve_files(v) for v, slot in zip(data, schema.output_slots,
                                                                                 strict=False)]
         if not out:
             return None
@@ -321,7 +310,7 @@ def _local_values(space: Space, comps: dict[int, dict[str, Any]], ident: Identit
     for cid, value in zip(held, fetched, strict=True):
         if value is not None and not any(str(f.get("path", "")).startswith(("http://", "https://"))
                                          for f in file_data_in(value)):
-            local[cid] = _serve_payload(value)
+            local[cid] = serve_files(value)
     return local
 
 
