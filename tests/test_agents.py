@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import time
 import uuid
+import wave
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 
 import gradio as gr
 import jsonschema
+import numpy as np
 import pytest
 from gradio_client import Client
 from jobs import wait_for_state
@@ -122,7 +124,7 @@ def test_outputs_of_arity_zero_one_and_three(registry: compose.ToolRegistry) -> 
 def test_image_output_is_an_agent_image(spaces: dict[str, compose.Space], tmp_path: Path) -> None:
     Image.new("RGB", (3, 2), (255, 0, 0)).save(tmp_path / "red.png")
     invert = SpaceTool(spaces["media"].endpoint("/invert"), roots=(tmp_path,))
-    assert invert.inputs["image"]["type"] == "image"
+    assert invert.inputs["image"]["type"] == "any"  # what a model types (a path, a URL) or an image the agent holds
 
     result = invert(image=str(tmp_path / "red.png"))
     assert set(result) == {"Inverted", "Size"}
@@ -132,6 +134,41 @@ def test_image_output_is_an_agent_image(spaces: dict[str, compose.Space], tmp_pa
     assert image.to_raw().size == (3, 2)
     r, g, b = image.to_raw().convert("RGB").getpixel((1, 1))
     assert r < 30 and g > 225 and b > 225  # red inverted is cyan
+
+
+def test_a_tool_calling_agent_sends_an_image_by_its_path_and_one_it_holds_by_name(spaces: dict[str, compose.Space],
+                                                                                   tmp_path: Path) -> None:
+    Image.new("RGB", (3, 2), (255, 0, 0)).save(tmp_path / "red.png")
+    Image.new("RGB", (5, 4), (0, 0, 255)).save(tmp_path / "blue.png")
+    invert = SpaceTool(spaces["media"].endpoint("/invert"), name="invert", roots=(tmp_path,))
+    model = ScriptedModel([
+        [("invert", {"image": str(tmp_path / "red.png")})],  # a path, as a model types it
+        [("invert", {"image": "held.png"})],  # an image the agent holds (smolagents' state), by its name
+        [("final_answer", {"answer": "ok"})],
+    ])
+    agent = ToolCallingAgent(tools=[invert], model=model, verbosity_level=QUIET)
+    assert agent.run("invert both", additional_args={"held.png": AgentImage(str(tmp_path / "blue.png"))}) == "ok"
+    by_path, by_name, _ = action_steps(agent)
+    assert by_path.error is None and "3x2" in str(by_path.observations)
+    assert by_name.error is None and "5x4" in str(by_name.observations)
+
+
+def test_an_audio_result_reaches_a_tool_calling_agent(make_space: Any) -> None:
+    # A tone generator shaped like gradio's demo/generate_tone. smolagents' AgentAudio needs its `audio` extra
+    # (soundfile and torch), which compose does not depend on: without it the result is the file's path.
+    def tone(seconds: float) -> tuple[int, Any]:
+        return 8000, (np.sin(np.linspace(0, 440 * seconds, int(8000 * seconds))) * 2**14).astype(np.int16)
+
+    with serve(gr.Interface(tone, gr.Number(label="seconds"), gr.Audio(label="tone"), api_name="tone")) as url:
+        tool = SpaceTool(make_space(url).endpoint("/tone"), name="tone")
+        model = ScriptedModel([[("tone", {"seconds": 0.25})], [("final_answer", {"answer": "done"})]])
+        agent = ToolCallingAgent(tools=[tool], model=model, verbosity_level=QUIET)
+        assert agent.run("make a tone") == "done"
+        step, _ = action_steps(agent)
+        assert step.error is None
+        got = tool(seconds=0.5)
+    with wave.open(str(got)) as audio:
+        assert audio.getnframes() / audio.getframerate() == 0.5
 
 
 # --- per-user identity inside an outer Gradio app ------------------------------------------------------------------

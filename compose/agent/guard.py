@@ -96,6 +96,11 @@ def _file_value(value: Any, roots: tuple[Path, ...], max_bytes: int) -> Any:
         value = value.source
     if hasattr(value, "to_string") and callable(value.to_string):  # smolagents AgentImage/AgentAudio
         value = value.to_string()
+    if hasattr(value, "getpixel") and isinstance(getattr(value, "filename", None), str):
+        # A PIL image opened from a file: what smolagents hands a tool for an AgentImage the agent holds (its
+        # call turns agent types into raw values). The file it came from is what goes, under the same rules; an
+        # image made in memory (no file) is refused below, as any other object.
+        value = value.filename or None
     if gc_utils.is_file_obj_with_meta(value):
         value = value["path"]
     if not isinstance(value, str):

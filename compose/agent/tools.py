@@ -16,6 +16,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextvars
 import copy
+import importlib.util
 import json
 import keyword
 import os
@@ -90,10 +91,19 @@ def tool_name(ep: Endpoint) -> str:
     return _identifier(f"{app_name(ep.space)}_{ep.api_name.strip('/')}")
 
 
+def _audio_extra() -> bool:
+    """Can smolagents make an AgentAudio here? It needs its `audio` extra (soundfile and torch), which compose does
+    not depend on: without it every AgentAudio raises, so an audio result is a path (type "string") instead."""
+    return all(importlib.util.find_spec(name) is not None for name in ("soundfile", "torch"))
+
+
 def _kind(component: str, schema: dict[str, Any], is_file: bool) -> str:
+    """A result's smolagents type (an image or audio file is an AgentImage / AgentAudio)."""
     comp = component.lower()
     if is_file:
-        return "image" if comp in ("image", "imageeditor", "imageslider") else "audio" if comp == "audio" else "string"
+        if comp in ("image", "imageeditor", "imageslider"):
+            return "image"
+        return "audio" if comp == "audio" and _audio_extra() else "string"
     if "enum" in schema:
         values = [v for v in schema["enum"] if v is not None]
         if values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
@@ -124,7 +134,10 @@ def input_spec(p: Parameter) -> dict[str, Any]:
     what a program needs is there as structure too: closed choices as `enum` (`items.enum` for a list of them),
     open ones as `examples`, so nothing has to parse the text back.
     """
-    kind = _kind(p.component, p.json_schema, p.is_file)
+    # A file is "any": a model types a URL or a received file's path (a ToolCallingAgent's schema shows "any" as a
+    # string), and a file the agent holds (smolagents' state: an AgentImage) must pass its argument check too,
+    # which "image" or "audio" would refuse both of (they accept only a bare PIL image or torch tensor).
+    kind = "any" if p.is_file else _kind(p.component, p.json_schema, p.is_file)
     sentences = [_sentence(parameter_description(p))]
     spec: dict[str, Any] = {"type": kind}
     if p.choices:
@@ -170,7 +183,7 @@ def _agent_value(r: Return, value: Any) -> Any:
         comp = r.component.lower()
         if comp in ("image", "imageeditor"):
             return AgentImage(value)
-        if comp == "audio":
+        if comp == "audio" and _audio_extra():
             return AgentAudio(value)
     return value
 
