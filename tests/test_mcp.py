@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
+import gradio as gr
 import pytest
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 import compose
+from compose.apps.processes import free_port
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +74,61 @@ def test_smolagents_mcp_client_runs_compose_tools_end_to_end(registry: compose.T
         # A remote gr.Error comes back as the remote's words (mcpadapt hands errors over as text).
         error = calculate(a=1, operation="divide", b=0)
         assert "Cannot divide by zero." in str(error)
+
+
+def sentence_app() -> gr.Blocks:
+    """Shaped like gradio's demo/sentence_builder: optional parameters before a required one, choices of several."""
+
+    def sentence(quantity: float, animal: str, countries: list[str], place: str, activities: list[str],
+                 morning: bool) -> str:
+        return (f"The {int(quantity)} {animal}s from {' and '.join(countries) or 'nowhere'} went to the {place} "
+                f"where they {' and '.join(activities)} until the {'morning' if morning else 'night'}")
+
+    return gr.Interface(sentence, [
+        gr.Slider(2, 20, value=4, label="Count"), gr.Dropdown(["cat", "dog", "bird"], value="cat", label="Animal"),
+        gr.CheckboxGroup(["USA", "Japan", "Pakistan"], label="Countries"),
+        gr.Radio(["park", "zoo", "road"], label="Location"),
+        gr.Dropdown(["ran", "swam", "ate", "slept"], value=["swam", "slept"], multiselect=True, label="Activity"),
+        gr.Checkbox(label="Morning")], "text", api_name="sentence")
+
+
+async def _tools(url: str) -> dict[str, Any]:
+    async with streamable_http_client(url) as (read, write, *_), ClientSession(read, write) as session:
+        await session.initialize()
+        return {t.name: t for t in (await session.list_tools()).tools}
+
+
+async def test_the_mcp_schema_says_at_least_what_gradios_own_mcp_server_says(make_space: Any) -> None:
+    remote = sentence_app()
+    remote.launch(mcp_server=True, prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,
+                  server_port=free_port())
+    registry = compose.ToolRegistry()
+    ours: gr.Blocks | None = None
+    try:
+        (theirs,) = (await _tools(remote.local_url.rstrip("/") + "/gradio_api/mcp/")).values()
+        (name,) = registry.add(make_space(remote.local_url.rstrip("/")))
+        ours = registry.mcp_blocks()
+        ours.launch(mcp_server=True, prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,
+                    server_port=free_port())
+        mine = (await _tools(ours.local_url.rstrip("/") + "/gradio_api/mcp/"))[name].inputSchema
+        # Only the parameter without a default is required, as the remote's own MCP server and openai_tools say.
+        assert mine["required"] == theirs.inputSchema["required"] == ["place"]
+        assert registry.openai_tools()[0]["function"]["parameters"]["required"] == ["place"]
+        for key, spec in theirs.inputSchema["properties"].items():
+            for field in ("enum", "default"):
+                if field in spec:
+                    assert mine["properties"][key].get(field) == spec[field], (key, field)
+            if "enum" in spec.get("items", {}):
+                assert mine["properties"][key]["items"]["enum"] == spec["items"]["enum"], key
+        assert mine["properties"]["countries"]["items"]["enum"] == ["USA", "Japan", "Pakistan"]
+        # Called with the required argument only, the remote's defaults apply.
+        async with streamable_http_client(ours.local_url.rstrip("/") + "/gradio_api/mcp/") as (r, w, *_), \
+                ClientSession(r, w) as session:
+            await session.initialize()
+            result = await session.call_tool(name, {"place": "zoo"})
+        assert [c.text for c in result.content if c.type == "text"] == [
+            "The 4 cats from nowhere went to the zoo where they swam and slept until the night"]
+    finally:
+        remote.close()
+        if ours is not None:
+            ours.close()

@@ -17,7 +17,7 @@ import asyncio
 import inspect
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import ComposeError, ConfigError, InvalidArguments
 from .tool_schema import decode_argument, parameter_description, parameters_schema
@@ -160,12 +160,15 @@ def _mcp_function(registry: ToolRegistry, name: str) -> Any:
         p = endpoint_params[key]
         # The remote's own Python type (a Literal for choices): gradio's MCP server derives the schema from it.
         annotation = str if p.is_file else p.annotation
+        if p.closed and tool.inputs[key]["type"] == "array":
+            annotation = list[Literal[tuple(p.choices)]]  # type: ignore[misc, arg-type]  # items enum
         default = inspect.Parameter.empty if p.required else p.default
         params.append(inspect.Parameter(key, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=annotation,
                                         default=default))
-    for i in range(len(params) - 2, -1, -1):  # Python's order rule: no default before a parameter without one
-        if params[i + 1].default is inspect.Parameter.empty and params[i].default is not inspect.Parameter.empty:
-            params[i] = params[i].replace(default=inspect.Parameter.empty)
+    # Python's order rule (no default before a parameter without one) is met by putting the required ones first,
+    # not by dropping the optional ones' defaults, which made every one of them required in the schema. Arguments
+    # are bound by name below, and an MCP client sends them by name: the order is nobody's business.
+    params.sort(key=lambda q: q.default is not inspect.Parameter.empty)
     # gr.api derives the endpoint's outputs from the return annotation: without one the result is dropped.
     returns: Any = None if tool.output_type == "null" else (
         str if tool.output_type in ("object", "image", "audio") else _PY.get(str(tool.output_type), Any))
