@@ -118,6 +118,15 @@ class Parameter:
     is_file: bool
 
     @property
+    def file_list(self) -> bool:
+        """True for several files (gr.File(file_count="multiple"), gr.Files): a list, each item one file."""
+        items, defs = self.json_schema.get("items"), self.json_schema.get("$defs", {})
+        if isinstance(items, dict) and isinstance(items.get("$ref"), str):  # gradio's: {"$ref": "#/$defs/FileData"}
+            items = defs.get(items["$ref"].rsplit("/", 1)[-1])
+        return self.json_schema.get("type") == "array" and isinstance(items, dict) and bool(
+            gc_utils._is_file_schema(items, defs))
+
+    @property
     def closed(self) -> bool:
         """True when only `choices` are accepted (a Dropdown with allow_custom_value takes any text too)."""
         return self.choices is not None and not self.component_config.get("allow_custom_value")

@@ -171,6 +171,25 @@ def test_an_audio_result_reaches_a_tool_calling_agent(make_space: Any) -> None:
         assert audio.getnframes() / audio.getframerate() == 0.5
 
 
+def test_a_list_of_files_is_sent_as_files_and_vetted_each(make_space: Any, tmp_path: Path) -> None:
+    # Shaped like gradio's demo/zip_files: gr.File(file_count="multiple") in, one file out.
+    def sizes(files: list[str]) -> str:
+        return ", ".join(f"{Path(f).name}={Path(f).stat().st_size}" for f in files)
+
+    (tmp_path / "a.txt").write_text("four")
+    (tmp_path / "b.txt").write_text("sixsix")
+    with serve(gr.Interface(sizes, gr.File(file_count="multiple", label="files"), "text", api_name="sizes")) as url:
+        registry = compose.ToolRegistry()
+        (name,) = registry.add(make_space(url))
+        tool = SpaceTool(registry.endpoint(name), roots=(tmp_path,))
+        files = registry.openai_tools(strict=True)[0]["function"]["parameters"]["properties"]["files"]
+        assert files["items"] == {"type": "string"} and "each a public http(s) URL" in files["description"]
+        # As a model writes them: the paths, as strings.
+        assert tool(files=[str(tmp_path / "a.txt"), str(tmp_path / "b.txt")]) == "a.txt=4, b.txt=6"
+        with pytest.raises(compose.UnsafeInput):
+            tool(files=[str(tmp_path / "a.txt"), "/etc/passwd"])
+
+
 # --- per-user identity inside an outer Gradio app ------------------------------------------------------------------
 
 RUNS = 3  # each user's agent keeps its scripted model; enough replies for this many runs

@@ -159,7 +159,7 @@ def _mcp_function(registry: ToolRegistry, name: str) -> Any:
     for key in tool.inputs:
         p = endpoint_params[key]
         # The remote's own Python type (a Literal for choices): gradio's MCP server derives the schema from it.
-        annotation = str if p.is_file else p.annotation
+        annotation = str if p.is_file else list[str] if p.file_list else p.annotation
         if p.closed and tool.inputs[key]["type"] == "array":
             annotation = list[Literal[tuple(p.choices)]]  # type: ignore[misc, arg-type]  # items enum
         default = inspect.Parameter.empty if p.required else p.default

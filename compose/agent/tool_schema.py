@@ -32,6 +32,11 @@ def parameter_description(p: Parameter) -> str:
     text = p.description or p.label or p.name
     if p.is_file:
         text += " (a public http(s) URL of the file, or the path of a file you received)"
+    elif p.file_list:
+        text += " (a list of files: each a public http(s) URL, or the path of a file you received)"
+    elif p.component.lower() == "multimodaltextbox":
+        text += (" (an object: `text`, and `files`, a list of files, each a public http(s) URL or the path of a "
+                 "file you received)")
     return text
 
 
@@ -53,6 +58,12 @@ def _value_schema(p: Parameter) -> dict[str, Any]:
     """The parameter's value schema: a file is a string (URL or path); choices an enum; else gradio's schema."""
     if p.is_file:
         return {"type": "string"}
+    if p.file_list:
+        return {"type": "array", "items": {"type": "string"}}
+    if p.component.lower() == "multimodaltextbox":
+        return {"type": "object", "properties": {"text": {"type": "string"},
+                                                 "files": {"type": "array", "items": {"type": "string"}}},
+                "required": ["text"]}
     schema = _resolve(copy.deepcopy(p.json_schema), p.json_schema.get("$defs", {}))
     if p.closed and p.choices:
         kind = "array" if schema.get("type") == "array" else None
