@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+import io
 from collections.abc import Iterator
 from typing import Any
 
 import gradio as gr
+import httpx
+import numpy as np
 import pytest
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
+from outer import serve
+from PIL import Image
 
 import compose
 from compose.apps.processes import free_port
@@ -131,4 +137,36 @@ async def test_the_mcp_schema_says_at_least_what_gradios_own_mcp_server_says(mak
     finally:
         remote.close()
         if ours is not None:
+            ours.close()
+
+
+async def test_an_image_result_reaches_an_mcp_client_as_an_image(make_space: Any) -> None:
+    def shade(level: float) -> np.ndarray:
+        return np.full((4, 6, 3), int(level), dtype=np.uint8)
+
+    with serve(gr.Interface(shade, gr.Number(label="level"), gr.Image(label="picture"), api_name="shade")) as url:
+        registry = compose.ToolRegistry()
+        (name,) = registry.add(make_space(url))
+        ours = registry.mcp_blocks()
+        ours.launch(mcp_server=True, prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,
+                    server_port=free_port())
+        try:
+            async with streamable_http_client(ours.local_url.rstrip("/") + "/gradio_api/mcp/") as (r, w, *_), \
+                    ClientSession(r, w) as session:
+                await session.initialize()
+                result = await session.call_tool(name, {"level": 123})
+            # As gradio's own MCP server answers for an image: the image itself, and a URL the client can fetch
+            # (a path on the composing host would mean nothing to it).
+            (image,) = [c for c in result.content if c.type == "image"]
+            assert image.mimeType.startswith("image/")
+            with Image.open(io.BytesIO(base64.b64decode(image.data))) as img:
+                assert img.size == (6, 4) and img.convert("RGB").getpixel((0, 0)) == (123, 123, 123)
+            (text,) = [c.text for c in result.content if c.type == "text"]
+            link = text.split("URL: ", 1)[1]
+            assert link.startswith(ours.local_url.rstrip("/"))
+            fetched = httpx.get(link, timeout=20)
+            assert fetched.status_code == 200
+            with Image.open(io.BytesIO(fetched.content)) as img:
+                assert img.convert("RGB").getpixel((0, 0)) == (123, 123, 123)
+        finally:
             ours.close()

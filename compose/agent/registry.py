@@ -17,9 +17,12 @@ import asyncio
 import inspect
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import ComposeError, ConfigError, InvalidArguments
+from ..files import FILE_META, file_route, is_url
+from ..outer import serve_locally
 from .tool_schema import decode_argument, parameter_description, parameters_schema
 
 if TYPE_CHECKING:
@@ -129,6 +132,10 @@ def openai_schema(tool: SpaceTool, *, strict: bool = False) -> dict[str, Any]:
     return {"type": "function", "function": function}
 
 
+# The routes of the app `mcp_blocks()` builds (gradio 6's): where it serves the files it hands an MCP client.
+MCP_API_PREFIX = "/gradio_api"
+
+
 def _mcp_value(value: Any) -> Any:
     """A result as an MCP client should see it: agent types as their file path, everything else as is."""
     return value.to_string() if hasattr(value, "to_string") else value
@@ -137,6 +144,7 @@ def _mcp_value(value: Any) -> Any:
 def _mcp_function(registry: ToolRegistry, name: str) -> Any:
     tool = registry.tool(name)
     endpoint_params = {p.name: p for p in tool.endpoint.parameters}
+    one_file = len(tool.endpoint.returns) == 1 and tool.endpoint.returns[0].is_file
 
     async def fn(*args: Any, **kwargs: Any) -> Any:
         # gradio (and so its MCP server) calls the function with positional arguments in signature order, so
@@ -153,7 +161,15 @@ def _mcp_function(registry: ToolRegistry, name: str) -> Any:
         if isinstance(result, (dict, list)):
             # JSON, not a Python repr, for structured results (gradio's MCP server sends str() of what it gets).
             return json.dumps(_jsonable(result), ensure_ascii=False, default=str)
-        return _mcp_value(result)
+        value = _mcp_value(result)
+        if one_file and isinstance(value, str) and not is_url(value) and Path(value).is_file():
+            # A file result (a downloaded copy here): served by this app, and handed back as FileData, which
+            # gradio's MCP server sends as the image itself plus its URL (a path on this host means nothing to an
+            # MCP client, and names our disk).
+            served = serve_locally(value)
+            return {"path": served, "url": file_route(MCP_API_PREFIX, served), "orig_name": Path(served).name,
+                    "meta": dict(FILE_META)}
+        return value
 
     params = []
     for key in tool.inputs:

@@ -16,10 +16,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import inspect
-import os
-import secrets
-import shutil
-import tempfile
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,52 +26,17 @@ from gradio import processing_utils
 from PIL import Image
 
 from ..errors import ComposeError
-from ..files import FileArg, guess_mime, is_file_data, kept_source, map_file_data, under_roots
+from ..files import FileArg, guess_mime, is_file_data, map_file_data, under_roots
 from ..identity import Identity, from_request
 from ..loop import run_async
-from ..outer import to_gradio_error, upload_root
+from ..outer import fresh_folder, serve_locally, to_gradio_error, upload_root
 from ..schema import Parameter, Return
 from ..updates import Update
 
 if TYPE_CHECKING:
     from ..endpoint import Endpoint
 
-__all__ = ["make_handler", "serve_files", "serve_locally"]
-
-
-def serve_locally(path: str) -> str:
-    """Move a downloaded result into gradio's upload folder so the outer app (and only it) serves it.
-
-    A kept download (a Chatbot's file, which the next turn's history names again: `files.kept_source`) stays where
-    it is for that turn, and is linked (or copied, across file systems) to a folder of the same name here, found
-    again next turn instead of made anew.
-    """
-    root = upload_root()
-    source = Path(path)
-    if under_roots(source, (root,)):
-        return path
-    if kept_source(source) is None:
-        target = _fresh_folder(root) / source.name
-        shutil.move(path, target)
-        return str(target)
-    # A folder of the same name: what comes back from the outer app's page goes to the Space as its own file.
-    folder = root / "compose" / source.parent.name
-    target = folder / source.name
-    if not target.is_file():
-        folder.mkdir(parents=True, exist_ok=True)
-        staging = folder / f".{source.name}.{secrets.token_hex(4)}"
-        try:
-            os.link(path, staging)
-        except OSError:
-            shutil.copyfile(path, staging)
-        os.replace(staging, target)  # whole or not at all, even with two turns at once
-    return str(target)
-
-
-def _fresh_folder(root: Path) -> Path:
-    """A new folder of compose's under the upload root `root`."""
-    (root / "compose").mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(dir=root / "compose"))
+__all__ = ["make_handler", "serve_files"]
 
 
 def ident_for(request: gr.Request | None, oauth: Any) -> Identity:
@@ -90,14 +51,14 @@ def _user_file(value: Any) -> Any:
     if isinstance(value, str) and value and under_roots(Path(value), (upload_root(),)):
         return FileArg(value)
     if hasattr(value, "save") and hasattr(value, "mode"):  # a PIL image from gr.Image(type="pil")
-        target = _fresh_folder(upload_root()) / "image.png"
+        target = fresh_folder(upload_root()) / "image.png"
         value.save(target)
         return FileArg(str(target))
     if isinstance(value, np.ndarray):  # gr.Image(type="numpy"), an ImageEditor's layers
         return _user_file(Image.fromarray(value))
     if (isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], int)
             and isinstance(value[1], np.ndarray)):  # gr.Audio(type="numpy"), the default: (sample rate, samples)
-        target = _fresh_folder(upload_root()) / "audio.wav"
+        target = fresh_folder(upload_root()) / "audio.wav"
         processing_utils.audio_to_file(value[0], value[1], str(target), format="wav")  # type: ignore[no-untyped-call]
         return FileArg(str(target))
     return value
