@@ -93,6 +93,19 @@ def test_a_failing_tool_reads_error_using_tool(registry: compose.ToolRegistry) -
     assert final[-1].content == "cannot"
 
 
+def test_each_of_two_failed_steps_shows_its_own_error_and_a_failed_call_only_once(registry: compose.ToolRegistry
+                                                                                   ) -> None:
+    model = ScriptedModel([[("calculate", {"a": 1, "operation": "divide", "b": 0})],  # fails in the Space
+                           [("calculate", {"a": 1, "operator": "add", "b": 2})],  # a wrong argument name
+                           [("translate", {"txt": "hello"})],  # another one, right after
+                           [("final_answer", {"answer": "gave up"})]])
+    final = run(ToolCallingAgent(tools=registry.tools(), model=model, verbosity_level=0))[-1]
+    assert len(titled(final, "💥 Error using tool calculate")) == 1  # the Space's error, on its call
+    steps = titled(final, "💥 Error in step")
+    assert len(steps) == 2 and "operator" in steps[0].content and "txt" in steps[1].content
+    assert not any("Cannot divide by zero." in m.content for m in steps)  # not shown a second time
+
+
 def test_a_finished_call_shows_its_result(registry: compose.ToolRegistry) -> None:
     model = ScriptedModel([[("calculate", {"a": 12, "operation": "multiply", "b": 7})],
                            [("final_answer", {"answer": "84"})]])

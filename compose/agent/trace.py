@@ -87,6 +87,7 @@ class TraceState:
     _arguments: dict[str, str] = field(default_factory=dict)  # message id → its arguments' text
     _tool_names: dict[str, str] = field(default_factory=dict)  # message id → the tool's title text ("long_job (on …)")
     _seq: int = 0
+    _step_errors: int = 0  # tool calls shown failed since the last step ended (that step's error is shown there)
     space_tools: frozenset[str] = frozenset()
     lock: threading.Lock = field(default_factory=threading.Lock)  # apply() and stop() may come from two threads
 
@@ -112,6 +113,7 @@ class TraceState:
         meta["status"] = "done"
         meta["duration"] = round(duration if duration is not None else time.perf_counter() - self._started[mid], 3)
         if error is not None:
+            self._step_errors += 1
             meta["title"] = f"💥 Error using tool {tool or self._tool_names.get(mid, '')}".rstrip()
             meta.pop("status")  # gradio shows a message without status open: the error is read without a click
             message.content = f"{self._arguments.get(mid, message.content)}\n\n**Error:** {error}".strip()
@@ -200,9 +202,11 @@ class TraceState:
                     self._finish(mid, error=str(event.error) if event.error else None)
                 self._agent_calls.pop(tid)
             self._container = None
-            if event.error is not None and not any(m.metadata and m.metadata.get("title", "").startswith("💥")
-                                                   for m in self.messages[-3:]):
+            # A step's error shows once: on its failed tool call if it has one, else as a message of its own
+            # (each step's: two steps failing one after the other are two errors).
+            if event.error is not None and not self._step_errors:
                 self._add(str(event.error), {"title": "💥 Error in step", "status": "done"})
+            self._step_errors = 0
         elif isinstance(event, PlanningStep):
             self._close_stream_text()
             self._add(event.plan, {"title": "🧭 Plan", "status": "done", "id": self._new_id("plan"),
