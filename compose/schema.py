@@ -132,6 +132,14 @@ class Parameter:
         return self.choices is not None and not self.component_config.get("allow_custom_value")
 
     @property
+    def choice_labels(self) -> dict[str, Any]:
+        """What the page shows for each choice whose shown label is not its value (a Dropdown of (label, value)
+        pairs), keyed by the value's JSON: what a model must read to pick the value meant."""
+        raw = self.component_config.get("choices") or []
+        return {json.dumps(c[1], default=str): c[0] for c in raw
+                if isinstance(c, (list, tuple)) and len(c) == 2 and c[0] != c[1]}
+
+    @property
     def choices(self) -> list[Any] | None:
         """The values offered by Radio/Dropdown/CheckboxGroup-like inputs, if any (see `closed`)."""
         if "enum" in self.json_schema:

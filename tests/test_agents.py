@@ -190,6 +190,25 @@ def test_a_list_of_files_is_sent_as_files_and_vetted_each(make_space: Any, tmp_p
             tool(files=[str(tmp_path / "a.txt"), "/etc/passwd"])
 
 
+def test_choices_shown_by_label_tell_the_model_which_value_is_which(make_space: Any) -> None:
+    # A Dropdown of (label, value) pairs: the page shows "Large", the Space takes 3. A model asked for a large one
+    # must be able to tell.
+    def order(size: int, toppings: list[str]) -> str:
+        return f"size {size} with {', '.join(toppings)}"
+
+    inputs = [gr.Dropdown([("Small", 1), ("Medium", 2), ("Large", 3)], label="size"),
+              gr.CheckboxGroup([("Cheese", "c"), ("Ham", "h")], label="toppings")]
+    with serve(gr.Interface(order, inputs, "text", api_name="order")) as url:
+        registry = compose.ToolRegistry()
+        (name,) = registry.add(make_space(url))
+        tool = registry.tool(name)
+        described = registry.openai_tools()[0]["function"]["parameters"]["properties"]
+        for text in (tool.inputs["size"]["description"], described["size"]["description"]):
+            assert '"Large" is 3' in text and '"Small" is 1' in text
+        assert '"Ham" is "h"' in described["toppings"]["description"]
+        assert tool(size=3, toppings=["h"]) == "size 3 with h"
+
+
 # --- per-user identity inside an outer Gradio app ------------------------------------------------------------------
 
 RUNS = 3  # each user's agent keeps its scripted model; enough replies for this many runs

@@ -30,6 +30,8 @@ _SCALARS = [{"type": "string"}, {"type": "number"}, {"type": "boolean"}, {"type"
 def parameter_description(p: Parameter) -> str:
     """What a model reads about one parameter: its docstring line (or label), and for files how to pass one."""
     text = p.description or p.label or p.name
+    if p.choice_labels:
+        text += " (" + ", ".join(f"{json.dumps(label)} is {value}" for value, label in p.choice_labels.items()) + ")"
     if p.is_file:
         text += " (a public http(s) URL of the file, or the path of a file you received)"
     elif p.file_list:
