@@ -68,26 +68,26 @@ Emit = Callable[[Update], None]
 
 
 async def run_call(up: Upstream, schema: EndpointSchema, values: list[Any], ident: Identity, emit: Emit, *,
-                   raw: bool = False, event_data: Any = None, rendered: list[dict[str, Any]] | None = None) -> Any:
+                   raw: bool = False, event_data: Any = None, completion: dict[str, Any] | None = None) -> Any:
     """Run one job upstream and return its shaped result, emitting updates as they arrive.
 
     With `raw`, `values` holds one wire payload per dependency input (state slots ignored) and the result is the
     full output list, files as FileData pointing at local copies: what `space.render()` passes straight through.
-    With `rendered`, a `@gr.render` function's answer (the components and events it made for this run, Gradio's
-    `render_config`) is appended to it.
+    With `completion`, what the run's completion says besides its data is put there: `render_config` (what a
+    `@gr.render` function made for this run) and `changed_state_ids` (the remote gr.States it changed).
     """
     task = up.call_begins()
     try:
         try:
             return await _run_call(up, schema, values, ident, emit, raw=raw, event_data=event_data,
-                                   rendered=rendered)
+                                   completion=completion)
         except SignInLost as e:
             # The app forgot compose's sign-in (a restart, or that user's logout elsewhere) and refused this call's
             # upload or join before anything started: sign in again and make the call once more.
             await up.sign_in(stale=e.stale)
             try:
                 return await _run_call(up, schema, values, ident, emit, raw=raw, event_data=event_data,
-                                       rendered=rendered)
+                                       completion=completion)
             except SignInLost:
                 raise SpaceUnavailable("the app refused the call although compose had just signed in again (auth=)",
                                        space=up.name, api_name=schema.api_name) from None
@@ -101,7 +101,7 @@ async def run_call(up: Upstream, schema: EndpointSchema, values: list[Any], iden
 
 
 async def _run_call(up: Upstream, schema: EndpointSchema, values: list[Any], ident: Identity, emit: Emit, *,
-                    raw: bool, event_data: Any, rendered: list[dict[str, Any]] | None) -> Any:
+                    raw: bool, event_data: Any, completion: dict[str, Any] | None) -> Any:
     sch = up.schema_now()
     if ident.oauth_token and schema.oauth_token is None:
         # A signed-in user's token goes only to an endpoint that declares a gr.OAuthToken parameter (neither as
@@ -162,7 +162,7 @@ async def _run_call(up: Upstream, schema: EndpointSchema, values: list[Any], ide
             raise SessionLost(
                 "the Space restarted and this user's upstream session (its gr.State) was lost; it has been reset, "
                 "call again to start over", space=up.name, api_name=name)
-        return await _read(up, schema, box, emit, ident, raw, session_hash, rendered)
+        return await _read(up, schema, box, emit, ident, raw, session_hash, completion)
     except BaseException as e:
         if not isinstance(e, (AppError, QuotaExceeded, UpstreamDisconnected, InvalidArguments)):
             # Cancelled by the caller, timed out, or lost: stop the upstream job so it does not run on for no one.
@@ -236,7 +236,7 @@ def _cancel_upstream(
 
 async def _read(up: Upstream, schema: EndpointSchema, box: Mailbox, emit: Emit,
                 ident: Identity, raw: bool, session_hash: str | None = None,
-                rendered: list[dict[str, Any]] | None = None) -> Any:
+                completion: dict[str, Any] | None = None) -> Any:
     name = schema.api_name
 
     async def present(data: list[Any]) -> Any:
@@ -305,8 +305,12 @@ async def _read(up: Upstream, schema: EndpointSchema, box: Mailbox, emit: Emit,
             if data is None or (schema.streams and not data and latest is not None):
                 data = latest or []
             result = await present(list(data))
-            if rendered is not None and isinstance(output.get("render_config"), dict):
-                rendered.append(output["render_config"])
+            if completion is not None:
+                if isinstance(output.get("render_config"), dict):
+                    completion["render_config"] = output["render_config"]
+                changed = output.get("changed_state_ids")
+                if isinstance(changed, list):
+                    completion["changed_state_ids"] = [i for i in changed if isinstance(i, int)]
             emit(Update("output", value=result, final=True))
             return result
         elif kind == "unexpected_error":

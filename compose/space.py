@@ -384,16 +384,17 @@ class Space:
 
     async def run_payloads(self, schema: EndpointSchema, payloads: list[Any], ident: Identity,
                            on_update: Callable[[Update], None], *, event_data: Any = None,
-                           rendered: list[dict[str, Any]] | None = None) -> list[Any]:
+                           completion: dict[str, Any] | None = None) -> list[Any]:
         """Run one of the app's dependencies with wire payloads as Gradio's frontend sends them (state slots
         ignored), for `ident`, under the Space's gate; returns the full output list, files as FileData pointing at
-        local copies. The seam `space.render()` wires every remote event to (run it on compose's I/O loop). For a
-        `@gr.render` function, what it made for this run (Gradio's `render_config`) is appended to `rendered`.
+        local copies. The seam `space.render()` wires every remote event to (run it on compose's I/O loop). What the
+        run's completion says besides its data goes in `completion`: `render_config` (what a `@gr.render` function
+        made for this run) and `changed_state_ids` (the remote gr.States it changed).
 
         Usage: `data = await run_async(space.run_payloads(schema, payloads, ident, emit))`.
         """
         return cast(list[Any], await self.gate.run(schema.api_name, run_call(
-            self.upstream, schema, payloads, ident, on_update, raw=True, event_data=event_data, rendered=rendered)))
+            self.upstream, schema, payloads, ident, on_update, raw=True, event_data=event_data, completion=completion)))
 
     async def local_payloads(self, values: list[Any], ident: Identity, what: str) -> list[Any]:
         """Payload values the app itself holds (components' values in its config, or in what a `@gr.render` run

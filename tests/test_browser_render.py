@@ -170,6 +170,42 @@ def test_a_gr_render_part_appears_changes_and_answers(browser: Any, artifacts: P
             page.screenshot(path=str(artifacts / "render-gr-render.png"))
 
 
+def test_a_remote_event_selects_a_tab_shows_a_row_says_info_and_changes_a_state(browser: Any, artifacts: Path
+                                                                                   ) -> None:
+    # The shapes of gradio's demo/accordion_tab_switch, blocks_flashcards and state_change: an event that selects a
+    # tab, shows a hidden row and says something, and a gr.State whose .change listener shows what it holds.
+    with gr.Blocks() as remote:
+        count = gr.State(0)
+        seen = gr.Number(label="Changes seen")
+        with gr.Tabs() as tabs:
+            with gr.Tab("First", id="first"):
+                gr.Markdown("the first page")
+            with gr.Tab("Second", id="second"):
+                gr.Markdown("the second page")
+        with gr.Row(visible=False) as answer_row:
+            gr.Textbox(value="forty-two", label="Answer")
+
+        def go(n: int) -> tuple[int, Any, Any]:
+            gr.Info("moved on")
+            return n + 1, gr.Tabs(selected="second"), gr.Row(visible=True)
+
+        gr.Button("Go").click(go, count, [count, tabs, answer_row])
+        count.change(lambda n: n, count, seen)
+
+    with serve(remote) as url:
+        with gr.Blocks() as demo:
+            compose.Space(url).render()
+        with serve(demo) as outer_url:
+            page = open_page(browser, outer_url)
+            page.get_by_role("button", name="Go", exact=True).click()
+            page.get_by_text("the second page").wait_for(timeout=20_000)  # the tab the remote selected
+            page.get_by_text("moved on").wait_for(timeout=20_000)  # the remote's gr.Info, as a toast here
+            page.get_by_label("Answer").wait_for(timeout=20_000)  # the row the remote showed
+            seen_box = page.get_by_label("Changes seen")  # the remote State's .change ran, as on the remote's page
+            page.wait_for_function("el => el.value === '1'", arg=seen_box.element_handle(), timeout=20_000)
+            page.screenshot(path=str(artifacts / "render-layout-updates.png"))
+
+
 def test_an_examples_table_of_pictures_shows_them_and_fills_the_inputs(browser: Any, tmp_path: Path) -> None:
     # The most common Space shape: an image Interface with example pictures. Their thumbnails are files of the
     # remote app; through compose they are fetched and served by the outer app, and a click fills the inputs.

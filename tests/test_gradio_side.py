@@ -297,3 +297,26 @@ def test_oauth_tokens_are_opt_in_and_only_for_hugging_face(urls: dict[str, str])
     # The handler takes the signed-in user's token without showing it as an API parameter.
     params = list(__import__("inspect").signature(local.endpoint("/whoami").handler()).parameters)
     assert "oauth_token" in params
+
+
+@pytest.mark.parametrize("streams", [False, True])
+def test_a_remote_info_and_warning_reach_the_handlers_caller(make_space: Any, streams: bool) -> None:
+    # A remote that tells its user what it does (gr.Info, gr.Warning), as the remote's own page shows them.
+    def classify(text: str) -> str:
+        gr.Info(f"classifying {text}")
+        gr.Warning("careful!")
+        return text.upper()
+
+    def classify_stream(text: str) -> Iterator[str]:
+        yield classify(text)
+
+    with serve(gr.Interface(classify_stream if streams else classify, "text", "text", api_name="classify")) as url:
+        ep = make_space(url).endpoint("/classify")
+        with gr.Blocks() as demo:
+            text, out = gr.Textbox(), gr.Textbox()
+            gr.Button().click(ep.handler(), text, out, api_name="classify")
+        with serve(demo) as outer_url:
+            events = [msg for _, msg in raw_events(outer_url, "/classify", ["cats"])]
+    assert [(m.get("level"), m.get("log")) for m in events if m.get("msg") == "log"] == [
+        ("info", "classifying cats"), ("warning", "careful!")]
+    assert events[-1]["output"]["data"][0] == "CATS"

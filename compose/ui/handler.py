@@ -14,6 +14,7 @@ Usage:
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import datetime as dt
 import inspect
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -36,7 +37,7 @@ from ..updates import Update
 if TYPE_CHECKING:
     from ..endpoint import Endpoint
 
-__all__ = ["make_handler", "serve_files"]
+__all__ = ["forward_update", "forwarder", "make_handler", "serve_files"]
 
 
 def ident_for(request: gr.Request | None, oauth: Any) -> Identity:
@@ -244,8 +245,16 @@ _BY_KIND: dict[str, Convert] = {
 }
 
 
-def forward_progress(progress: gr.Progress | None, update: Update) -> None:
-    """Show an upstream progress or queue report in the outer event's progress bar."""
+def forward_update(progress: gr.Progress | None, update: Update) -> None:
+    """Show what a remote job reports on the outer page: progress and queue position in the event's progress bar,
+    and a remote gr.Info / gr.Warning / gr.Success as the same toast (gradio's page sanitizes a toast's markup, as
+    it does a Markdown's). Runs in the outer event's context (gradio finds the event through context variables):
+    from compose's I/O loop, through `forwarder`."""
+    if update.kind == "log":
+        toast = {"warning": gr.Warning, "success": gr.Success}.get(str(update.level), gr.Info)
+        title = {"title": update.title} if isinstance(update.title, str) and update.title else {}
+        toast(str(update.message or ""), **title)
+        return
     if progress is None:
         return
     if update.kind == "progress" and update.progress:
@@ -257,6 +266,19 @@ def forward_progress(progress: gr.Progress | None, update: Update) -> None:
     elif update.kind == "status" and update.stage == "queued" and update.rank is not None:
         size = f" of {update.queue_size}" if update.queue_size else ""
         progress(0.0, desc=f"Queued upstream: position {update.rank + 1}{size}")
+
+
+def forwarder(progress: gr.Progress | None) -> Callable[[Update], None]:
+    """An `emit` for compose's I/O loop that hands each report to `forward_update` on this event's loop, in this
+    event's context. Call it inside the event."""
+    loop = asyncio.get_running_loop()
+    context = contextvars.copy_context()
+
+    def emit(update: Update) -> None:
+        if update.kind != "output":
+            loop.call_soon_threadsafe(forward_update, progress, update, context=context)
+
+    return emit
 
 
 def make_handler(ep: Endpoint) -> Callable[..., Any]:
@@ -297,7 +319,7 @@ def make_handler(ep: Endpoint) -> Callable[..., Any]:
                         if not update.final:
                             yield _from_wire(converters, update.value)
                     else:
-                        forward_progress(progress, update)
+                        forward_update(progress, update)
             except ComposeError as e:
                 raise to_gradio_error(e) from e
 
@@ -306,16 +328,9 @@ def make_handler(ep: Endpoint) -> Callable[..., Any]:
 
         async def call_handler(*args: Any, **kwargs: Any) -> Any:
             values, named, request, progress, oauth = bind(args, kwargs)
-            loop = asyncio.get_running_loop()
-
-            def emit(update: Update) -> None:
-                # Runs on compose's I/O loop: hand progress to this event's loop, where gr.Progress lives.
-                if update.kind != "output" and progress is not None:
-                    loop.call_soon_threadsafe(forward_progress, progress, update)
-
             try:
-                # One call, no per-update queue: a non-streaming endpoint only needs its result and its progress.
-                result = await run_async(ep.run_as(ident_for(request, oauth), values, named, emit))
+                # One call, no per-update queue: a non-streaming endpoint only needs its result and its reports.
+                result = await run_async(ep.run_as(ident_for(request, oauth), values, named, forwarder(progress)))
             except ComposeError as e:
                 raise to_gradio_error(e) from e
             return _from_wire(converters, result)

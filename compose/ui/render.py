@@ -12,9 +12,9 @@ Usage:
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import keyword
+import secrets
 import weakref
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,8 +34,7 @@ from ..limits import check_schema_counts
 from ..loop import run_async, run_sync
 from ..outer import to_gradio_error, upload_root
 from ..schema import EndpointSchema, slots
-from ..updates import Update
-from .handler import forward_progress, serve_files
+from .handler import forward_update, forwarder, serve_files
 from .mirror import DynamicPart, build, make_component
 
 if TYPE_CHECKING:
@@ -160,6 +159,26 @@ def _check_payload_files(payload: Any, space: Space) -> None:
     gc_utils.traverse(payload, check, gc_utils.is_file_obj_with_meta)
 
 
+# What a remote event may change of a layout block (a Row shown, an Accordion opened, a Tab selected): plain props,
+# no markup or code.
+_LAYOUT_PROPS = frozenset({"visible", "open", "selected", "interactive", "elem_classes", "label", "variant", "scale",
+                           "min_width", "height", "max_height", "width"})
+
+
+def _slotless(value: Any, kind: str | None, changed: bool) -> Any:
+    """An output that is no result: a remote gr.State or a layout block.
+
+    A State's value lives in the user's upstream session; ours only has to change when the remote's did (the run's
+    `changed_state_ids`), so that its `.change` listeners, mirrored here, run as the remote's own page runs them.
+    A layout block takes the remote's update of its plain props.
+    """
+    if kind == "state":
+        return secrets.token_hex(8) if changed else gr.skip()
+    if isinstance(value, dict) and value.get("__type__") == "update":
+        return {k: v for k, v in value.items() if k in _LAYOUT_PROPS or k == "__type__"}
+    return None
+
+
 def _signature(schema: EndpointSchema, comps: dict[int, dict[str, Any]]) -> inspect.Signature:
     """One parameter per dependency input, named as the remote names it, so the outer API keeps those names
     (gradio names a `*args` function's parameters param_0, param_1, ...), plus the event's data."""
@@ -200,9 +219,9 @@ def _raw_fn(space: Space, schema: EndpointSchema, comps: dict[int, dict[str, Any
                 _check_payload_files(p, space)
         return list(payloads)
 
-    def present(data: list[Any]) -> Any:
-        out = [None if slot is None else serve_files(v) for v, slot in zip(data, schema.output_slots,
-                                                                                strict=False)]
+    def present(data: list[Any], changed: list[int] | None = None) -> Any:
+        out = [serve_files(v) if slot is not None else _slotless(v, comps.get(cid, {}).get("type"), cid in (
+            changed or ())) for v, slot, cid in zip(data, schema.output_slots, schema.output_ids, strict=False)]
         if not out:
             return None
         return out[0] if len(out) == 1 else tuple(out)
@@ -223,12 +242,16 @@ def _raw_fn(space: Space, schema: EndpointSchema, comps: dict[int, dict[str, Any
             try:
                 values = prepare(payloads)
                 # Under the Space's gate, as every call: in-flight cap, circuit breaker, upload budget.
+                completion: dict[str, Any] = {}
                 async for update in stream_updates(lambda emit: space.run_payloads(
-                        schema, values, ident, emit, event_data=event_data)):
+                        schema, values, ident, emit, event_data=event_data, completion=completion)):
                     if update.kind != "output":
-                        forward_progress(progress, update)
+                        forward_update(progress, update)
                     elif not update.final:
                         yield present(update.value)
+                    elif completion.get("changed_state_ids"):
+                        # The end: only the remote States it changed are news (their .change listeners run).
+                        yield present([None] * len(update.value), completion["changed_state_ids"])
             except ComposeError as e:
                 raise to_gradio_error(e) from e
 
@@ -237,18 +260,14 @@ def _raw_fn(space: Space, schema: EndpointSchema, comps: dict[int, dict[str, Any
 
         async def call_fn(*args: Any) -> Any:
             payloads, event_data, progress = split(args)
-            loop = asyncio.get_running_loop()
-
-            def emit(update: Update) -> None:  # on compose's I/O loop: progress goes to this event's loop
-                if update.kind != "output" and progress is not None:
-                    loop.call_soon_threadsafe(forward_progress, progress, update)
-
+            completion: dict[str, Any] = {}
             try:
-                data = await run_async(space.run_payloads(schema, prepare(payloads), current_identity(), emit,
-                                                         event_data=event_data))
+                data = await run_async(space.run_payloads(schema, prepare(payloads), current_identity(),
+                                                         forwarder(progress), event_data=event_data,
+                                                         completion=completion))
             except ComposeError as e:
                 raise to_gradio_error(e) from e
-            return present(data)
+            return present(data, completion.get("changed_state_ids"))
 
         fn = call_fn
     fn.__signature__ = _signature(schema, comps)  # type: ignore[attr-defined]
@@ -270,16 +289,17 @@ def _dynamic_part(space: Space, schema: EndpointSchema, comps: dict[int, dict[st
         for slot, p in zip(schema.input_slots, payloads, strict=False):
             if slot is not None:
                 _check_payload_files(p, space)
-        made: list[dict[str, Any]] = []
+        completion: dict[str, Any] = {}
         ident = current_identity()
         try:
-            run_sync(space.run_payloads(schema, list(payloads), ident, lambda update: None, rendered=made))
-            if not made:
+            run_sync(space.run_payloads(schema, list(payloads), ident, lambda update: None, completion=completion))
+            made = completion.get("render_config")
+            if made is None:
                 return None
             # Bounded as a schema is: the outer app builds every component it lists, for each run.
-            check_schema_counts(space.name, made[0], {}, space.limits, source="a run of its @gr.render made")
-            comps_made = {c["id"]: c for c in made[0].get("components", []) if isinstance(c, dict)}
-            return made[0], _local_values(space, comps_made, ident, "a @gr.render run")
+            check_schema_counts(space.name, made, {}, space.limits, source="a run of its @gr.render made")
+            comps_made = {c["id"]: c for c in made.get("components", []) if isinstance(c, dict)}
+            return made, _local_values(space, comps_made, ident, "a @gr.render run")
         except ComposeError as e:
             raise to_gradio_error(e) from e
 
