@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import ComposeError, ConfigError, InvalidArguments
-from ..files import FILE_META, file_route, is_url
+from ..files import FILE_META, file_route, is_url, under_roots
 from ..outer import serve_locally
 from .tool_schema import decode_argument, parameter_description, parameters_schema
 
@@ -162,7 +162,8 @@ def _mcp_function(registry: ToolRegistry, name: str) -> Any:
             # JSON, not a Python repr, for structured results (gradio's MCP server sends str() of what it gets).
             return json.dumps(_jsonable(result), ensure_ascii=False, default=str)
         value = _mcp_value(result)
-        if one_file and isinstance(value, str) and not is_url(value) and Path(value).is_file():
+        if (one_file and isinstance(value, str) and not is_url(value) and Path(value).is_file()
+                and under_roots(Path(value), (tool.endpoint.space.download_dir,))):  # only a copy compose made
             # A file result (a downloaded copy here): served by this app, and handed back as FileData, which
             # gradio's MCP server sends as the image itself plus its URL (a path on this host means nothing to an
             # MCP client, and names our disk).
