@@ -40,6 +40,7 @@ from .files import (
     is_url,
     kept_source,
     map_file_data,
+    origin_tag,
     remote_file_ref,
     under_roots,
     upload_source,
@@ -365,7 +366,7 @@ async def _prepare(up: Upstream, sch: SpaceSchema, schema: EndpointSchema, param
         source = v.source if isinstance(v, FileArg) else str(v.get("path") or "")
         extra = {} if isinstance(v, FileArg) else v
         kept = kept_source(Path(source)) if source and not is_url(source) else None
-        if kept is not None and kept[0] == up.url and Path(source).is_file():
+        if kept is not None and kept[0] == origin_tag(up.url) and Path(source).is_file():
             # This app's own file, kept by compose and handed back (a chat history): the app's own reference to
             # it, as Gradio's page sends it back; nothing uploaded, nothing read from our disk. Only a file compose
             # made counts (no upload ever lands in a folder named so), and only for the app it came from.

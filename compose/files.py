@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import mimetypes
 import os
 import re
@@ -29,8 +30,8 @@ from gradio_client import utils as gc_utils
 from .errors import UnsafeInput
 
 __all__ = ["FileArg", "amap_file_data", "file", "file_data_for_url", "file_data_in", "is_file_data", "is_url",
-           "kept_download_path", "kept_source", "map_file_data", "refuse_nul", "remote_file_ref", "safe_name",
-           "under_roots", "upload_source", "write_atomically"]
+           "kept_download_path", "kept_source", "map_file_data", "origin_tag", "refuse_nul", "remote_file_ref",
+           "safe_name", "under_roots", "upload_source", "write_atomically"]
 
 FILE_META = {"_type": "gradio.FileData"}
 
@@ -115,37 +116,45 @@ def new_download_path(root: Path, remote_name: str | None) -> Path:
 
 
 # Gradio keeps each file it hands out as <its cache>/<SHA-256 of the bytes>/<name>: such a path names one content.
-_CONTENT_NAMED = re.compile(r"/[0-9a-f]{64}/[^/]+$")
+_CONTENT_NAMED = re.compile(r"^(/[^\n]*/[0-9a-f]{64})/([^/]+)$")
 _MAX_KEPT_FOLDER = 240  # bytes of a folder name (file systems allow 255)
 
 
-def kept_download_path(root: Path, origin: str, remote_path: str, remote_name: str | None) -> Path | None:
+def origin_tag(origin: str) -> str:
+    """A short tag of an app's origin, in a kept file's folder name: which app the file came from."""
+    return hashlib.sha256(origin.encode()).hexdigest()[:12]
+
+
+def kept_download_path(root: Path, origin: str, remote_path: str) -> Path | None:
     """Where a file that the app at `origin` names by its content is kept under `root`: the same path each time the
     same file comes again. None for a file not so named (it gets a fresh folder: `new_download_path`).
 
     A Chatbot's whole history comes back with every turn, earlier turns' files too; kept this way, each is fetched
-    once. The folder's name says which app's file it is and where that app keeps it (`kept_source`), so the file
-    can go back to that app as its own reference (as Gradio's own page sends a chat history back), never uploaded.
+    once. The folder's name tells which app's file it is and where that app keeps it, and the file has the app's
+    own name for it (`kept_source` reads them back), so the file can go back to that app as its own reference (as
+    Gradio's own page sends a chat history back), never uploaded.
     """
-    if is_url(remote_path) or not _CONTENT_NAMED.search(remote_path):
+    match = _CONTENT_NAMED.match(remote_path)
+    if is_url(remote_path) or match is None or safe_name(match[2]) != match[2]:
         return None
-    folder = "r" + base64.urlsafe_b64encode(f"{origin}\n{remote_path}".encode()).decode().rstrip("=")
-    if len(folder) > _MAX_KEPT_FOLDER:
-        return None
-    return root / folder / safe_name(remote_name or remote_path)
+    folder = "r" + origin_tag(origin) + base64.urlsafe_b64encode(match[1].encode()).decode().rstrip("=")
+    return root / folder / match[2] if len(folder) <= _MAX_KEPT_FOLDER else None
 
 
 def kept_source(path: Path) -> tuple[str, str] | None:
-    """For a kept download (`kept_download_path`), or a copy of one in a folder of the same name: the app's origin
-    and the path that app keeps the file under; None for any other path. (Random folders are hex: never `r…`.)"""
+    """For a kept download (`kept_download_path`), or a copy of one in a folder of the same name and under the same
+    name: the tag of the app's origin (`origin_tag`) and the path that app keeps the file under; None for any other
+    path. (Random folders are hex or `tmp…`: never `r…`.)"""
     name = path.parent.name
     if not name.startswith("r") or len(name) > _MAX_KEPT_FOLDER:
         return None
+    tag, encoded = name[1:13], name[13:]
     try:
-        origin, remote = base64.urlsafe_b64decode(name[1:] + "=" * (-len(name[1:]) % 4)).decode().split("\n", 1)
+        folder = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
     except (ValueError, UnicodeDecodeError):
         return None
-    return (origin, remote) if _CONTENT_NAMED.search(remote) and not is_url(remote) else None
+    remote = f"{folder}/{path.name}"
+    return (tag, remote) if _CONTENT_NAMED.match(remote) and not is_url(remote) else None
 
 
 def file_route(api_prefix: str, remote_path: str) -> str:

@@ -631,8 +631,7 @@ class Upstream:
     def kept_download(self, remote: dict[str, Any], ident: Identity) -> str | None:
         """The local copy of a remote file this end user already has (`files.kept_download_path`), if any: it is
         not fetched again. Touched, so the sweep counts its age from now (it is being handed out again)."""
-        target = kept_download_path(self.user_download_dir(ident.session), self.url, str(remote["path"]),
-                                    remote.get("orig_name"))
+        target = kept_download_path(self.user_download_dir(ident.session), self.url, str(remote["path"]))
         if target is None or not target.is_file():
             return None  # never fetched, or removed since (by the sweep, or by whoever was handed it)
         with contextlib.suppress(OSError):
@@ -646,7 +645,7 @@ class Upstream:
         sch = self.schema_now()
         route = file_route(sch.api_prefix, remote["path"])
         root, name = self.user_download_dir(ident.session), remote.get("orig_name")
-        target = kept_download_path(root, self.url, str(remote["path"]), name) if keep else None
+        target = kept_download_path(root, self.url, str(remote["path"])) if keep else None
         if target is not None:
             target.parent.mkdir(parents=True, exist_ok=True)
         else:
