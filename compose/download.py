@@ -26,9 +26,18 @@ from .http import Reply
 from .limits import unreachable
 from .loop import deadline
 
-__all__ = ["download_root", "fetch_file"]
+__all__ = ["DownloadRefused", "download_root", "fetch_file"]
 
 Opener = Callable[[str, dict[str, str]], AbstractAsyncContextManager[Reply]]
+
+
+class DownloadRefused(SpaceUnavailable):
+    """The Space answered a download with `status`, not the file (an app behind Gradio's login that forgot the
+    sign-in answers 401: compose.upstream signs in again and asks once more)."""
+
+    def __init__(self, message: str, *, status: int, space: str, api_name: str | None) -> None:
+        super().__init__(message, space=space, api_name=api_name)
+        self.status = status
 
 
 def download_root() -> Path:
@@ -53,8 +62,8 @@ async def fetch_file(opener: Opener, route: str, headers: dict[str, str], target
         async with deadline(total), opener(route, headers) as reply:
             status = reply.status
             if status != 200:
-                raise SpaceUnavailable(f"download of {name!r} answered {status}", space=space,
-                                       api_name=api_name)
+                raise DownloadRefused(f"download of {name!r} answered {status}", status=status, space=space,
+                                      api_name=api_name)
             size = 0
             with partial.open("wb") as f:
                 body = reply.chunks()

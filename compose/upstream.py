@@ -24,7 +24,7 @@ from typing import Any
 
 from . import hub, redact, sessions
 from .cookies import CookieJars
-from .download import fetch_file
+from .download import DownloadRefused, fetch_file
 from .errors import APIChanged, ComposeError, ConfigError, SpaceError, SpaceUnavailable, UpstreamDisconnected
 from .files import file_route, kept_download_path, new_download_path
 from .headers import is_hf_origin, merge_headers, request_headers
@@ -646,15 +646,22 @@ class Upstream:
         route = file_route(sch.api_prefix, remote["path"])
         root, name = self.user_download_dir(ident.session), remote.get("orig_name")
         target = kept_download_path(root, self.url, str(remote["path"])) if keep else None
-        if target is not None:
-            target.parent.mkdir(parents=True, exist_ok=True)
-        else:
+        if target is None:
             target = new_download_path(root, name or remote["path"])
         # Whole or not at all, typed errors, bounded by the idle and total deadlines (compose.download).
         # With the session's cookies: a result file lives on the replica that made it.
-        local = await fetch_file(self.transport.stream, route, self.headers(None, session), target,
-                                 max_bytes=self.max_download_bytes, idle=self.idle_timeout,
-                                 total=self.limits.download_timeout, space=self.name, api_name=api_name)
+        for again in (False, True):
+            signed = self.login.cookie if self.login is not None else None
+            target.parent.mkdir(parents=True, exist_ok=True)  # (a refused attempt removes its empty folder)
+            try:
+                local = await fetch_file(self.transport.stream, route, self.headers(None, session), target,
+                                         max_bytes=self.max_download_bytes, idle=self.idle_timeout,
+                                         total=self.limits.download_timeout, space=self.name, api_name=api_name)
+                break
+            except DownloadRefused as e:
+                if again or e.status != 401 or self.login is None:
+                    raise
+                await self.sign_in(stale=signed)  # the app forgot the sign-in (a restart, a logout elsewhere)
         self.sweeper.downloaded()  # at most one pass a minute, in a thread of its own (compose.sweep)
         return local
 

@@ -129,6 +129,19 @@ def test_a_sign_in_the_app_forgot_is_made_again(url: str, make_space: Make) -> N
         assert greet.predict("Two") == f"Two, from {USER}, call 2"  # signed in again; the session is kept
 
 
+def test_a_download_after_the_app_forgot_the_sign_in_signs_in_again(url: str, make_space: Make) -> None:
+    space = make_space(url, auth=(USER, PASSWORD))
+    space.load()  # signed in
+    with httpx.Client(base_url=url) as browser:  # the same account logs out in a browser: the token is forgotten
+        assert browser.post("/login", data={"username": USER, "password": PASSWORD}).status_code == 200
+        browser.get("/logout")
+    # The banner of the app's layout is the first request after that: a download, refused, then made signed in.
+    with gr.Blocks() as demo:
+        space.render()
+    (banner,) = [b for b in demo.blocks.values() if getattr(b, "label", None) == "banner"]
+    assert banner.value is not None and Path(banner.value["path"]).stat().st_size > 0  # type: ignore[attr-defined]
+
+
 def test_a_handler_of_a_signed_in_space_serves_the_outer_apps_visitors(url: str, make_space: Make) -> None:
     space = make_space(url, auth=(USER, PASSWORD))
     with gr.Blocks() as outer_app:
