@@ -35,7 +35,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports  # the layer contracts in .importlinter
 
 test: $(STAMP) /usr/bin/chromium /usr/sbin/nginx lint
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=20
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
