@@ -142,7 +142,9 @@ class Endpoint:
     async def stream(self, *args: Any, **kwargs: Any) -> AsyncIterator[Update]:
         """Yield `Update`s live: outputs as they arrive, progress, queue status and logs.
 
-        Leaving the loop early (break, an exception, cancellation) cancels the upstream job.
+        The last output update has `final=True` and holds the result; for a generator that is its last yielded
+        value once more (skip `final` outputs to see each value once, as `Job.outputs()` does). Leaving the loop
+        early (break, an exception, cancellation) cancels the upstream job.
         """
         async for update in self._stream(args, kwargs, current_identity()):
             yield update

@@ -67,7 +67,12 @@ class Job:
         self._notify()
 
     def _finished(self, future: concurrent.futures.Future[Any]) -> None:
-        if not future.cancelled() and future.exception() is None:
+        stage = "cancelled" if future.cancelled() else "failed" if future.exception() is not None else "finished"
+        with self._changed:
+            # The end, as gradio_client's job says FINISHED; the last progress report stays readable in it.
+            last = self._status.progress if self._status is not None else ()
+            self._status = Update("status", stage=stage, final=True, progress=last)
+        if stage == "finished":
             for callback in self._callbacks:
                 callback(future.result())
         self._notify()
@@ -92,7 +97,8 @@ class Job:
             return list(self._outputs)
 
     def status(self) -> Update | None:
-        """The latest status, progress or log update, or None before the first."""
+        """The latest status, progress or log update, or None before the first; once the job is done, a status
+        update whose `.stage` is "finished", "failed" or "cancelled" (`.progress`: the last progress report)."""
         return self._status
 
     def done(self) -> bool:

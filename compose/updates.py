@@ -56,7 +56,8 @@ class Update:
 
     - `kind == "output"`: `.value` is shaped like a result; `.final` is True on the last one.
     - `kind == "progress"`: `.progress` is a tuple of `ProgressUnit`.
-    - `kind == "status"`: `.stage` ("queued", "started"), `.rank`, `.queue_size`, `.eta` (seconds).
+    - `kind == "status"`: `.stage` ("queued", "started"; a done `Job`'s status: "finished", "failed",
+      "cancelled"), `.rank`, `.queue_size`, `.eta` (seconds).
     - `kind == "log"`: `.level` ("info", "warning", ...), `.message`, `.title`.
     """
 

@@ -25,8 +25,11 @@ def bind(schema: EndpointSchema, args: Sequence[Any], kwargs: Mapping[str, Any],
 
     params = schema.parameters
     if len(args) > len(params):
-        raise fail(f"takes {len(params)} argument(s) ({', '.join(p.name for p in params) or 'none'}), "
+        message = (f"takes {len(params)} argument(s) ({', '.join(p.name for p in params) or 'none'}), "
                    f"got {len(args)}")
+        # No parameter takes the extra ones: the problem is named by the first extra argument's position.
+        raise InvalidArguments(message, space=space, api_name=schema.api_name,
+                               problems=[(f"argument {len(params) + 1}", message)])
     names = [p.name for p in params]
     for key in kwargs:
         if key not in names:

@@ -117,6 +117,9 @@ def test_invalid_arguments_name_space_endpoint_and_parameter(
     assert calculator.name in str(e.value) and "/calculate" in str(e.value)
     if parameter:
         assert repr(parameter) in str(e.value)
+    # `.problems` lists what is wrong, one (parameter, message) each, whatever it is.
+    assert e.value.problems and all(words in message for _, message in e.value.problems)
+    assert e.value.problems[0][0] == (parameter or "argument 4")
 
 
 def test_out_of_range_slider_value_is_refused_before_sending(streaming: compose.Space) -> None:
@@ -294,7 +297,19 @@ def test_job_result_outputs_status_and_callbacks(streaming: compose.Space) -> No
     assert job.outputs() == ["1", "1 2", "1 2 3"]
     assert called.wait(5) and seen == ["1 2 3"]
     status = job.status()
-    assert status is not None and status.kind == "status"
+    assert status is not None and (status.kind, status.stage, status.final) == ("status", "finished", True)
+
+
+def test_a_failed_or_cancelled_jobs_status_says_so(calculator: compose.Space, streaming: compose.Space) -> None:
+    failed = calculator.endpoint("/calculate").submit(1, "divide", 0)
+    with pytest.raises(compose.AppError):
+        failed.result(timeout=10)
+    assert failed.status() is not None and failed.status().stage == "failed"  # type: ignore[union-attr]
+    running = streaming.endpoint("/count_up").submit(n=3, delay=1)
+    running.cancel()
+    with pytest.raises(concurrent.futures.CancelledError):
+        running.result(timeout=10)
+    assert running.status() is not None and running.status().stage == "cancelled"  # type: ignore[union-attr]
 
 
 def test_job_result_timeout(streaming: compose.Space) -> None:
@@ -316,8 +331,8 @@ def test_job_status_reports_progress(streaming: compose.Space) -> None:
     job = streaming.endpoint("/long_job").submit(seconds=0.3)
     assert job.result(timeout=10) == "worked 0.3 s"
     assert job.outputs() == ["worked 0.3 s"]
-    status = job.status()  # the latest non-output update: the job's last progress report
-    assert status is not None and status.kind == "progress"
+    status = job.status()  # done: "finished", with the job's last progress report
+    assert status is not None and status.stage == "finished"
     assert status.progress[0].desc == "Working" and status.progress[0].length == 3
 
 

@@ -320,3 +320,21 @@ def test_a_remote_info_and_warning_reach_the_handlers_caller(make_space: Any, st
     assert [(m.get("level"), m.get("log")) for m in events if m.get("msg") == "log"] == [
         ("info", "classifying cats"), ("warning", "careful!")]
     assert events[-1]["output"]["data"][0] == "CATS"
+
+
+def test_clearing_your_chat_starts_a_remote_chat_interface_over_as_the_readme_says(make_space: Any) -> None:
+    # A remote ChatInterface keeps its history in a gr.State (this user's upstream session), apart from yours.
+    def echo(message: str, history: list[Any]) -> str:
+        return f"echo({len(history)}): {message}"
+
+    with serve(gr.ChatInterface(echo, api_name="chat", save_history=False)) as url:
+        space = make_space(url)
+        ep = space.endpoint("/chat")
+        with gr.Blocks() as demo:
+            chat = gr.ChatInterface(lambda message, history: ep.predict(message), api_name="mine")
+            chat.chatbot.clear(lambda: space.reset_session(), api_name="cleared")
+        with serve(demo) as outer_url:
+            page = Client(outer_url, verbose=False)  # one visitor (one session)
+            assert [page.predict(m, api_name="/mine") for m in "ab"] == ["echo(0): a", "echo(2): b"]
+            page.predict(api_name="/cleared")
+            assert page.predict("c", api_name="/mine") == "echo(0): c"
