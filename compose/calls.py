@@ -472,7 +472,7 @@ async def _finish_outputs(up: Upstream, schema: EndpointSchema, data: list[Any],
         ret = returns[slot] if slot is not None and slot < len(returns) else None
         # A Chatbot's history comes back whole with every turn, earlier turns' files too: each is kept and fetched
         # once (`Upstream.kept_download`).
-        keep = ret is not None and ret.component.lower() == "chatbot"
+        keep = i < len(schema.output_kinds) and schema.output_kinds[i] == "chatbot"
         if raw or (up.download_files and ret is not None and (ret.is_file or ret.holds_files)):
             # One file, or a structure of files (a Gallery, a Chatbot's messages): each one downloaded, as a
             # local path (as gradio_client returns them; a Chatbot's as FileData, see `_downloader`).

@@ -180,6 +180,8 @@ class EndpointSchema:
     output_slots: tuple[int | None, ...]
     input_ids: tuple[int, ...] = field(default=())
     output_ids: tuple[int, ...] = field(default=())
+    # The component type of each wire output ("chatbot", "state", "row", ...), as the app's config names it.
+    output_kinds: tuple[str, ...] = field(default=())
     # "required"/"optional" when the remote function declares a gr.OAuthToken parameter (from /info), else None:
     # only such an endpoint is ever sent a signed-in user's token.
     oauth_token: str | None = None
@@ -272,6 +274,11 @@ def output_labels(returns: tuple[Return, ...]) -> list[str]:
     return out
 
 
+def output_kinds(ids: list[int] | tuple[int, ...], components: dict[int, dict[str, Any]]) -> tuple[str, ...]:
+    """The component type of each of `ids` (lowercase; "" for one the config does not list)."""
+    return tuple(str(components.get(i, {}).get("type", "")).lower() for i in ids)
+
+
 def slots(ids: list[int] | tuple[int, ...], components: dict[int, dict[str, Any]]) -> tuple[int | None, ...]:
     """The wire layout of a dependency's inputs or outputs: each component's position among the visible ones, None
     for a state or layout component."""
@@ -357,6 +364,7 @@ def _parse_endpoint(
         output_slots=slots(dep["outputs"], components),
         input_ids=tuple(dep["inputs"]),
         output_ids=tuple(dep["outputs"]),
+        output_kinds=output_kinds(dep["outputs"], components),
         oauth_token=str(info["oauth_token"]) if info.get("oauth_token") else None,
     )
 

@@ -22,7 +22,7 @@ import httpx
 import numpy as np
 import pytest
 from gradio_client import Client
-from outer import serve
+from outer import raw_events, serve
 from PIL import Image
 
 import compose
@@ -162,3 +162,21 @@ def test_a_kept_file_goes_back_only_to_its_own_space_and_only_if_compose_made_it
     with pytest.raises(compose.UnsafeInput, match=r"compose\.file"):
         mine.predict("hello", [{"role": "assistant", "content": [
             {"type": "file", "file": {"path": str(forged), "meta": {"_type": "gradio.FileData"}}}]}])
+
+
+def test_a_rendered_chat_keeps_each_picture_and_sends_the_history_back_as_the_spaces_own(url: str, make_space: Any
+                                                                                        ) -> None:
+    with gr.Blocks() as demo:
+        app = make_space(url, auth=(USER, PASSWORD)).render()
+    with serve(demo) as outer_url:
+        name = app.api_names["/respond"]
+        # As the page does: send the text and the history it shows, and take the answer's history.
+        first = raw_events(outer_url, name, ["hello", []])[-1][1]["output"]["data"][1]
+        second = raw_events(outer_url, name, ["again", first])[-1][1]["output"]["data"][1]
+        shown_first, shown_second = file_data_in(first), file_data_in(second)
+        assert len(shown_first) == 3 and len(shown_second) == 6
+        # The first turn's pictures are the very files shown the first time: not fetched, nor served, anew.
+        assert [f["path"] for f in shown_second[:3]] == [f["path"] for f in shown_first]
+        for f in shown_second:  # each served by the outer app, to a browser never signed in to the Space
+            got = httpx.get(f"{outer_url}/gradio_api/file={f['path']}", timeout=20)
+            assert got.status_code == 200 and Image.open(io.BytesIO(got.content)).size == (6, 6)

@@ -33,7 +33,7 @@ from ..identity import Identity, current_identity
 from ..limits import check_schema_counts
 from ..loop import run_async, run_sync
 from ..outer import to_gradio_error, upload_root
-from ..schema import EndpointSchema, slots
+from ..schema import EndpointSchema, output_kinds, slots
 from .handler import forward_update, forwarder, serve_files
 from .mirror import DynamicPart, build, make_component
 
@@ -144,6 +144,7 @@ def _dependency_schema(dep: dict[str, Any], comps: dict[int, dict[str, Any]],
         output_slots=slots(outputs, comps),
         input_ids=inputs,
         output_ids=outputs,
+        output_kinds=output_kinds(outputs, comps),
     )
 
 
