@@ -28,13 +28,9 @@ STOPPED = 19.5  # the job the second message runs and the stop button cancels
 
 
 @pytest.fixture(scope="module")
-def chat_url(urls: dict[str, str]) -> Iterator[str]:
-    registry = compose.ToolRegistry()
-    registry.add(compose.Space(urls["calculator"]).endpoint("/calculate"))
-    registry.add(compose.Space(urls["streaming"]).endpoint("/long_job"), name="long_job")
-    registry.add(compose.Space(urls["streaming"]).endpoint("/count_up"), name="count_up")
+def model() -> ScriptedModel:
     # One script per message, so each test stands on its own, in any order.
-    model = ScriptedModel.by_task({
+    return ScriptedModel.by_task({
         "run the long job": [[("long_job", {"seconds": LONG})], [("final_answer", {"answer": "The job is done."})]],
         "run a very long job": [[("long_job", {"seconds": STOPPED})], [("final_answer", {"answer": "not reached"})]],
         "divide 1 by 0": [[("calculator_calculate", {"a": 1, "operation": "divide", "b": 0})],
@@ -42,7 +38,18 @@ def chat_url(urls: dict[str, str]) -> Iterator[str]:
         "count slowly": [[("count_up", {"n": 8, "delay": 0.6})], [("final_answer", {"answer": "Counted."})]],
         "multiply 12 by 7": [[("calculator_calculate", {"a": 12, "operation": "multiply", "b": 7})],
                              [("final_answer", {"answer": "That makes 84."})]],
+        "add 3 and 4": [[("calculator_calculate", {"a": 3, "operation": "add", "b": 4})],
+                        [("final_answer", {"answer": "That makes 7."})]],
+        "what was my last question": [[("final_answer", {"answer": "A fresh start."})]],
     })
+
+
+@pytest.fixture(scope="module")
+def chat_url(urls: dict[str, str], model: ScriptedModel) -> Iterator[str]:
+    registry = compose.ToolRegistry()
+    registry.add(compose.Space(urls["calculator"]).endpoint("/calculate"))
+    registry.add(compose.Space(urls["streaming"]).endpoint("/long_job"), name="long_job")
+    registry.add(compose.Space(urls["streaming"]).endpoint("/count_up"), name="count_up")
     chat = compose.AgentChat(tools=registry, model=model,
                              agent_factory=lambda tools, m: ToolCallingAgent(tools=tools, model=m, verbosity_level=0))
     with serve(chat.demo) as url:
@@ -132,3 +139,14 @@ def test_a_streaming_tool_shows_its_output_live_and_each_call_its_result(page, a
     done = page.locator(".thought-group", has_text="Used tool calculator_calculate").last
     done.locator(".title").click()  # a finished call is folded; its result is one click away
     expect(done).to_contain_text(re.compile(r"Result:\s*84"))
+
+
+def test_clearing_the_chat_starts_the_conversation_over(page, model: ScriptedModel) -> None:  # type: ignore[no-untyped-def]
+    send(page, "add 3 and 4")
+    page.get_by_text("That makes 7.").wait_for(timeout=25_000)
+    page.locator("#compose-chat").get_by_role("button", name="Clear").click()  # the chat's own trash button
+    expect(page.get_by_text("That makes 7.")).to_have_count(0)
+    send(page, "what was my last question")
+    page.get_by_text("A fresh start.").wait_for(timeout=25_000)
+    # What the agent told the model for this turn: nothing of the conversation the user cleared.
+    assert "add 3 and 4" not in str(model.seen[-1])

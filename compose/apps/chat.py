@@ -4,7 +4,8 @@ Each end user gets their own agent and memory, and their identity (x-ip-token, u
 call. Tool calls show live in the chat: pending with a spinner and the Space's progress or the output so far, then
 done with their duration and result (an error open, with its message). The Stop button shows only while a run
 goes on; it cancels the agent and the upstream jobs it has running, marks what was pending as cancelled and says
-"Stopped." The header says which model backend answers.
+"Stopped." Clearing the chat starts the conversation over: the agent's memory of it goes too. The header says
+which model backend answers.
 
 Usage:
     chat = compose.AgentChat(tools=registry, examples=["what is 12 times 7"])
@@ -131,6 +132,18 @@ class AgentChat:
             run.agent.interrupt()
         return [*run.history, *run.state.stop()], gr.Button(visible=False)
 
+    def clear(self, request: gr.Request) -> None:
+        """The chat's clear button: this user's conversation starts over. A run going on stops (its upstream jobs
+        too), and the agent's memory of the earlier turns goes with the agent: the next message gets a fresh one."""
+        key = _session(request)
+        with self._runs_lock:
+            run = self._runs.pop(key, None)
+        if run is not None:
+            run.scope.stop()
+            if hasattr(run.agent, "interrupt"):
+                run.agent.interrupt()
+        self.agents.forget(key)
+
     def _build(self) -> gr.Blocks:
         with gr.Blocks(title=self.title, fill_height=True) as demo:
             gr.Markdown(f"## {self.title}\nModel: **{self.model_label}**", elem_id="compose-header")
@@ -150,6 +163,8 @@ class AgentChat:
             # The stop button cancels the running event (respond's finally then interrupts the agent and cancels the
             # upstream jobs of the Space calls in flight) and shows the run stopped.
             stop.click(self.stop, None, [chatbot, stop], cancels=[run], api_visibility="private")
+            cleared = chatbot.clear(self.clear, None, None, cancels=[run], api_visibility="private")
+            cleared.then(lambda: gr.Button(visible=False), None, stop, queue=False, api_visibility="private")
 
             def forget(request: gr.Request) -> None:
                 from .. import sessions
