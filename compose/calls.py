@@ -206,6 +206,15 @@ def _event_id(response: Response) -> str | None:
         return None
 
 
+def _note_changed_states(completion: dict[str, Any], output: dict[str, Any]) -> None:
+    """Add the remote gr.States an output message says changed to `completion["changed_state_ids"]` (a
+    generator's come with the output that changed them, not at its end)."""
+    changed = output.get("changed_state_ids")
+    if isinstance(changed, list):
+        known = completion.setdefault("changed_state_ids", [])
+        known.extend(i for i in changed if isinstance(i, int) and i not in known)
+
+
 def _cancel_joined(up: Upstream, sch: SpaceSchema, schema: EndpointSchema, session_hash: str,
                    join: asyncio.Future[Response]) -> None:
     if join.cancelled() or join.exception() is not None:
@@ -288,6 +297,8 @@ async def _read(up: Upstream, schema: EndpointSchema, box: Mailbox, emit: Emit,
             if not msg.get("success", True):
                 raise _app_error(up, name, output)
             chunk = output.get("data") or []
+            if completion is not None:
+                _note_changed_states(completion, output)
             if latest is None:
                 latest = list(chunk)
             else:
@@ -309,9 +320,7 @@ async def _read(up: Upstream, schema: EndpointSchema, box: Mailbox, emit: Emit,
             if completion is not None:
                 if isinstance(output.get("render_config"), dict):
                     completion["render_config"] = output["render_config"]
-                changed = output.get("changed_state_ids")
-                if isinstance(changed, list):
-                    completion["changed_state_ids"] = [i for i in changed if isinstance(i, int)]
+                _note_changed_states(completion, output)
             emit(Update("output", value=result, final=True))
             return result
         elif kind == "unexpected_error":

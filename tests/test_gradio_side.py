@@ -338,3 +338,33 @@ def test_clearing_your_chat_starts_a_remote_chat_interface_over_as_the_readme_sa
             assert [page.predict(m, api_name="/mine") for m in "ab"] == ["echo(0): a", "echo(2): b"]
             page.predict(api_name="/cleared")
             assert page.predict("c", api_name="/mine") == "echo(0): c"
+
+
+def test_a_rendered_stream_that_changes_a_state_keeps_its_last_output_and_runs_the_states_listeners(
+        make_space: Any) -> None:
+    # A generator that streams text and counts its runs in a gr.State, whose .change listener shows the count.
+    with gr.Blocks() as remote:
+        runs, text, seen = gr.State(0), gr.Textbox(label="text"), gr.Number(label="runs")
+
+        def words(n: int) -> Iterator[tuple[str, int]]:
+            for word in ("one", "two", "three"):
+                yield word, n + 1
+
+        gr.Button().click(words, runs, [text, runs], api_name="words")
+        runs.change(lambda n: n, runs, seen, api_name="seen")
+
+    with serve(remote) as url:
+        with gr.Blocks() as demo:
+            app = make_space(url).render()
+        with serve(demo) as outer_url:
+            messages = [m for _, m in raw_events(outer_url, app.api_names["/words"], [None, None])]
+    outputs = [m["output"] for m in messages if m.get("msg") in ("process_generating", "process_completed")]
+    assert outputs[0]["data"][0] == "one"
+    # What the page shows last is the stream's last word: never blanked at the end (an update without a value
+    # leaves it as it is).
+    assert all(None not in diff for o in outputs[1:-1] for diff in o["data"][0]) and outputs[-2]["data"][0] != [
+        ["replace", [], None]]
+    final = outputs[-1]["data"][0]
+    assert final == "three" or (isinstance(final, dict) and "value" not in final)
+    # The event reports the State changed, so the page runs its .change listeners, as the remote's own page does.
+    assert any(o.get("changed_state_ids") for o in outputs)

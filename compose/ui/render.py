@@ -166,6 +166,13 @@ _LAYOUT_PROPS = frozenset({"visible", "open", "selected", "interactive", "elem_c
                            "min_width", "height", "max_height", "width"})
 
 
+def _one_or_tuple(out: list[Any]) -> Any:
+    """A function's return for its outputs, as gradio takes it: none → None, one → it, several → a tuple."""
+    if not out:
+        return None
+    return out[0] if len(out) == 1 else tuple(out)
+
+
 def _slotless(value: Any, kind: str | None, changed: bool) -> Any:
     """An output that is no result: a remote gr.State or a layout block.
 
@@ -220,12 +227,17 @@ def _raw_fn(space: Space, schema: EndpointSchema, comps: dict[int, dict[str, Any
                 _check_payload_files(p, space)
         return list(payloads)
 
+    kinds = schema.output_kinds or tuple("" for _ in schema.output_ids)
+
     def present(data: list[Any], changed: list[int] | None = None) -> Any:
-        out = [serve_files(v) if slot is not None else _slotless(v, comps.get(cid, {}).get("type"), cid in (
-            changed or ())) for v, slot, cid in zip(data, schema.output_slots, schema.output_ids, strict=False)]
-        if not out:
-            return None
-        return out[0] if len(out) == 1 else tuple(out)
+        return _one_or_tuple([serve_files(v) if slot is not None else _slotless(v, kind, cid in (changed or ()))
+                              for v, slot, cid, kind in zip(data, schema.output_slots, schema.output_ids, kinds,
+                                                            strict=False)])
+
+    def states_changed(changed: list[int]) -> Any:
+        """After a stream's last output: nothing but the remote States it changed (the rest stays as shown)."""
+        return _one_or_tuple([_slotless(None, kind, cid in changed) if kind == "state" else gr.skip()
+                              for cid, kind in zip(schema.output_ids, kinds, strict=False)])
 
     def split(args: tuple[Any, ...]) -> tuple[tuple[Any, ...], Any, gr.Progress | None]:
         """The payloads, the event's data and the progress tracker gradio passed after them."""
@@ -252,7 +264,7 @@ def _raw_fn(space: Space, schema: EndpointSchema, comps: dict[int, dict[str, Any
                         yield present(update.value)
                     elif completion.get("changed_state_ids"):
                         # The end: only the remote States it changed are news (their .change listeners run).
-                        yield present([None] * len(update.value), completion["changed_state_ids"])
+                        yield states_changed(completion["changed_state_ids"])
             except ComposeError as e:
                 raise to_gradio_error(e) from e
 
