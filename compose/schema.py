@@ -127,6 +127,11 @@ class Parameter:
             gc_utils._is_file_schema(items, defs))
 
     @property
+    def message_with_files(self) -> bool:
+        """True for a MultimodalTextbox: {text, files}, its files a list, each item one file."""
+        return self.component.lower() == "multimodaltextbox"
+
+    @property
     def closed(self) -> bool:
         """True when only `choices` are accepted (a Dropdown with allow_custom_value takes any text too)."""
         return self.choices is not None and not self.component_config.get("allow_custom_value")

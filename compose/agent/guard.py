@@ -130,7 +130,7 @@ def check_arguments(
             safe[name] = _file_value(value, roots, max_bytes)
         elif p.file_list and isinstance(value, (list, tuple)):
             safe[name] = [_file_value(v, roots, max_bytes) for v in value]  # each one file (a URL or a path)
-        elif p.component.lower() == "multimodaltextbox" and isinstance(value, dict):
+        elif p.message_with_files and isinstance(value, dict):
             safe[name] = {**value, "files": [_file_value(v, roots, max_bytes) for v in value.get("files") or []]}
         elif isinstance(value, str):
             safe[name] = value  # text stays text

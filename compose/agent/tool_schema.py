@@ -36,7 +36,7 @@ def parameter_description(p: Parameter) -> str:
         text += " (a public http(s) URL of the file, or the path of a file you received)"
     elif p.file_list:
         text += " (a list of files: each a public http(s) URL, or the path of a file you received)"
-    elif p.component.lower() == "multimodaltextbox":
+    elif p.message_with_files:
         text += (" (an object: `text`, and `files`, a list of files, each a public http(s) URL or the path of a "
                  "file you received)")
     return text
@@ -62,7 +62,7 @@ def _value_schema(p: Parameter) -> dict[str, Any]:
         return {"type": "string"}
     if p.file_list:
         return {"type": "array", "items": {"type": "string"}}
-    if p.component.lower() == "multimodaltextbox":
+    if p.message_with_files:
         return {"type": "object", "properties": {"text": {"type": "string"},
                                                  "files": {"type": "array", "items": {"type": "string"}}},
                 "required": ["text"]}

@@ -16,6 +16,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextvars
 import copy
+import functools
 import importlib.util
 import json
 import keyword
@@ -91,6 +92,7 @@ def tool_name(ep: Endpoint) -> str:
     return _identifier(f"{app_name(ep.space)}_{ep.api_name.strip('/')}")
 
 
+@functools.cache  # a search of sys.path: once per process, not per result
 def _audio_extra() -> bool:
     """Can smolagents make an AgentAudio here? It needs its `audio` extra (soundfile and torch), which compose does
     not depend on: without it every AgentAudio raises, so an audio result is a path (type "string") instead."""

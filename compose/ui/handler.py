@@ -133,13 +133,14 @@ def _chat_message(message: Any) -> Any:
     elif isinstance(content, list):
         message["content"] = [{k: v for k, v in part.items() if k != "instance"} if isinstance(part, dict) else part
                               for part in content]
-    return map_file_data(message, lambda v: _user_file(str(v.get("path") or "")) if _is_ours(v) else v)
+    return map_file_data(message, _user_file_data)
 
 
-def _is_ours(file_data: dict[str, Any]) -> bool:
-    """A FileData naming a file in the outer app's own upload folder."""
-    path = str(file_data.get("path") or "")
-    return bool(path) and not path.startswith(("http://", "https://")) and under_roots(Path(path), (upload_root(),))
+def _user_file_data(file_data: dict[str, Any]) -> Any:
+    """A FileData naming a file in the outer app's own upload folder, marked the user's (`_user_file`); any
+    other (a link) as it is."""
+    marked = _user_file(str(file_data.get("path") or ""))
+    return marked if isinstance(marked, FileArg) else file_data
 
 
 def _label_value(value: Any) -> Any:
