@@ -190,6 +190,23 @@ def test_a_list_of_files_is_sent_as_files_and_vetted_each(make_space: Any, tmp_p
             tool(files=[str(tmp_path / "a.txt"), "/etc/passwd"])
 
 
+def test_a_multimodal_messages_files_are_sent_as_files_and_vetted_each(make_space: Any, tmp_path: Path) -> None:
+    # Shaped like gradio's demo/chatinterface_multimodal: a MultimodalTextbox's {text, files}.
+    def describe(message: dict[str, Any]) -> str:
+        return f"{message['text']}: " + ", ".join(Path(f).name for f in message["files"])
+
+    (tmp_path / "notes.txt").write_text("hi")
+    with serve(gr.Interface(describe, gr.MultimodalTextbox(label="message"), "text", api_name="describe")) as url:
+        registry = compose.ToolRegistry()
+        (name,) = registry.add(make_space(url))
+        tool = SpaceTool(registry.endpoint(name), roots=(tmp_path,))
+        message = registry.openai_tools(strict=True)[0]["function"]["parameters"]["properties"]["message"]
+        assert message["properties"]["files"]["items"] == {"type": "string"}
+        assert tool(message={"text": "look", "files": [str(tmp_path / "notes.txt")]}) == "look: notes.txt"
+        with pytest.raises(compose.UnsafeInput):
+            tool(message={"text": "look", "files": ["/etc/passwd"]})
+
+
 def test_choices_shown_by_label_tell_the_model_which_value_is_which(make_space: Any) -> None:
     # A Dropdown of (label, value) pairs: the page shows "Large", the Space takes 3. A model asked for a large one
     # must be able to tell.
