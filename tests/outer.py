@@ -20,13 +20,15 @@ from compose.apps.processes import free_port
 
 
 @contextmanager
-def serve(demo: gr.Blocks) -> Iterator[str]:
-    """Launch `demo` on 127.0.0.1 (queue on, no concurrency cap) and close it afterwards.
+def serve(demo: gr.Blocks, auth: tuple[str, str] | None = None) -> Iterator[str]:
+    """Launch `demo` on 127.0.0.1 (queue on, no concurrency cap; behind Gradio's login with `auth`) and close it
+    afterwards.
 
     On a port the system picks, not gradio's first free one from 7860: an app at the address of one a moment ago
     would be taken for it by compose's disk cache (confirmed by the app within `Limits.schema_check_every`)."""
     demo.queue(default_concurrency_limit=None).launch(prevent_thread_lock=True, server_name="127.0.0.1",
-                                                      server_port=free_port(), quiet=True, show_error=True)
+                                                      server_port=free_port(), quiet=True, show_error=True,
+                                                      auth=auth)
     try:
         yield demo.local_url.rstrip("/")
     finally:

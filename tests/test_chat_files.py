@@ -26,7 +26,6 @@ from outer import raw_events, serve
 from PIL import Image
 
 import compose
-from compose.apps.processes import free_port
 from compose.files import file_data_in
 
 USER, PASSWORD = "grace", "a private space"
@@ -71,14 +70,8 @@ def chat_app() -> gr.Blocks:
 
 @pytest.fixture(scope="module")
 def url() -> Iterator[str]:
-    demo = chat_app()
-    demo.queue(default_concurrency_limit=None).launch(
-        auth=(USER, PASSWORD), prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,
-        server_port=free_port(), show_error=True)
-    try:
-        yield demo.local_url.rstrip("/")
-    finally:
-        demo.close()
+    with serve(chat_app(), auth=(USER, PASSWORD)) as address:
+        yield address
 
 
 def test_a_chats_pictures_come_back_local_and_its_history_goes_back_through_predict(url: str, make_space: Any

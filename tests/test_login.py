@@ -23,7 +23,6 @@ from typer.testing import CliRunner
 
 import compose
 from compose.apps.cli import app as cli
-from compose.apps.processes import free_port
 
 USER, PASSWORD = "ada", "correct horse battery"
 
@@ -48,14 +47,8 @@ def _app() -> gr.Blocks:
 
 @pytest.fixture(scope="module")
 def url() -> Iterator[str]:
-    demo = _app()
-    demo.queue(default_concurrency_limit=None).launch(
-        auth=(USER, PASSWORD), prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,
-        server_port=free_port())
-    try:
-        yield demo.local_url.rstrip("/")
-    finally:
-        demo.close()
+    with serve(_app(), auth=(USER, PASSWORD)) as address:
+        yield address
 
 
 Make = Callable[..., compose.Space]  # conftest's make_space: Spaces closed when the test ends
