@@ -47,6 +47,9 @@ class TraceScope:
 
     sink: Callable[[ToolEvent], None]
     stopped: threading.Event = field(default_factory=threading.Event)
+    # Set when the agent's run has returned (stream_trace's agent thread is done with the agent): a stopped run
+    # finishes its model step first, and the agent must not start another run before that.
+    ended: threading.Event = field(default_factory=threading.Event)
     _inflight: set[concurrent.futures.Future[Any]] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

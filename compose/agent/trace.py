@@ -293,6 +293,7 @@ def stream_trace(agent: Any, task: str, *, reset: bool = True, scope: TraceScope
         except BaseException as e:  # surfaced as an error message, not a crashed app
             events.put(e)
         finally:
+            scope.ended.set()
             events.put(_DONE)
 
     thread = threading.Thread(target=context.run, args=(run,), name="compose-agent", daemon=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import gradio as gr
@@ -28,6 +28,8 @@ from ..agent.trace import TraceState, stream_trace
 
 __all__ = ["AgentChat"]
 
+WIND_DOWN = 120.0  # seconds a stopped run's model step may take to finish before the user's next run starts anyway
+
 
 @dataclass
 class _Run:
@@ -37,6 +39,13 @@ class _Run:
     scope: TraceScope
     state: TraceState
     history: list[Any]
+    # Set when the run's event has ended (its last message shown, or cancelled); its agent's thread may still be
+    # finishing a model step then (`scope.ended`).
+    over: threading.Event = field(default_factory=threading.Event)
+
+    def wait_ended(self, timeout: float) -> None:
+        self.over.wait(timeout)
+        self.scope.ended.wait(timeout)
 
 
 class AgentChat:
@@ -76,6 +85,8 @@ class AgentChat:
         self.title = title
         self.examples = list(examples)
         self._runs: dict[str, _Run] = {}
+        # Runs ended (stopped, cleared, the page gone) before their agent's thread was: a model step finishes first.
+        self._ending: dict[str, _Run] = {}
         self._runs_lock = threading.Lock()
         self.demo = self._build()
         if callable(getattr(self.model, "load", None)):
@@ -100,15 +111,43 @@ class AgentChat:
         """
         history = [*(history or []), gr.ChatMessage(role="user", content=message)]
         yield history, ""
-        agent = self.agents.get(request)
-        run = _Run(agent, TraceScope(sink=lambda event: None), TraceState(), history)
         key = _session(request)
+        with self._runs_lock:
+            running = self._runs.get(key)  # a message sent while this user's last one still runs waits for it
+            before = running or self._ending.pop(key, None)
+        if before is not None and not (before.over.is_set() and before.scope.ended.is_set()):
+            # One agent must not run twice at once: its memory would mix the two runs. A run the user stopped in
+            # the middle of a model step finishes that step before it sees the stop (with a local model, a while);
+            # a run still going is let finish. Said in the chat meanwhile.
+            yield [*history, gr.ChatMessage(role="assistant", content="The run before is finishing; this message "
+                                            "starts after it.",
+                                            metadata={"title": "⏳ Waiting for the run before", "status": "pending"})
+                   ], ""
+            await asyncio.to_thread(before.wait_ended, WIND_DOWN)
+            if running is not None:
+                # It ran on while this message waited: show its whole answer before this message, as the page did.
+                with running.state.lock:
+                    shown = list(running.state.messages)
+                history = [*running.history, *shown, history[-1]]
+                yield history, ""
+        try:
+            agent = self.agents.get(request)
+        except Exception as e:  # a model that cannot be loaded, a factory that fails: said in the chat
+            yield [*history, _failure(e)], ""
+            return
+        run = _Run(agent, TraceScope(sink=lambda event: None), TraceState(), history)
         with self._runs_lock:
             self._runs[key] = run
         trace = stream_trace(agent, message, reset=False, scope=run.scope, state=run.state)
         try:
             while True:
-                messages = await asyncio.to_thread(next, trace, None)
+                try:
+                    messages = await asyncio.to_thread(next, trace, None)
+                except Exception as e:  # the trace itself failed: shown in the chat, not as a bare "Error"
+                    with run.state.lock:
+                        shown = list(run.state.messages)
+                    yield [*history, *shown, _failure(e)], ""
+                    break
                 if messages is None:
                     break
                 yield [*history, *messages], ""
@@ -116,9 +155,12 @@ class AgentChat:
             with self._runs_lock:
                 if self._runs.get(key) is run:
                     del self._runs[key]
+                if not run.scope.ended.is_set():
+                    self._ending[key] = run
             run.scope.stop()
             if hasattr(agent, "interrupt"):
                 agent.interrupt()
+            run.over.set()
 
     def stop(self, request: gr.Request) -> tuple[Any, Any]:
         """The Stop button: cancel this user's run (its upstream jobs too) and show it stopped: every pending tool
@@ -171,6 +213,8 @@ class AgentChat:
 
                 if request is not None and request.session_hash:
                     self.agents.forget(request.session_hash)
+                    with self._runs_lock:
+                        self._ending.pop(request.session_hash, None)
                     sessions.forget(request.session_hash)
 
             demo.unload(forget)
@@ -179,6 +223,11 @@ class AgentChat:
     def launch(self, **kwargs: Any) -> Any:
         """Launch the chat (queue enabled); kwargs go to `gr.Blocks.launch`."""
         return self.demo.queue(default_concurrency_limit=None).launch(**kwargs)
+
+
+def _failure(e: Exception) -> gr.ChatMessage:
+    return gr.ChatMessage(role="assistant", content=f"The agent could not run: {type(e).__name__}: {e}",
+                          metadata={"title": "💥 Agent error", "status": "done"})
 
 
 def _session(request: Any) -> str:
