@@ -235,3 +235,40 @@ def test_an_examples_table_of_pictures_shows_them_and_fills_the_inputs(browser: 
             page.get_by_role("button", name="Submit").click()
             result = page.get_by_label("brightness")
             page.wait_for_function("el => el.value === '222'", arg=result.element_handle(), timeout=20_000)
+
+
+def test_a_failure_handler_runs_and_the_remote_clean_up_runs_when_the_user_leaves(browser: Any) -> None:
+    # `.failure()` handlers and `demo.unload` clean-up, as Spaces use them: the first was dropped from the render
+    # (and its endpoint from the API), the second made `space.render()` raise while building the page.
+    import threading
+
+    left = threading.Event()
+    with gr.Blocks() as remote:
+        text = gr.Textbox(label="Text")
+        status = gr.Textbox(label="Status")
+
+        def check(s: str) -> str:
+            if not s:
+                raise gr.Error("empty!")
+            return s.upper()
+
+        run = gr.Button("Check").click(check, text, text, api_name="check")
+        run.success(lambda: "all good", None, status, api_name="on_success")
+        run.failure(lambda: "it failed", None, status, api_name="on_failure")
+        remote.unload(left.set)
+
+    with serve(remote) as url:
+        with gr.Blocks() as demo:
+            rendered = compose.Space(url).render()
+        assert "/on_failure" in rendered.api_names
+        with serve(demo) as outer_url:
+            page = open_page(browser, outer_url)
+            page.get_by_role("button", name="Check", exact=True).click()
+            status_box = page.get_by_label("Status")
+            page.wait_for_function("el => el.value === 'it failed'", arg=status_box.element_handle(), timeout=20_000)
+            page.get_by_label("Text").fill("ok")
+            page.get_by_role("button", name="Check", exact=True).click()
+            page.wait_for_function("el => el.value === 'all good'", arg=status_box.element_handle(), timeout=20_000)
+            assert not left.is_set()
+            page.close()  # the user leaves: the remote's clean-up runs, as it would had they left the remote's page
+            assert left.wait(20), "the remote's unload handler did not run"

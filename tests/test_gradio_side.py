@@ -25,6 +25,7 @@ from outer import raw_events, serve
 
 import compose
 from compose import sessions
+from compose.apps.processes import free_port
 
 
 @pytest.fixture(scope="module")
@@ -368,3 +369,46 @@ def test_a_rendered_stream_that_changes_a_state_keeps_its_last_output_and_runs_t
     assert final == "three" or (isinstance(final, dict) and "value" not in final)
     # The event reports the State changed, so the page runs its .change listeners, as the remote's own page does.
     assert any(o.get("changed_state_ids") for o in outputs)
+
+
+# --- whole-app render: events as a shared app needs them --------------------------------------------------------
+
+
+def test_two_users_of_a_rendered_app_run_at_once_as_on_the_remote() -> None:
+    # The remote lets its event run for several users at once (concurrency_limit=None). The render's own event got
+    # Gradio's default limit of 1, across all users: the second user waited for the first. Here each call waits at a
+    # barrier for the other, so the two succeed only if they run at the same time.
+    barrier = threading.Barrier(2, timeout=15)
+
+    def meet(name: str) -> str:
+        barrier.wait()
+        return f"hello {name}"
+
+    with gr.Blocks() as remote:
+        name, greeting = gr.Textbox(label="Name"), gr.Textbox(label="Greeting")
+        gr.Button("Greet").click(meet, name, greeting, api_name="greet", concurrency_limit=None)
+    with serve(remote) as url:
+        with gr.Blocks() as demo:
+            compose.Space(url).render()
+        # Launched as a Space's app is, with Gradio's default queue (`serve` lifts its limits).
+        demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True)
+        try:
+            outer_url = demo.local_url.rstrip("/")
+            jobs = [Client(outer_url, verbose=False).submit(who, api_name="/greet") for who in ("ada", "bob")]
+            assert [job.result(timeout=25) for job in jobs] == ["hello ada", "hello bob"]
+        finally:
+            demo.close()
+
+
+def test_an_html_components_event_keeps_its_api_endpoint_when_the_html_is_shown_sanitised() -> None:
+    with gr.Blocks() as remote:
+        box = gr.Textbox(label="Text")
+        card = gr.HTML("<b>click me</b>")
+        card.click(lambda s: f"html clicked {s}", box, box, api_name="htmlclick")
+    with serve(remote) as url:
+        with gr.Blocks() as demo:
+            rendered = compose.Space(url).render()
+        assert "/htmlclick" in rendered.api_names
+        with serve(demo) as outer_url:
+            direct = Client(url, verbose=False).predict("a", api_name="/htmlclick")
+            assert Client(outer_url, verbose=False).predict("a", api_name="/htmlclick") == direct == "html clicked a"

@@ -253,8 +253,13 @@ def _triggers(root: Blocks | None, dep: dict[str, Any], mapping: dict[int, Block
         block = mapping.get(target_id) if target_id is not None else None
         if block is None:
             block = root  # a Blocks event (load, unload): the composing app's own
+        if event == "unload" and block is root:
+            # `Blocks.unload` is a plain method, not an event listener: the remote's clean-up runs in the user's
+            # upstream session when they leave the composing app, as it would when they left the remote one.
+            found.append((None, "unload"))
+            continue
         listener = getattr(block, str(event), None)
-        if listener is None:
+        if listener is None or not hasattr(listener, "has_trigger"):
             continue
         found.append((block if listener.has_trigger else None, listener.event_name))
     return found
@@ -323,13 +328,16 @@ def _wire(root: Blocks | None, events: BlocksConfig, dep: dict[str, Any], fn: Ca
         return
     mapping = made.blocks
     targets_cfg = dep.get("targets") or []
-    if targets_cfg and not isinstance(targets_cfg[0], int) and targets_cfg[0][1] in ("then", "success"):
+    if targets_cfg and not isinstance(targets_cfg[0], int) and targets_cfg[0][1] in ("then", "success", "failure"):
         targets = [EventListenerMethod(None, "then")]
         then = True
     else:
         targets = [EventListenerMethod(block, name) for block, name in _triggers(root, dep, mapping)]
         then = False
-        if targets_cfg and not targets:
+        # A trigger with no event here (a gr.HTML click, when remote HTML is shown as sanitised Markdown): the page
+        # cannot fire it, but a public endpoint's API stays, as `gr.api` endpoints have no trigger either.
+        if targets_cfg and not targets and (not isinstance(dep.get("api_name"), str)
+                                            or dep.get("api_visibility") == "private"):
             return
     inputs = [mapping[i] for i in dep.get("inputs", []) if i in mapping]
     outputs = [mapping[o] for o in dep.get("outputs", []) if o in mapping]
@@ -353,6 +361,10 @@ def _wire(root: Blocks | None, events: BlocksConfig, dep: dict[str, Any], fn: Ca
         "stream_every": dep.get("stream_every") or 0.5,
         "connection": dep.get("connection") or "sse",
         "cancels": [fn_ids[c] for c in dep.get("cancels") or [] if c in fn_ids],
+        # No limit of the composing app's own: the work runs upstream, whose queue keeps the remote's limits (and
+        # batches, `batch=True`, what arrives together), and Limits.max_in_flight bounds what one Space is sent.
+        # Gradio's default (1 per event, across all users) would make every user wait for the one before.
+        "concurrency_limit": None,
     }
     if then:
         after = dep.get("trigger_after")
@@ -361,6 +373,8 @@ def _wire(root: Blocks | None, events: BlocksConfig, dep: dict[str, Any], fn: Ca
         kwargs.update(trigger_after=fn_ids[after], no_target=True,
                       trigger_only_on_success=bool(dep.get("trigger_only_on_success")),
                       trigger_only_on_failure=bool(dep.get("trigger_only_on_failure")))
+    if any(t.event_name == "unload" for t in targets):
+        kwargs.update(no_target=True, show_progress="hidden")  # as `Blocks.unload` registers it
     if fn is None and kwargs["js"] is None and not then:
         kwargs["api_visibility"] = "private"
     block_fn, _ = events.set_event_trigger(targets=targets, fn=fn, **kwargs)

@@ -115,10 +115,11 @@ def render_endpoint(
         all_in = [next(wire_in) if slot is not None else gr.State() for slot in schema.input_slots]
         all_out = [next(wire_out) if slot is not None else gr.State() for slot in schema.output_slots]
         event = btn.click(_raw_fn(ep.space, schema, comps), all_in, all_out, api_name=ep.api_name.strip("/"),
-                          api_description=ep.description or None, preprocess=False, postprocess=False)
+                          api_description=ep.description or None, preprocess=False, postprocess=False,
+                          concurrency_limit=None)  # the work runs upstream: see `_wire` in compose.ui.mirror
         api_names[ep.api_name] = "/" + str(event["api_name"])  # gradio renames a name already taken
     elif btn is not None:
-        event = btn.click(ep.handler(), made_in, made_out, api_name=ep.api_name.strip("/"))
+        event = btn.click(ep.handler(), made_in, made_out, api_name=ep.api_name.strip("/"), concurrency_limit=None)
         api_names[ep.api_name] = "/" + str(event["api_name"])  # gradio renames a name already taken
     forget_on_unload()
     return Rendered(made_in, made_out, btn, api_names=api_names)
