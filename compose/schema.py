@@ -118,6 +118,11 @@ class Parameter:
     is_file: bool
 
     @property
+    def is_table(self) -> bool:
+        """True for a gr.Dataframe: a table of rows (see compose.validation for the forms it takes)."""
+        return self.component.lower() == "dataframe"
+
+    @property
     def file_list(self) -> bool:
         """True for several files (gr.File(file_count="multiple"), gr.Files): a list, each item one file."""
         items, defs = self.json_schema.get("items"), self.json_schema.get("$defs", {})
@@ -142,7 +147,7 @@ class Parameter:
         pairs), keyed by the value's JSON: what a model must read to pick the value meant."""
         raw = self.component_config.get("choices") or []
         return {json.dumps(c[1], default=str): c[0] for c in raw
-                if isinstance(c, (list, tuple)) and len(c) == 2 and c[0] != c[1]}
+                if isinstance(c, (list, tuple)) and len(c) == 2 and str(c[0]) != str(c[1])}  # not 1 shown as "1"
 
     @property
     def choices(self) -> list[Any] | None:

@@ -6,6 +6,7 @@ Usage: `values = bind(schema, args, kwargs, space="owner/name")` → one value p
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -59,14 +60,19 @@ def check_value(p: Parameter, value: Any, fail: Any) -> Any:
             return value  # the file policy (files.py) decides what a string or FileData dict may do
         raise fail(f"parameter {p.name!r} expects a file (compose.file(path_or_url)), got {type(value).__name__}",
                    p.name)
+    if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0:
+        value = value.item()  # a numpy scalar (np.int64 from a DataFrame cell, np.float32) as the Python number
     if p.component.lower() == "datetime" and isinstance(value, dt.datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")
-    if p.component.lower() == "dataframe":
-        value = _dataframe(value, p)
+    if p.is_table:
+        value = _dataframe(value, p, fail)
+    _check_finite(p, value, fail)
     choices = p.choices
     if choices is not None and "enum" in p.json_schema and p.closed:
         if value not in choices:
-            raise fail(f"parameter {p.name!r} must be one of {choices}, got {value!r}", p.name)
+            listed = (repr(choices) if len(choices) <= 50 else
+                      "[" + ", ".join(map(repr, choices[:50])) + f", … ({len(choices)} in all)]")
+            raise fail(f"parameter {p.name!r} must be one of {listed}, got {value!r:.100}", p.name)
         return value
     kind = p.json_schema.get("type")
     if isinstance(kind, str) and kind in JSON_TYPES:
@@ -89,14 +95,61 @@ def _check_bounds(p: Parameter, value: float, fail: Any) -> None:
         raise fail(f"parameter {p.name!r} must be between {low} and {high}, got {value!r}", p.name)
 
 
-def _dataframe(value: Any, p: Parameter) -> Any:
-    """Accept a pandas DataFrame or a list of rows for a Dataframe parameter."""
+def _dataframe(value: Any, p: Parameter, fail: Any) -> Any:
+    """A Dataframe argument in Gradio's wire form (`{"headers", "data", "metadata"}`), from a pandas DataFrame, a
+    list of rows, a list of records (`[{"a": 1, "b": 2}]`, what models often write: their keys are the headers)
+    or that form itself (headers taken from the component when left out). Rows whose width does not match the
+    headers are refused here: upstream they fail with no detail a caller could act on."""
     if hasattr(value, "to_dict") and hasattr(value, "columns"):
-        return {"headers": [str(c) for c in value.columns], "data": value.values.tolist(), "metadata": None}
-    if isinstance(value, (list, tuple)):
-        headers = p.component_config.get("headers") or []
-        return {"headers": list(headers), "data": [list(r) for r in value], "metadata": None}
-    return value
+        # pandas marks a missing cell NaN, which JSON cannot carry: it goes as null, as Gradio's own page sends it.
+        rows = value.astype(object).where(value.notna(), None).values.tolist()
+        return {"headers": [str(c) for c in value.columns], "data": rows, "metadata": None}
+    headers: list[Any] | None = None
+    if isinstance(value, dict) and isinstance(value.get("data"), (list, tuple)):
+        headers = list(value["headers"]) if isinstance(value.get("headers"), (list, tuple)) else None
+        rows, extra = list(value["data"]), {"metadata": value.get("metadata")}
+    elif isinstance(value, (list, tuple)):
+        rows, extra = list(value), {"metadata": None}
+    else:
+        return value
+    if rows and all(isinstance(r, dict) for r in rows):
+        keys: dict[str, None] = {}
+        for record in rows:
+            keys.update(dict.fromkeys(str(k) for k in record))
+        headers = list(keys)
+        rows = [[record.get(k, record.get(_key_of(record, k))) for k in headers] for record in rows]
+    if headers is None:
+        headers = list(p.component_config.get("headers") or [])
+    out: list[list[Any]] = []
+    for i, row in enumerate(rows, 1):
+        if not isinstance(row, (list, tuple)):
+            raise fail(f"parameter {p.name!r}: row {i} must be a list of cell values, got {type(row).__name__} "
+                       f"{row!r:.60}", p.name)
+        if headers and len(row) != len(headers):
+            raise fail(f"parameter {p.name!r}: row {i} has {len(row)} value(s) but the table has {len(headers)} "
+                       f"column(s) ({', '.join(map(str, headers))})", p.name)
+        out.append(list(row))
+    if not headers and out:
+        headers = [str(n) for n in range(1, len(out[0]) + 1)]  # as Gradio's page numbers unnamed columns
+    return {"headers": headers, "data": out, **extra}
+
+
+def _key_of(record: dict[Any, Any], name: str) -> Any:
+    """The record's own key whose text is `name` (a record keyed by numbers)."""
+    return next((k for k in record if str(k) == name), name)
+
+
+def _check_finite(p: Parameter, value: Any, fail: Any) -> None:
+    """NaN and infinity have no JSON form: sent, they would arrive as null (orjson) or fail (gradio_client)."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise fail(f"parameter {p.name!r} must be a finite number, got {value!r}", p.name)
+    elif isinstance(value, dict):
+        for v in value.values():
+            _check_finite(p, v, fail)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            _check_finite(p, v, fail)
 
 
 def validation_failure(detail: Any, schema: EndpointSchema, *, space: str) -> InvalidArguments | None:

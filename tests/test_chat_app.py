@@ -13,12 +13,11 @@ from typing import Any
 
 import pytest
 from gradio_client import Client
+from outer import serve
 from smolagents import Tool, ToolCallingAgent
 from smolagents.models import ChatMessage, ChatMessageToolCall, ChatMessageToolCallFunction, MessageRole, Model
 
 import compose
-
-from outer import serve
 
 pytestmark = pytest.mark.timeout(30, func_only=True)
 

@@ -251,7 +251,7 @@ def test_mcp_schemas_of_the_whole_corpus_are_valid_and_on_par_with_gradios_own(c
     assert mine["description"].startswith("Converts a distance in metres to another unit.")
     for key, prop in theirs["inputSchema"]["properties"].items():
         assert mine["inputSchema"]["properties"][key]["description"] == prop["description"], key
-    assert mine["inputSchema"]["properties"]["unit"]["enum"] == ["km", "mi", "ft"]
+    assert mine["inputSchema"]["properties"]["unit"]["enum"] == ["km", "mi", "ft", None]  # optional: null too
     # Without MCP on the remote, the docstring still comes from its API info.
     assert ours["hello_world_greet"]["description"].startswith("Greets someone, enthusiastically.")
 

@@ -113,3 +113,11 @@ def test_audio_to_file_writes_a_wav_of_the_samples_a_default_audio_hands_a_handl
     with wave.open(str(tmp_path / "a.wav")) as w:
         assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (8000, 1, 2)
         assert np.array_equal(np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16), samples)
+
+
+def test_an_api_component_reports_the_schema_kept_in_api_info() -> None:
+    # compose.agent.registry.mcp_blocks publishes its own schema for each gr.api parameter this way (gradio's MCP
+    # server and API page read a parameter's schema from the component's api_info()).
+    component = Api(None, {"type": "string"}, "x")
+    component._api_info = {"type": "integer", "enum": [1, 2, 3]}
+    assert component.api_info() == {"type": "integer", "enum": [1, 2, 3]}

@@ -72,7 +72,8 @@ def test_smolagents_mcp_client_runs_compose_tools_end_to_end(registry: compose.T
         assert sorted(tools) == sorted(registry.names())
         calculate = tools["calculator_calculate"]
         # The remote choices reach the client's schema as an enum, the docstring as descriptions.
-        assert calculate.inputs["operation"].get("enum") == ["add", "subtract", "multiply", "divide"]
+        # (null among them: the parameter is optional, and null means its default.)
+        assert calculate.inputs["operation"].get("enum") == ["add", "subtract", "multiply", "divide", None]
         assert calculate(a=12, operation="multiply", b=7) == 84
         # Several outputs: JSON keyed by the output labels (not a Python repr), parsed by the client.
         stats = tools["calculator_stats"](numbers="1, 2, 6")
@@ -123,7 +124,10 @@ async def test_the_mcp_schema_says_at_least_what_gradios_own_mcp_server_says(mak
         for key, spec in theirs.inputSchema["properties"].items():
             for field in ("enum", "default"):
                 if field in spec:
-                    assert mine["properties"][key].get(field) == spec[field], (key, field)
+                    got = mine["properties"][key].get(field)
+                    if field == "enum" and key not in mine["required"]:
+                        got = [v for v in got if v is not None]  # and null: an optional one's default
+                    assert got == spec[field], (key, field)
             if "enum" in spec.get("items", {}):
                 assert mine["properties"][key]["items"]["enum"] == spec["items"]["enum"], key
         assert mine["properties"]["countries"]["items"]["enum"] == ["USA", "Japan", "Pakistan"]

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ..errors import ComposeError, ConfigError, InvalidArguments
 from ..files import FILE_META, file_route, is_url, under_roots
 from ..outer import serve_locally
-from .tool_schema import decode_argument, parameter_description, parameters_schema
+from .tool_schema import decode_argument, mcp_property, parameter_description, parameters_schema
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -119,6 +119,20 @@ class ToolRegistry:
         with gr.Blocks(title="compose tools") as demo:
             for name in self._entries:
                 gr.api(_mcp_function(self, name), api_name=name)  # type: ignore[attr-defined]
+        # gr.api derives each parameter's schema from its Python type, which cannot say what `openai_tools()` says:
+        # typed enums (a Literal of ints is an untyped enum, which smolagents' MCP client reads as text), open
+        # choices, bounds, null for an optional parameter. Each parameter's published schema is compose's own
+        # (compose.agent.tool_schema.mcp_property), where gradio can read it (else gradio's stands).
+        for block_fn in demo.fns.values():
+            if block_fn.api_name in self._entries:
+                tool = self.tool(block_fn.api_name)
+                params = {p.name: p for p in tool.endpoint.parameters}
+                for component, key in zip(block_fn.inputs, _mcp_order(tool), strict=True):
+                    published = mcp_property(params[key])
+                    if _parsable(published):  # gradio also reads it as a Python type, for its API page
+                        # gr.Api reports the schema kept in `_api_info` (a gradio internal, pinned by
+                        # tests/test_gradio_contract.py); gradio's MCP server adds the default.
+                        component._api_info = published
         return demo  # type: ignore[no-any-return]
 
 
@@ -173,7 +187,7 @@ def _mcp_function(registry: ToolRegistry, name: str) -> Any:
         return value
 
     params = []
-    for key in tool.inputs:
+    for key in _mcp_order(tool):
         p = endpoint_params[key]
         # The remote's own Python type (a Literal for choices): gradio's MCP server derives the schema from it.
         annotation = str if p.is_file else list[str] if p.file_list else p.annotation
@@ -182,10 +196,6 @@ def _mcp_function(registry: ToolRegistry, name: str) -> Any:
         default = inspect.Parameter.empty if p.required else p.default
         params.append(inspect.Parameter(key, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=annotation,
                                         default=default))
-    # Python's order rule (no default before a parameter without one) is met by putting the required ones first,
-    # not by dropping the optional ones' defaults, which made every one of them required in the schema. Arguments
-    # are bound by name below, and an MCP client sends them by name: the order is nobody's business.
-    params.sort(key=lambda q: q.default is not inspect.Parameter.empty)
     # gr.api derives the endpoint's outputs from the return annotation: without one the result is dropped.
     returns: Any = None if tool.output_type == "null" else (
         str if tool.output_type in ("object", "image", "audio") else _PY.get(str(tool.output_type), Any))
@@ -195,6 +205,24 @@ def _mcp_function(registry: ToolRegistry, name: str) -> Any:
     args_doc = "\n".join(f"    {k}: {parameter_description(endpoint_params[k])}" for k in tool.inputs)
     fn.__doc__ = f"{tool.description}\n\nArgs:\n{args_doc}" if args_doc else tool.description
     return fn
+
+
+def _parsable(schema: dict[str, Any]) -> bool:
+    from gradio_client.utils import APIInfoParseError, json_schema_to_python_type
+
+    try:
+        json_schema_to_python_type(schema)
+    except (APIInfoParseError, KeyError, TypeError, ValueError):
+        return False
+    return True
+
+
+def _mcp_order(tool: SpaceTool) -> list[str]:
+    """The MCP function's parameters: the required ones first, each group in the remote's order. Python's rule (no
+    default before a parameter without one) is met so, not by dropping the optional ones' defaults, which made every
+    one of them required in the schema. An MCP client sends arguments by name: the order is nobody's business."""
+    required = {p.name for p in tool.endpoint.parameters if p.required}
+    return sorted(tool.inputs, key=lambda key: key not in required)
 
 
 def _jsonable(value: Any) -> Any:

@@ -19,17 +19,33 @@ from typing import Any
 
 from ..schema import Parameter, json_type_of
 
-__all__ = ["decode_argument", "parameter_description", "parameters_schema"]
+__all__ = ["decode_argument", "mcp_property", "parameter_description", "parameters_schema"]
 
 _KEEP = {"type", "description", "enum", "const", "anyOf", "properties", "required", "additionalProperties", "items",
          "minimum", "maximum", "format", "pattern", "minItems", "maxItems", "title"}
 _JSON_STRING = "a JSON-encoded value"
 _SCALARS = [{"type": "string"}, {"type": "number"}, {"type": "boolean"}, {"type": "null"}]
+# OpenAI strict mode's limits on one enum: values, and characters of all of them once there are more than 250.
+_STRICT_ENUM_MAX = 1000
+_STRICT_ENUM_CHARS = 15000
+
+
+# Gradio's own words on a value's form that say nothing a schema does not ("any valid json").
+_NO_HINT = {"any valid json", ""}
 
 
 def parameter_description(p: Parameter) -> str:
-    """What a model reads about one parameter: its docstring line (or label), and for files how to pass one."""
+    """What a model reads about one parameter: its docstring line (or label), the form Gradio says its value takes
+    ("Formatted as YYYY-MM-DD HH:MM:SS"), and for files and tables how to pass one."""
     text = p.description or p.label or p.name
+    hint = p.json_schema.get("description")
+    if (isinstance(hint, str) and hint.strip().lower() not in _NO_HINT and not p.is_file
+            and p.json_schema.get("type") not in ("number", "integer")):  # a number's range is its bounds
+        text += f" ({hint.strip()})"
+    if p.is_table:
+        columns = p.component_config.get("headers") or []
+        text += (' (a table: {"headers": [column names], "data": [rows, each a list of cell values]}, or just '
+                 "the list of rows" + (f"; its columns: {', '.join(map(str, columns))}" if columns else "") + ")")
     if p.choice_labels:
         text += " (" + ", ".join(f"{json.dumps(label)} is {value}" for value, label in p.choice_labels.items()) + ")"
     if p.is_file:
@@ -56,8 +72,23 @@ def _resolve(schema: Any, defs: dict[str, Any], depth: int = 0) -> Any:
             if k != "$defs"}
 
 
-def _value_schema(p: Parameter) -> dict[str, Any]:
+_CELL = {"anyOf": _SCALARS}
+
+
+def _table_schema(strict: bool) -> dict[str, Any]:
+    """A Dataframe's value: `{"headers", "data"}` or only its rows (and, where a schema can say it, a list of
+    records). Gradio's own schema requires headers and adds a metadata object no model should have to write."""
+    row = {"type": "array", "items": _CELL}
+    table = {"type": "object", "properties": {"headers": {"type": "array", "items": {"type": "string"}},
+                                               "data": {"type": "array", "items": row}}, "required": ["data"]}
+    rows: dict[str, Any] = {"type": "array", "items": row if strict else {"anyOf": [row, {"type": "object"}]}}
+    return {"anyOf": [table, rows]}
+
+
+def _value_schema(p: Parameter, *, strict: bool = False) -> dict[str, Any]:
     """The parameter's value schema: a file is a string (URL or path); choices an enum; else gradio's schema."""
+    if p.is_table:
+        return _table_schema(strict)
     if p.is_file:
         return {"type": "string"}
     if p.file_list:
@@ -68,10 +99,11 @@ def _value_schema(p: Parameter) -> dict[str, Any]:
                 "required": ["text"]}
     schema = _resolve(copy.deepcopy(p.json_schema), p.json_schema.get("$defs", {}))
     if p.closed and p.choices:
-        kind = "array" if schema.get("type") == "array" else None
-        if kind:
-            return {"type": "array", "items": {"enum": list(p.choices)}}
-        return {"enum": list(p.choices)}
+        # Typed: an untyped enum of numbers reads as text to some clients (smolagents' MCP adapter).
+        values = list(p.choices)
+        if schema.get("type") == "array":
+            return {"type": "array", "items": {"type": _enum_type(values), "enum": values}}
+        return {"type": _enum_type(values), "enum": values}
     if p.choices and not p.closed:
         schema.pop("enum", None)  # a Dropdown with allow_custom_value takes any text: the choices are examples
     lo, hi = p.component_config.get("minimum"), p.component_config.get("maximum")
@@ -89,8 +121,8 @@ def _plain(schema: Any) -> Any:
         return schema
     out: dict[str, Any] = {}
     for key, value in schema.items():
-        if key not in _KEEP:
-            continue
+        if key not in _KEEP or (key == "type" and not isinstance(value, (str, list))):
+            continue  # gradio's own keywords; and `"type": {}` (gr.JSON's: any value), which is no JSON Schema
         if key == "properties" and isinstance(value, dict):
             out[key] = {k: _plain(v) for k, v in value.items()}
         elif key in ("items", "additionalProperties") and isinstance(value, dict):
@@ -112,6 +144,10 @@ def _strict(schema: Any) -> dict[str, Any]:
         return {**base, "anyOf": options} if options else {**base, "type": "string", "description": _JSON_STRING}
     if "enum" in schema or "const" in schema:
         values = schema["enum"] if "enum" in schema else [schema["const"]]
+        if _too_many(values):
+            # Past strict mode's limits the tool would be refused whole: the value is asked for as its type (the
+            # call still checks it; the parameter's description names some of the choices).
+            return {**base, "type": _enum_type(values)}
         return {**base, "type": _enum_type(values), **{k: schema[k] for k in ("enum", "const") if k in schema}}
     kind = schema.get("type")
     kinds = kind if isinstance(kind, list) else [kind] if kind else []
@@ -135,6 +171,12 @@ def _strict(schema: Any) -> dict[str, Any]:
         out["required"] = list(props)
         out["additionalProperties"] = False
     return out
+
+
+def _too_many(values: list[Any]) -> bool:
+    """More choices than OpenAI strict mode takes in one enum (1,000; or 15,000 characters once past 250)."""
+    return len(values) > _STRICT_ENUM_MAX or (len(values) > 250
+                                             and len(json.dumps(values, default=str)) > _STRICT_ENUM_CHARS)
 
 
 def _enum_type(values: list[Any]) -> str | list[str]:
@@ -171,7 +213,7 @@ def parameters_schema(parameters: tuple[Parameter, ...], *, strict: bool = False
     properties: dict[str, Any] = {}
     required: list[str] = []
     for p in parameters:
-        value = _value_schema(p)
+        value = _value_schema(p, strict=strict)
         description = parameter_description(p)
         if strict:
             prop = _strict(value)
@@ -181,6 +223,9 @@ def parameters_schema(parameters: tuple[Parameter, ...], *, strict: bool = False
                 description += f" (optional, default {default})"
             encoded = prop.get("type") in ("string", ["string", "null"]) and "JSON-encoded" in str(
                 prop.get("description", ""))
+            if p.choices and p.closed and _too_many(list(p.choices)):
+                shown = ", ".join(json.dumps(v, default=str) for v in list(p.choices)[:20])
+                description += f" (one of {len(p.choices)} values, such as {shown}, …)"
             prop["description"] = description + (f" ({_JSON_STRING})" if encoded else "")
             required.append(p.name)
         else:
@@ -195,11 +240,39 @@ def parameters_schema(parameters: tuple[Parameter, ...], *, strict: bool = False
     return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
 
 
+def mcp_property(p: Parameter) -> dict[str, Any]:
+    """One parameter's schema as compose's MCP server publishes it: the plain schema, in the forms three readers
+    accept at once. The MCP SDK validates arguments with it (null for an optional parameter must be valid: `anyOf`
+    with null); gradio turns it into a Python type for its API page (no lists of types); smolagents' MCP client
+    (mcpadapt) types an input without `type` as a string and makes an input optional only if `nullable`. So an
+    optional text is `anyOf` [text, null] (choices: an untyped enum with null in it); an optional number or list
+    keeps its `type` (leave it out rather than send null); a table is its object form."""
+    prop: dict[str, Any] = dict(_plain(_table_schema(True)["anyOf"][0] if p.is_table else _value_schema(p)))
+    prop["description"] = parameter_description(p)
+    if p.required:
+        return prop
+    prop["nullable"] = True
+    if prop.get("type") == "string" and "enum" in prop:
+        # Choices stay a top-level enum (what a client shows its model), null one of them; untyped, so null is
+        # valid, and mcpadapt's "string" for it is right.
+        del prop["type"]
+        prop["enum"] = [*prop["enum"], None]
+    elif prop.get("type") == "string":
+        shared = {k: prop.pop(k) for k in ("description", "nullable")}
+        return {**shared, "anyOf": [prop, {"type": "null"}]}
+    return prop
+
+
 def decode_argument(p: Parameter, value: Any) -> Any:
-    """A strict-mode JSON-encoded argument back to its value (any other argument passes as given)."""
-    if not isinstance(value, str) or p.is_file or p.json_schema.get("type") == "string" or p.closed:
+    """A strict-mode JSON-encoded argument back to its value (any other argument passes as given).
+
+    Only an encoded object or array: strict mode asks for those as strings, while a plain schema takes any value
+    there, so "123" or "true" given for a free-form parameter is the text a model meant, as `ep.tool()` sends it.
+    """
+    if (not isinstance(value, str) or p.is_file or p.json_schema.get("type") == "string" or p.closed
+            or value.lstrip()[:1] not in ("{", "[")):
         return value
-    schema = _strict(_value_schema(p))
+    schema = _strict(_value_schema(p, strict=True))
     if schema.get("type") != "string":
         return value
     try:

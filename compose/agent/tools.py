@@ -35,7 +35,7 @@ from smolagents import Tool
 from smolagents.agent_types import AgentAudio, AgentImage
 
 from .. import forksafe
-from ..errors import ComposeError
+from ..errors import ComposeError, InvalidArguments
 from ..identity import Identity, current_identity
 from ..loop import spawn
 from ..schema import JSON_TYPES, Parameter, Return, output_labels, plain_text
@@ -139,7 +139,9 @@ def input_spec(p: Parameter) -> dict[str, Any]:
     # A file is "any": a model types a URL or a received file's path (a ToolCallingAgent's schema shows "any" as a
     # string), and a file the agent holds (smolagents' state: an AgentImage) must pass its argument check too,
     # which "image" or "audio" would refuse both of (they accept only a bare PIL image or torch tensor).
-    kind = "any" if p.is_file else _kind(p.component, p.json_schema, p.is_file)
+    # A table is "any" too: smolagents would refuse its list-of-rows form under "object" (and the object under
+    # "array"); its description says both forms.
+    kind = "any" if p.is_file or p.is_table else _kind(p.component, p.json_schema, p.is_file)
     sentences = [_sentence(parameter_description(p))]
     spec: dict[str, Any] = {"type": kind}
     if p.choices:
@@ -267,7 +269,21 @@ class SpaceTool(Tool):  # type: ignore[misc]
         values = result if isinstance(result, tuple) else (result,)
         return {label: _agent_value(r, v) for label, r, v in zip(output_labels(returns), returns, values, strict=False)}
 
-    def forward(self, **kwargs: Any) -> Any:  # type: ignore[override]
+    def forward(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        if args:
+            # A CodeAgent calls a tool the way its signature is shown (`greet("bob", 2)`): positional arguments go
+            # to the inputs in their order.
+            names = list(self.inputs)
+            if len(args) > len(names):
+                raise InvalidArguments(f"{self.name} takes {len(names)} argument(s) ({', '.join(names)}), got "
+                                       f"{len(args)}", space=self.endpoint.space.name,
+                                       api_name=self.endpoint.api_name)
+            for name, value in zip(names, args, strict=False):
+                if name in kwargs:
+                    raise InvalidArguments(f"{self.name}: argument {name!r} given twice (by position and by name)",
+                                           space=self.endpoint.space.name, api_name=self.endpoint.api_name,
+                                           parameter=name)
+                kwargs[name] = value
         if self._context is not None:
             # A run's copy called from a thread smolagents started without the run's context (CodeAgent's code
             # runs under a timeout thread): the caller's identity and trace scope come in with the call.
