@@ -13,6 +13,8 @@ Usage:
 
 from __future__ import annotations
 
+import contextlib
+import secrets
 import sys
 from collections.abc import Iterator, Mapping
 from contextvars import ContextVar, Token
@@ -59,10 +61,24 @@ def from_request(request: Any) -> Identity:
     headers = getattr(request, "headers", None) or {}
     session = getattr(request, "session_hash", None)
     if session is None:
-        # A bare starlette request has no gradio session; its cookie-less identity is the client address.
-        client = getattr(request, "client", None)
-        session = f"client:{getattr(client, 'host', '')}" if client else None
+        session = _request_session(request)
     return Identity(session=session, headers=headers)
+
+
+def _request_session(request: Any) -> str:
+    """The session of a request Gradio gave none (its `/run` route, a FastAPI route of yours): one of its own, the
+    same for every call it makes. Not its client address: every caller behind one proxy would share one upstream
+    session (and gr.State), and two processes sharing the session secret (replicas, gunicorn --preload) would
+    open its data stream at once, each taking some of the other's events, so calls hung."""
+    inner = getattr(request, "request", None) or request  # a gr.Request wraps the starlette one
+    state = getattr(inner, "state", None)
+    session = getattr(state, "compose_session", None) if state is not None else None
+    if not isinstance(session, str):
+        session = f"request:{secrets.token_hex(12)}"
+        if state is not None:
+            with contextlib.suppress(AttributeError, TypeError):
+                state.compose_session = session
+    return session
 
 
 def current_identity() -> Identity:

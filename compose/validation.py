@@ -16,6 +16,8 @@ from .schema import JSON_TYPES, EndpointSchema, Parameter
 
 __all__ = ["bind", "check_value", "validation_failure"]
 
+_PY_NAMES = {"string": "str", "integer": "int", "number": "float", "boolean": "bool", "array": "list", "object": "dict"}
+
 
 
 def bind(schema: EndpointSchema, args: Sequence[Any], kwargs: Mapping[str, Any], *, space: str) -> list[Any]:
@@ -80,7 +82,10 @@ def check_value(p: Parameter, value: Any, fail: Any) -> Any:
         if kind == "integer" and isinstance(value, float) and value.is_integer():
             value, ok = int(value), True  # and still checked against the bounds below
         if not ok:
-            raise fail(f"parameter {p.name!r} expects {p.type_name}, got {type(value).__name__} {value!r:.60}",
+            expected = p.type_name
+            if choices and not p.closed:  # open choices (allow_custom_value): any value of the type, these examples
+                expected = f"{_PY_NAMES.get(kind, kind)} (for example {', '.join(map(repr, choices[:5]))})"
+            raise fail(f"parameter {p.name!r} expects {expected}, got {type(value).__name__} {value!r:.60}",
                        p.name)
         if kind in ("integer", "number"):
             _check_bounds(p, value, fail)

@@ -417,3 +417,25 @@ def test_one_tool_shared_by_two_users_agents_at_once_keeps_them_apart(urls: dict
     assert "alice" not in bob and "bob" not in alice
     # The shared tool object itself carries nobody.
     assert shared._context is None
+
+
+def test_a_request_gradio_gave_no_session_gets_one_of_its_own(diagnostics: compose.Space) -> None:
+    # Gradio's /run route (a queue=False event) has no session: its calls were keyed by the client's address, so
+    # every caller behind one proxy shared one upstream session, and two worker processes sharing the session
+    # secret read its data stream at once, each taking the other's events (calls hung).
+    import gradio as gr
+    import httpx
+    from outer import serve
+
+    def who() -> str:
+        return f"{whoami(diagnostics)[1]} {whoami(diagnostics)[1]}"  # two calls of one request
+
+    with gr.Blocks() as demo:
+        out = gr.Textbox()
+        gr.Button().click(who, None, out, api_name="who", queue=False)
+    with serve(demo) as url:
+        answers = [httpx.post(f"{url}/gradio_api/run/who", json={"data": []}, timeout=20).json()["data"][0]
+                   for _ in range(2)]
+    first, second = (a.split() for a in answers)
+    assert first[0] == first[1] and second[0] == second[1]  # one request: one upstream session for all its calls
+    assert first[0] != second[0]  # another request (same address, no session): not the same upstream session

@@ -256,3 +256,10 @@ def test_smolagents_mcp_client_may_leave_optionals_out_and_pass_an_int_choice(mc
         validate_tool_arguments(greet_tool, {"name": "ada", "size": 3})
         got = json.loads(greet_tool(name="ada", size=3))
     assert got == json.loads(Client(url, verbose=False).predict("ada", size=3, api_name="/greet"))
+
+
+def test_a_wrong_type_for_open_choices_says_any_text_goes(space: compose.Space) -> None:
+    with pytest.raises(compose.InvalidArguments) as caught:
+        space.endpoint("/greet").predict("ada", style=5)
+    # Not "expects Literal['plain', 'fancy']": the Dropdown takes any text.
+    assert "expects str (for example 'plain', 'fancy'), got int 5" in str(caught.value)
