@@ -43,6 +43,7 @@ from .updates import ProgressUnit, Update
 __all__ = ["ANSWER_STANDS_FOR", "CLOSE_GRACE", "DEFAULT_PREFIX", "Upstream"]
 
 CLOSE_GRACE = 2.0  # seconds `aclose()` waits at most for the cancels of the calls it cut short
+DOWNLOAD_RETRIES = 2  # a result file whose body was cut off is asked for again this many times
 
 # Gradio's default API prefix: /info and the MCP schema are asked under it before /config has said otherwise.
 DEFAULT_PREFIX = "/gradio_api"
@@ -650,7 +651,8 @@ class Upstream:
             target = new_download_path(root, name or remote["path"])
         # Whole or not at all, typed errors, bounded by the idle and total deadlines (compose.download).
         # With the session's cookies: a result file lives on the replica that made it.
-        for again in (False, True):
+        signed_again, cut_off = False, 0
+        while True:
             signed = self.login.cookie if self.login is not None else None
             target.parent.mkdir(parents=True, exist_ok=True)  # (a refused attempt removes its empty folder)
             try:
@@ -659,9 +661,17 @@ class Upstream:
                                          total=self.limits.download_timeout, space=self.name, api_name=api_name)
                 break
             except DownloadRefused as e:
-                if again or e.status != 401 or self.login is None:
+                if signed_again or e.status != 401 or self.login is None:
                     raise
+                signed_again = True
                 await self.sign_in(stale=signed)  # the app forgot the sign-in (a restart, a logout elsewhere)
+            except UpstreamDisconnected:
+                # The body was cut off. Gradio serves a cached file while another event with the same content
+                # rewrites it (two calls returning the same picture at once): whole a moment later. A GET may be
+                # asked again; a few times, then the error stands.
+                cut_off += 1
+                if cut_off > DOWNLOAD_RETRIES:
+                    raise
         self.sweeper.downloaded()  # at most one pass a minute, in a thread of its own (compose.sweep)
         return local
 

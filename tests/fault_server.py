@@ -194,7 +194,10 @@ class FaultServer:
             self.redeploy(app, app_id=app_id)
         self.answer: Callable[[str, list[Any]], list[Any]] | None = None  # an "ok" result's data, by api_name
         self.files: dict[str, bytes] = {}  # path -> content, served at /gradio_api/file=<path>
-        self.file_mode: Literal["ok", "reset", "trickle"] = "ok"
+        # "reset_once": the first download is cut off, as when Gradio rewrites a cache file another event of the
+        # same content made while it is served; the next ones are whole.
+        self.file_mode: Literal["ok", "reset", "reset_once", "trickle"] = "ok"
+        self.file_gets = 0
         self.uploads: list[bytes] = []  # the content of every file POSTed to /gradio_api/upload
         self.config_pad = 0  # bytes of padding added to /config (a 50 MB config)
         self.extra_endpoints = 0  # extra named endpoints in /gradio_api/info (50,000 endpoints)
@@ -505,7 +508,10 @@ class FaultServer:
             return
         await send({"type": "http.response.start", "status": 200, "headers": [
             (b"content-type", b"application/octet-stream"), (b"content-length", str(len(content)).encode())]})
-        if self.file_mode == "reset":
+        self.file_gets += 1
+        if self.file_mode in ("reset", "reset_once"):
+            if self.file_mode == "reset_once":
+                self.file_mode = "ok"
             await send({"type": "http.response.body", "body": content[: len(content) // 2], "more_body": True})
             raise _Drop("the server died mid-download")
         if self.file_mode == "trickle":
