@@ -25,6 +25,7 @@ import contextlib
 import contextvars
 import os
 import select
+import socket
 import ssl
 import urllib.request
 import weakref
@@ -488,7 +489,16 @@ def _failure(e: BaseException, *, sent: bool) -> HTTPFailure:
     if isinstance(e, asyncio.TimeoutError):
         return TimedOut(f"no data from the server in time: {e}")
     if isinstance(e, aio_errors.ClientConnectorError):
-        return ConnectFailed(str(e))
+        # aiohttp's own text ("Cannot connect to host h:p ssl:default [Connect call failed ...]") names an SSL
+        # setting even for plain http; what went wrong is the OS's error.
+        reason = e.os_error
+        if isinstance(reason, ConnectionRefusedError):
+            why = "connection refused (nothing listens there)"
+        elif isinstance(reason, socket.gaierror):
+            why = f"the host name does not resolve ({reason.strerror or reason})"
+        else:
+            why = reason.strerror or str(reason) or type(reason).__name__
+        return ConnectFailed(why)
     if isinstance(e, aio_errors.ClientPayloadError):
         return Interrupted(f"the answer's body was cut off: {e}")  # a server that died mid-answer
     if isinstance(e, (aio_errors.ClientResponseError, aio_http_errors.HttpProcessingError)):

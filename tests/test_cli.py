@@ -152,13 +152,16 @@ def test_call_saves_output_files_and_prints_their_paths(urls: dict[str, str], tm
     assert result.exit_code == 0, result.output
     lines = dict(line.split(": ", 1) for line in result.stdout.splitlines())
     saved = Path(lines["Report"])
-    assert saved.is_file() and out_dir in saved.parents
+    assert saved.is_file() and saved.parent == out_dir.resolve()  # in the folder itself, under its own name
     assert saved.read_text() == "notes.txt: 12 bytes\n"
     assert lines["Summary"] == "notes.txt: 12 bytes"
     assert str(saved) in result.stderr  # "saved Report: <path>"
 
     as_json = json.loads(run("call", urls["media"], "/file_info", str(src), "-o", str(out_dir), "--json").stdout)
-    assert Path(as_json["Report"]).read_text() == "notes.txt: 12 bytes\n"
+    again = Path(as_json["Report"])
+    assert again.read_text() == "notes.txt: 12 bytes\n"
+    assert again.parent == out_dir.resolve() and again != saved  # the first one is not overwritten
+    assert sorted(p.name for p in out_dir.iterdir()) == sorted([saved.name, again.name])  # nothing else left
 
 
 def test_app_error_exits_1_with_the_remote_message(urls: dict[str, str]) -> None:
@@ -319,3 +322,12 @@ def test_a_failed_upload_is_reported_without_the_token(monkeypatch: pytest.Monke
 def test_deploy_rejects_a_malformed_space_id() -> None:
     result = run("deploy", str(SPACES_DIR / "calculator"), "--space-id", "just-a-name", "--dry-run")
     assert result.exit_code == 2 and "owner/name" in result.stderr
+
+
+def test_nothing_listening_says_so_plainly() -> None:
+    from compose.apps.processes import free_port
+
+    result = run("call", f"http://127.0.0.1:{free_port()}", "/predict", "hi")
+    assert result.exit_code == 1
+    assert "connection refused (nothing listens there)" in result.stderr
+    assert "ssl:default" not in result.stderr  # aiohttp's wording, which named an SSL setting for plain http

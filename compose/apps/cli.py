@@ -15,6 +15,7 @@ import asyncio
 import json
 import math
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -161,6 +162,34 @@ def _files_in(value: Any, returns: tuple[Return, ...]) -> list[tuple[str, str]]:
         if r.is_file and isinstance(v, str) and Path(v).is_file():
             found.append((label, str(Path(v).resolve())))
     return found
+
+
+def _into(value: Any, returns: tuple[Return, ...], folder: Path) -> Any:
+    """With --output-dir: each file output moved into `folder` itself under its own name (`name-2.ext` when that is
+    taken), not compose's per-user and per-download folders below it; the result names the moved files."""
+    moved: dict[str, str] = {}
+    target = folder.resolve()
+    for _, path in _files_in(value, returns):
+        src = Path(path)
+        if src.parent == target:
+            continue
+        dest = target / src.name
+        n = 1
+        while dest.exists():
+            n += 1
+            dest = target / f"{src.stem}-{n}{src.suffix}"
+        shutil.move(src, dest)
+        moved[path] = str(dest)
+        with suppress(OSError):  # the emptied download folders under `folder` (up to a non-empty one)
+            for parent in src.parents:
+                if parent == target or target not in parent.parents:
+                    break
+                parent.rmdir()
+    if not moved:
+        return value
+    values = [moved.get(str(Path(v).resolve()), v) if isinstance(v, str) else v
+              for v in _as_list(value, len(returns))]
+    return values[0] if len(returns) == 1 else tuple(values)
 
 
 # --- argument parsing -----------------------------------------------------------------------------------------------
@@ -541,6 +570,8 @@ def call(
                 result = _run_call(ep, positional, named, display)
             finally:
                 display.stop()
+            if output_dir is not None:
+                result = _into(result, ep.returns, output_dir)
             display.finish(result)
         finally:
             space.close()
