@@ -21,6 +21,7 @@ THIRD_PARTY = {
     "block_fn._id",  # gradio's BlockFunction id, to chain a mirrored event's trigger_after (mirror)
     "gc_utils._is_file_schema",  # gradio_client's FileData schema test (schema)
     "gc_utils._schema_contains_file",  # and its test for files anywhere inside a schema (schema)
+    "component._api_info",  # the schema a gr.api parameter (gradio's Api component) reports (agent.registry)
 }
 
 
