@@ -121,3 +121,11 @@ def test_an_api_component_reports_the_schema_kept_in_api_info() -> None:
     component = Api(None, {"type": "string"}, "x")
     component._api_info = {"type": "integer", "enum": [1, 2, 3]}
     assert component.api_info() == {"type": "integer", "enum": [1, 2, 3]}
+
+
+def test_plot_data_is_what_gr_plot_takes_from_a_handler_as_it_is() -> None:
+    # compose.ui.handler hands a remote plot ({"type", "plot"}) to an outer gr.Plot as gradio's PlotData.
+    from gradio.components.plot import PlotData
+
+    value = PlotData(type="plotly", plot="{}")
+    assert gr.Plot().postprocess(value) is value

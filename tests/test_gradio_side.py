@@ -412,3 +412,34 @@ def test_an_html_components_event_keeps_its_api_endpoint_when_the_html_is_shown_
         with serve(demo) as outer_url:
             direct = Client(url, verbose=False).predict("a", api_name="/htmlclick")
             assert Client(outer_url, verbose=False).predict("a", api_name="/htmlclick") == direct == "html clicked a"
+
+
+def test_a_remote_plot_reaches_an_outer_plot_through_a_handler_and_a_bokeh_one_never_runs_here() -> None:
+    # A matplotlib figure comes over the wire as {"type", "plot"}; the handler passed that dict on, and gradio's
+    # gr.Plot took it for a figure ("'dict' object has no attribute '__module__'"). A Bokeh document may carry
+    # CustomJS: the remote's code, which must not run in the composing app's page.
+    from gradio.components.plot import PlotData
+
+    png = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9"
+           "awAAAABJRU5ErkJggg==")
+    bokeh_doc = '{"doc": {"roots": [{"type": "CustomJS", "attributes": {"code": "alert(1)"}}]}}'
+
+    def draw(kind: str) -> Any:
+        return PlotData(type="matplotlib", plot=png) if kind == "image" else PlotData(type="bokeh", plot=bokeh_doc)
+
+    with gr.Blocks() as remote:
+        kind, plot = gr.Textbox(label="Kind"), gr.Plot(label="Chart")
+        gr.Button("Draw").click(draw, kind, plot, api_name="draw")
+    with serve(remote) as url:
+        ep = compose.Space(url).endpoint("/draw")
+        with gr.Blocks() as demo:
+            box, chart = gr.Textbox(), gr.Plot()
+            gr.Button().click(ep.handler(), box, chart, api_name="draw")
+        with gr.Blocks() as whole:
+            compose.Space(url).render()
+        with serve(demo) as outer_url, serve(whole) as whole_url:
+            direct = Client(url, verbose=False).predict("image", api_name="/draw")
+            assert direct["plot"] == png
+            for served in (outer_url, whole_url):
+                assert Client(served, verbose=False).predict("image", api_name="/draw") == direct
+                assert Client(served, verbose=False).predict("bokeh", api_name="/draw") is None

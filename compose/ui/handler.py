@@ -24,8 +24,10 @@ from typing import TYPE_CHECKING, Any
 import gradio as gr
 import numpy as np
 from gradio import processing_utils
+from gradio.components.plot import PlotData
 from PIL import Image
 
+from .. import redact
 from ..errors import ComposeError
 from ..files import FileArg, guess_mime, is_file_data, map_file_data, under_roots
 from ..identity import Identity, from_request
@@ -37,7 +39,9 @@ from ..updates import Update
 if TYPE_CHECKING:
     from ..endpoint import Endpoint
 
-__all__ = ["forward_update", "forwarder", "make_handler", "serve_files"]
+__all__ = ["forward_update", "forwarder", "make_handler", "safe_plot", "serve_files"]
+
+log = redact.logger("compose.handler")  # never a token in a log line
 
 
 def ident_for(request: gr.Request | None, oauth: Any) -> Identity:
@@ -236,7 +240,29 @@ def serve_files(value: Any) -> Any:
 
 
 # How an output of each kind becomes what the outer app's component of that kind takes from a handler.
+def _plot_value(value: Any) -> Any:
+    """A remote gr.Plot's result (`{"type", "plot"}`) as the outer gr.Plot takes it from a handler; a Bokeh plot
+    is dropped: its document may carry CustomJS, remote code that would run in this app's page."""
+    return safe_plot(value, trust_remote_js=False)
+
+
+def safe_plot(value: Any, *, trust_remote_js: bool) -> Any:
+    """A remote plot value that may be shown here: matplotlib (an image), Plotly or Altair (declarative specs) as
+    gradio's PlotData; Bokeh only if remote JS is trusted (else None, logged)."""
+    if not isinstance(value, dict) or "plot" not in value:
+        return value
+    kind = value.get("type")
+    if kind == "bokeh" and not trust_remote_js:
+        log.warning("a remote Bokeh plot was not shown: it may run the remote's JavaScript "
+                    "(space.render(trust_remote_js=True) shows it)")
+        return None
+    if kind not in ("matplotlib", "plotly", "altair", "bokeh"):
+        return None  # no plot gradio's page knows how to draw
+    return PlotData(type=kind, plot=str(value["plot"]))
+
+
 _BY_KIND: dict[str, Convert] = {
+    "plot": _plot_value,
     "chatbot": serve_files,  # gradio's message form goes back into gr.Chatbot as it is
     "file": _local_file,  # a gr.File(file_count="multiple")'s (one file's is is_file)
     "label": _label_value, "gallery": _gallery_value, "imageslider": _slider_value,

@@ -34,7 +34,7 @@ from ..limits import check_schema_counts
 from ..loop import run_async, run_sync
 from ..outer import to_gradio_error, upload_root
 from ..schema import EndpointSchema, output_kinds, slots
-from .handler import forward_update, forwarder, serve_files
+from .handler import forward_update, forwarder, safe_plot, serve_files
 from .mirror import DynamicPart, build, make_component
 
 if TYPE_CHECKING:
@@ -218,8 +218,10 @@ def _signature(schema: EndpointSchema, comps: dict[int, dict[str, Any]]) -> insp
     return inspect.Signature(params)
 
 
-def _raw_fn(space: Space, schema: EndpointSchema, comps: dict[int, dict[str, Any]]) -> Callable[..., Any]:
-    """A preprocess=False/postprocess=False function for one remote dependency (payloads pass through)."""
+def _raw_fn(space: Space, schema: EndpointSchema, comps: dict[int, dict[str, Any]], *,
+            trust_remote_js: bool = False) -> Callable[..., Any]:
+    """A preprocess=False/postprocess=False function for one remote dependency (payloads pass through, but for a
+    Bokeh plot, which may carry the remote's JavaScript: shown only with `trust_remote_js`)."""
 
     def prepare(payloads: tuple[Any, ...]) -> list[Any]:
         # State slots are not checked: run_call sends None for them (the upstream session holds the value).
@@ -230,8 +232,11 @@ def _raw_fn(space: Space, schema: EndpointSchema, comps: dict[int, dict[str, Any
 
     kinds = schema.output_kinds or tuple("" for _ in schema.output_ids)
 
+    def shown(v: Any, kind: str) -> Any:
+        return safe_plot(v, trust_remote_js=trust_remote_js) if kind == "plot" else serve_files(v)
+
     def present(data: list[Any], changed: list[int] | None = None) -> Any:
-        return _one_or_tuple([serve_files(v) if slot is not None else _slotless(v, kind, cid in (changed or ()))
+        return _one_or_tuple([shown(v, kind) if slot is not None else _slotless(v, kind, cid in (changed or ()))
                               for v, slot, cid, kind in zip(data, schema.output_slots, schema.output_ids, kinds,
                                                             strict=False)])
 
@@ -360,7 +365,8 @@ def render_space(space: Space, *, trust_remote_js: bool = False) -> Rendered:
         if dep.get("render_id") is not None:
             fns.append(_dynamic_part(space, schema, comps, sch.endpoints))
         else:
-            fns.append(_raw_fn(space, schema, comps) if dep.get("backend_fn") else None)
+            fns.append(_raw_fn(space, schema, comps, trust_remote_js=trust_remote_js) if dep.get("backend_fn")
+                       else None)
     descriptions = {name: ep.description for name, ep in sch.endpoints.items()}
     # The app's own files (an image in its layout): fetched now, once, for everyone (no end user's identity).
     local = _local_values(space, comps, Identity(), "its layout")
