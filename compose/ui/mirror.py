@@ -106,6 +106,8 @@ def make_component(config: dict[str, Any], *, is_file: bool = False, trust_remot
                                                          "max_height", "show_label", "container", "padding")}
     if not trust_remote_js:
         props = {k: v for k, v in props.items() if k not in _UNSAFE_PROPS}
+        if name == "plot" and isinstance(value, dict) and value.get("type") == "bokeh":
+            value = None  # a Bokeh document may carry CustomJS: the remote's code (see compose.ui.handler)
     cls = Api if name == "api" else component_or_layout_class(name)
     kwargs = cls.recover_kwargs({k: v for k, v in props.items() if k not in DROP})
     if "sanitize_html" in kwargs or name in ("markdown", "chatbot"):
