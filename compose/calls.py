@@ -134,6 +134,7 @@ async def _run_call(up: Upstream, schema: EndpointSchema, values: list[Any], ide
     stream_headers = up.headers(None, session_hash, accept="text/event-stream")
     stream_cookie = up.cookies.header(session_hash)
     data_path = f"{sch.api_prefix}/queue/data"
+    up.streams.joining(session_hash)
     early = up.streams.prepare(session_hash, stream_headers, opener=up.transport.stream, path=data_path)
     if not early:
         # join → stream, one after the other: this call needs one connection, the session's next call two at once.
@@ -148,6 +149,7 @@ async def _run_call(up: Upstream, schema: EndpointSchema, values: list[Any], ide
     except BaseException:
         if early:
             up.streams.unprepare(session_hash)  # no call will wait on it: Gradio must not hold it open for nothing
+        up.streams.join_failed(session_hash)
         raise
     # The data stream carries no user's headers: it may serve several calls of a shared session, and starts nothing.
     # Headers again, after the join: its answer may have set the session's affinity cookie (a first call's stream

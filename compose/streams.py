@@ -96,6 +96,8 @@ class _Session:
     finished: set[str] = field(default_factory=set)  # events with nothing more to come (completed, or cut off)
     released: set[str] = field(default_factory=set)  # events whose call left before their completion came
     unclaimed: set[str] = field(default_factory=set)  # events that completed before their call subscribed
+    joins: int = 0  # joins sent whose call has not subscribed yet: the only events a message may come early for
+    early_bytes: dict[str, int] = field(default_factory=dict)  # bytes kept per event no call has subscribed to
     task: asyncio.Task[None] | None = None
     answered: bool = False  # the current stream request got a response (so a failure now is mid-stream)
     early: bool = False  # opened ahead of its join (`prepare`), and nothing routed yet
@@ -107,8 +109,9 @@ class _Session:
     source: tuple[Headers, Opener, str] | None = None
 
     def idle(self) -> bool:
-        """No call waits here, and no message is kept for a call whose join has not answered yet."""
-        return not self.subscribed and all(q.empty() for q in self.queues.values())
+        """No call waits here, no join is on its way, and no message is kept for a call whose join has not
+        answered yet."""
+        return not self.subscribed and not self.joins and all(q.empty() for q in self.queues.values())
 
 
 Headers = Mapping[str, str]
@@ -187,6 +190,10 @@ class StreamHub:
         route, and yields the status and the body's chunks).
         """
         s, loop = self._session(session_hash)
+        s.joins = max(0, s.joins - 1)
+        s.early_bytes.pop(event_id, None)
+        if not s.joins:
+            self._drop_early(s, keep=event_id)
         q = s.queues.get(event_id)
         if q is None:
             q = s.queues[event_id] = Mailbox()
@@ -199,6 +206,33 @@ class StreamHub:
         if s.task is None or s.task.done():
             s.task = loop.create_task(self._read(session_hash, s))
         return q
+
+    def joining(self, session_hash: str) -> None:
+        """A join of this session is about to go out: until its call subscribes (or `join_failed`), messages for
+        an event nobody waits on yet may be its own, and are kept. At no other time: an upstream sending messages
+        for events nobody joined filled memory with them for as long as the Space lived."""
+        s, _ = self._session(session_hash)
+        s.joins += 1
+
+    def join_failed(self, session_hash: str) -> None:
+        """The join announced by `joining` failed: no call will subscribe for it."""
+        s = self._sessions.get(session_hash)
+        if s is None:
+            return
+        s.joins = max(0, s.joins - 1)
+        if not s.joins:
+            self._drop_early(s)
+        if s.idle() and (s.task is None or s.task.done()):
+            self._sessions.pop(session_hash, None)
+
+    @staticmethod
+    def _drop_early(s: _Session, keep: str | None = None) -> None:
+        """No join is on its way any more: what was kept for events no call subscribed to is nobody's (a cancelled
+        call's last messages, or an upstream's made-up events)."""
+        for event_id in [e for e in s.queues if e not in s.subscribed and e != keep]:
+            del s.queues[event_id]
+            s.unclaimed.discard(event_id)
+        s.early_bytes.clear()
 
     def release(self, session_hash: str, event_id: str) -> None:
         """Forget `event_id`; the stream itself stays until the server closes it."""
@@ -319,7 +353,7 @@ class StreamHub:
                     msg = orjson.loads(data)
                     if s.early and isinstance(msg, dict) and msg.get("session_not_found"):
                         forgotten = True  # read on to the end: leaving early would make Gradio drop the session
-                    if not forgotten and self._route(s, msg):
+                    if not forgotten and self._route(s, msg, len(data)):
                         # close_stream: only the body's last bytes are to come; a request that finds no idle
                         # connection meanwhile may wait for this one (compose.http.Reply.ending).
                         closed = s.closing = True
@@ -333,7 +367,7 @@ class StreamHub:
         s.early = False
         return True
 
-    def _route(self, s: _Session, msg: dict[str, Any]) -> bool:
+    def _route(self, s: _Session, msg: dict[str, Any], size: int = 0) -> bool:
         """Hand one message to its event's queue; True for close_stream."""
         if not isinstance(msg, dict):
             log.debug("dropped a data-stream message that is not an object: %.200r", msg)
@@ -352,6 +386,10 @@ class StreamHub:
                     q.put(HEARTBEAT)
             return False
         event_id = msg.get("event_id")
+        if event_id is not None and not isinstance(event_id, str):
+            # Gradio's event ids are strings: this one names no call (a list or dict could not even be looked up).
+            log.debug("dropped a %r message with a malformed event id: %.100r", kind, event_id)
+            return False
         if event_id in s.released:
             # Its call has gone (e.g. the completion Gradio sends after a cancel): drop it, not keep it.
             if kind == "process_completed":
@@ -367,7 +405,15 @@ class StreamHub:
             for q in s.queues.values():
                 q.put(msg)
             return False
-        # Messages can arrive before the joining call has subscribed; keep them for it.
+        # Messages can arrive before the joining call has subscribed (the race is its join's answer against the
+        # stream's first messages): keep them for it, while a join is on its way, up to MAX_EARLY bytes. With no
+        # join on its way the event is nobody's.
+        if event_id not in s.subscribed:
+            kept = sum(s.early_bytes.values())
+            if not s.joins or kept + size > MAX_EARLY:
+                log.debug("dropped a %r message for an event no call waits on", kind)
+                return False
+            s.early_bytes[event_id] = s.early_bytes.get(event_id, 0) + size
         q = s.queues.get(event_id)
         if q is None:
             q = s.queues[event_id] = Mailbox()
@@ -384,6 +430,7 @@ class StreamHub:
 
 
 MAX_EVENT = 64 * 2**20  # bytes of one data-stream event (or line), as much as a whole answer's body may be
+MAX_EARLY = 64 * 2**20  # bytes kept per session for events whose join has not answered yet
 
 
 class EventTooLarge(ValueError):

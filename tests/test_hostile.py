@@ -354,6 +354,23 @@ async def test_a_completion_with_no_event_id_is_nobodys_result(server, make_spac
     assert await asyncio.wait_for(call, HANG) == "echo: mine"
 
 
+async def test_messages_for_events_nobody_joined_are_not_kept(server, make_space):
+    # 40 MiB of progress for made-up events, then messages whose event id is no string, then the call's own result.
+    # compose kept every one of them in a mailbox for as long as the Space lived (+311 MiB for 300 of them), and
+    # an unhashable event id broke the stream for every call of the session.
+    pad = "x" * 2**20
+    junk = [{"msg": "progress", "event_id": f"nobody-{i}", "progress_data": None, "pad": pad} for i in range(40)]
+    odd = [{"msg": "progress", "event_id": ["$event"]}, {"msg": "progress", "event_id": {"id": 1}},
+           {"msg": "progress", "event_id": 5}]
+    server.scripts = [[*junk, *odd, "ok"]]
+    space = make_space(server.url)
+    with peak_mib() as peak:
+        assert await asyncio.wait_for(space.endpoint("/echo").call("hi"), HANG) == "echo: hi"
+        await space.upstream.streams.settle(HANG)
+    assert space.upstream.streams.sessions_held == 0
+    assert peak[0] < 24, f"peak {peak[0]:.0f} MiB"  # what one message is, not all of them
+
+
 # --- limits: uploads per call, in-flight calls per Space, the circuit breaker, schema size ---------------------------
 
 
