@@ -203,9 +203,12 @@ async def _joined(up: Upstream, schema: EndpointSchema, join: asyncio.Future[Res
 def _event_id(response: Response) -> str | None:
     """The event id of a join's answer, or None if the answer is not Gradio's."""
     try:
-        return str(response.json()["event_id"])
+        event_id = response.json()["event_id"]
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
+    # Gradio's ids are strings; null (or an object) named no event, and the call waited out its idle deadline for
+    # messages of an event called "None".
+    return event_id if isinstance(event_id, str) and event_id else None
 
 
 def _note_changed_states(completion: dict[str, Any], output: dict[str, Any]) -> None:
@@ -318,6 +321,11 @@ async def _read(up: Upstream, schema: EndpointSchema, box: Mailbox, emit: Emit,
             data = output.get("data")
             if data is None or (schema.streams and not data and latest is not None):
                 data = latest or []
+            if not schema.streams and isinstance(data, list) and len(data) < len(schema.output_slots):
+                # A success without the values: None for a result would be a silent lie.
+                raise UpstreamDisconnected(f"the Space answered success with {len(data)} of the endpoint's "
+                                           f"{len(schema.output_slots)} output values; this call was abandoned",
+                                           space=up.name, api_name=name)
             result = await present(list(data))
             if completion is not None:
                 if isinstance(output.get("render_config"), dict):
@@ -346,9 +354,11 @@ def _app_error(up: Upstream, api_name: str, output: dict[str, Any]) -> AppError 
 
 def _join_error(up: Upstream, schema: EndpointSchema, response: Response) -> ComposeError:
     try:
-        detail = response.json().get("detail")
+        answer = response.json()
     except ValueError:
-        detail = response.text[:200]
+        answer = None
+    # Gradio's error answers are {"detail": ...}; any other shape is shown as its text.
+    detail = answer.get("detail") if isinstance(answer, dict) else response.text[:200]
     if response.status_code == 422 and (invalid := validation_failure(detail, schema, space=up.name)):
         return invalid  # the remote's validators refused the arguments: each parameter and its message
     if response.status_code == 422:

@@ -101,6 +101,8 @@ _UNSAFE = re.compile(r"[^\w.\- ]+", re.UNICODE)
 
 def safe_name(remote_name: str | None) -> str:
     """A file name safe to create in a download folder: no directories, no `..`, nothing hidden, not empty."""
+    if not isinstance(remote_name, str):
+        remote_name = None  # a remote's orig_name of another type (a list, a number): no name at all
     base = (remote_name or "").replace("\\", "/").rsplit("/", 1)[-1]
     base = gc_utils.strip_invalid_filename_characters(_UNSAFE.sub("_", base), max_bytes=120)
     # Strip dots and spaces together: lstrip(".") then strip() turned " .bashrc" into the hidden ".bashrc".

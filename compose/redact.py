@@ -57,10 +57,13 @@ def remember(headers: Mapping[str, str]) -> None:
 
 
 def redact(text: str) -> str:
-    """`text` with every remembered secret and every token-shaped string replaced by `[redacted]`.
+    """`text` with every remembered secret and every token-shaped string replaced by `[redacted]` (anything else
+    than a string, as a remote's malformed message may be, as its text).
 
     Usage: `message = redact(upstream_detail)`.
     """
+    if not isinstance(text, str):
+        text = "" if text is None else str(text)
     if not text:
         return text
     with _lock:

@@ -21,6 +21,7 @@ from typing import Any, Literal
 from gradio_client import utils as gc_utils
 from pydantic import BaseModel, ValidationError
 
+from .errors import ConfigError
 from .files import write_atomically
 
 __all__ = ["JSON_TYPES", "CacheEntry", "EndpointSchema", "Parameter", "Return", "SpaceSchema", "cache_identity",
@@ -92,6 +93,11 @@ def _holds_files(schema: Any) -> bool:
     if not isinstance(schema, dict) or _is_file(schema):
         return False
     return bool(gc_utils._schema_contains_file(schema, schema.get("$defs", {})))
+
+
+def _size(value: Any) -> int | None:
+    """A byte count from the config (Gradio's max_file_size), or None when it gives none that is one."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def _type_name(schema: dict[str, Any]) -> str:
@@ -228,6 +234,16 @@ class SpaceSchema:
 
     @classmethod
     def parse(cls, url: str, config: dict[str, Any], info: dict[str, Any]) -> SpaceSchema:
+        """The schema of the app at `url` from its /config and /gradio_api/info; `ConfigError` if they are not
+        shaped as Gradio's (valid JSON of another shape: not a bare TypeError from deep inside)."""
+        try:
+            return cls._parse(url, config, info)
+        except (AttributeError, TypeError, ValueError, KeyError, IndexError) as e:
+            raise ConfigError(f"{url}: its /config or /gradio_api/info is not shaped as a Gradio app's "
+                              f"({type(e).__name__}: {str(e)[:200]})") from None
+
+    @classmethod
+    def _parse(cls, url: str, config: dict[str, Any], info: dict[str, Any]) -> SpaceSchema:
         components = {c["id"]: c for c in config.get("components", [])}
         named = info.get("named_endpoints", {})
         endpoints: dict[str, EndpointSchema] = {}
@@ -244,7 +260,7 @@ class SpaceSchema:
             version=str(config.get("version", "")),
             api_prefix=str(config.get("api_prefix", "/gradio_api")),
             app_id=str(config.get("app_id", "")),
-            max_file_size=config.get("max_file_size"),
+            max_file_size=_size(config.get("max_file_size")),
             endpoints=endpoints,
             config=config,
         )

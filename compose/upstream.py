@@ -623,7 +623,15 @@ class Upstream:
         if response.status_code != 200:
             raise SpaceUnavailable(f"upload of {path.name!r} answered {response.status_code}", space=self.name,
                                    api_name=api_name)
-        return {"path": response.json()[0], "orig_name": path.name, "size": path.stat().st_size}
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        if not (isinstance(answer, list) and answer and isinstance(answer[0], str) and answer[0]):
+            # Gradio answers the list of the uploaded files' paths; anything else is no upload this call can use.
+            raise SpaceUnavailable(f"upload of {path.name!r} answered 200 without a file path: "
+                                   f"{response.text[:200]!r}", space=self.name, api_name=api_name)
+        return {"path": answer[0], "orig_name": path.name, "size": path.stat().st_size}
 
     def user_download_dir(self, user: str | None) -> Path:
         """Where files downloaded for this end user land (the guard lets a user's agent pass these back)."""
@@ -646,6 +654,7 @@ class Upstream:
         sch = self.schema_now()
         route = file_route(sch.api_prefix, remote["path"])
         root, name = self.user_download_dir(ident.session), remote.get("orig_name")
+        name = name if isinstance(name, str) else None  # a malformed one: named after its path instead
         target = kept_download_path(root, self.url, str(remote["path"])) if keep else None
         if target is None:
             target = new_download_path(root, name or remote["path"])

@@ -24,7 +24,8 @@ itself, never launched), and `server.answer(api_name, data)` gives an "ok" resul
 also be message dicts, where the value "$event" stands for the join's event id. Other knobs: `files` (served at
 `/gradio_api/file=`, with `file_mode` "ok", "reset" or "trickle"), `uploads` (what POST /upload received),
 `config_faults` (statuses for the next GET /config: an app still starting), `config_pad` / `extra_endpoints` (a
-huge schema), `endless` (paths whose answer never ends), `echo_headers` (a
+huge schema), `config_patch` / `info_patch` (a schema of another shape), `join_answers` / `upload_answer` (answers
+of another shape), `endless` (paths whose answer never ends), `echo_headers` (a
 500 or gr.Error that repeats the request's headers), `redeploy(app)` (a new app_id and schema, as after a
 redeploy), and `max_pending` (the most events pending at once).
 
@@ -58,6 +59,7 @@ _Step = dict[str, Any] | str | threading.Event  # a message to send, a scripted 
 Scope = dict[str, Any]
 
 API_PREFIX = "/gradio_api"
+_UNSET: Any = object()
 _TICK = 0.05  # how often a stalled stream looks up (heartbeat pacing, shutdown): the server's clock, not the test's
 
 
@@ -208,6 +210,10 @@ class FaultServer:
         self.heartbeats = 0  # heartbeats sent so far
         # --- fault knobs (set by the test before the call) ---
         self.join_faults: list[tuple[int, dict[str, str]]] = []  # answered to the next joins, in order
+        self.join_answers: list[tuple[int, Any]] = []  # (status, JSON body) answered verbatim to the next joins
+        self.upload_answer: Any = _UNSET  # JSON answered to every upload instead of the files' paths
+        self.config_patch: dict[str, Any] = {}  # top-level keys of /config replaced (a schema of another shape)
+        self.info_patch: dict[str, Any] = {}  # and of /gradio_api/info
         self.join_fault_forever: tuple[int, dict[str, str]] | None = None  # answered to every join
         self.join_drop = False  # join: 200 headers, half a body, then the socket closes
         self.config_drops = 0  # the next N GET /config: 200 headers, half a body, then the socket closes
@@ -245,7 +251,8 @@ class FaultServer:
         self._app_config, self._app_info = config, app.get_api_info()
 
     def config(self) -> dict[str, Any]:
-        return dict(self._app_config) if self._app_config is not None else _config(self.app_id)
+        config = dict(self._app_config) if self._app_config is not None else _config(self.app_id)
+        return {**config, **self.config_patch}
 
     async def _padded_config(self, send: Any) -> None:
         """The config with `config_pad` bytes of CSS, its length announced, written 1 MiB at a time (never built
@@ -269,7 +276,7 @@ class FaultServer:
             template = next(iter(named.values()))
             named.update({f"/extra_{i}": template for i in range(self.extra_endpoints)})
             info = {**info, "named_endpoints": named}
-        return info
+        return {**info, **self.info_patch}
 
     def _api_name(self, fn_index: int) -> str:
         for dep in self.config()["dependencies"]:
@@ -368,6 +375,10 @@ class FaultServer:
     async def _join(self, request: Recorded, send: Any) -> None:
         with self._joins_changed:
             self._joins_changed.notify_all()
+        if self.join_answers:
+            status, answer = self.join_answers.pop(0)
+            await _respond(send, status, answer)
+            return
         fault = self.join_faults.pop(0) if self.join_faults else self.join_fault_forever
         if fault is not None:
             status, headers = fault
@@ -530,7 +541,7 @@ class FaultServer:
             content = part.split(b"\r\n\r\n", 1)[1][:-2]
             self.uploads.append(content)
             names.append(f"/tmp/gradio/upload/{uuid.uuid4().hex}/file")
-        await _respond(send, 200, names)
+        await _respond(send, 200, names if self.upload_answer is _UNSET else self.upload_answer)
 
 
 async def _respond(send: Any, status: int, body: Any, headers: dict[str, str] | None = None) -> None:

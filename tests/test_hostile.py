@@ -371,6 +371,70 @@ async def test_messages_for_events_nobody_joined_are_not_kept(server, make_space
     assert peak[0] < 24, f"peak {peak[0]:.0f} MiB"  # what one message is, not all of them
 
 
+# --- answers of the wrong shape: typed, for that call, at once ------------------------------------------------------
+
+
+@pytest.mark.parametrize("where, patch", [
+    ("config", {"dependencies": "x"}), ("config", {"dependencies": [1, 2]}), ("config", {"components": None}),
+    ("info", {"named_endpoints": None}), ("info", {"named_endpoints": {"/echo": "x"}}),
+], ids=["dependencies-text", "dependencies-numbers", "components-null", "endpoints-null", "endpoint-text"])
+async def test_a_schema_of_another_shape_is_a_config_error(server, make_space, where, patch):
+    # Valid JSON, but not a Gradio app's: a bare AttributeError/TypeError from deep inside the parser before.
+    setattr(server, f"{where}_patch", patch)
+    with pytest.raises(compose.ConfigError, match="not shaped as a Gradio app's"):
+        await asyncio.wait_for(make_space(server.url).aload(), HANG)
+
+
+@pytest.mark.parametrize("status, answer, error, words", [
+    (200, {"event_id": None}, compose.SpaceUnavailable, "without an event id"),  # it waited out idle_timeout
+    (200, {"event_id": {"id": 1}}, compose.SpaceUnavailable, "without an event id"),
+    (400, [1], compose.APIChanged, "[1]"),  # AttributeError: 'list' object has no attribute 'get'
+    (422, "abc", compose.AppError, "abc"),
+])
+async def test_a_join_answer_of_another_shape_is_typed_at_once(server, make_space, status, answer, error, words):
+    server.join_answers = [(status, answer)]
+    space = make_space(server.url, idle_timeout=HANG * 3, retries=0)
+    with pytest.raises(error) as caught:
+        await asyncio.wait_for(space.endpoint("/echo").call("x"), HANG)
+    assert words in str(caught.value)
+    assert await asyncio.wait_for(space.endpoint("/echo").call("y"), HANG) == "echo: y"  # and the next call works
+
+
+@pytest.mark.parametrize("answer", [{"a": 1}, [], None, [{"x": 1}], "<html>"], ids=str)
+def test_an_upload_answer_of_another_shape_is_typed(server, make_space, tmp_path, answer):
+    # Gradio answers the list of the files' paths; a dict was sent upstream as the file's path, the rest raised
+    # KeyError, IndexError, TypeError or a JSON error.
+    server.redeploy(blocks(files=lambda: ([gr.File(label="doc")], [gr.Textbox(label="n")])))
+    server.upload_answer = answer
+    doc = tmp_path / "doc.txt"
+    doc.write_text("hello")
+    with pytest.raises(compose.SpaceUnavailable, match="without a file path"):
+        make_space(server.url).endpoint("/files").predict(compose.file(doc))
+
+
+@pytest.mark.parametrize("message, error", [
+    ({"msg": "unexpected_error", "event_id": "$event", "message": ["not", "text"]}, compose.UpstreamDisconnected),
+    ({"msg": "process_completed", "event_id": "$event", "success": False,
+      "output": {"error": ["not text"], "title": ["nor this"]}}, compose.AppError),
+    ({"msg": "process_completed", "event_id": "$event", "success": True, "output": {"data": []}},
+     compose.UpstreamDisconnected),  # a success without the value: None before
+    ({"msg": "process_completed", "event_id": "$event", "success": True}, compose.UpstreamDisconnected),
+], ids=["error-message-list", "error-title-list", "success-no-values", "success-no-output"])
+async def test_a_message_of_another_shape_fails_its_call_typed(server, make_space, message, error):
+    server.scripts = [[message]]
+    space = make_space(server.url)
+    with pytest.raises(error):
+        await asyncio.wait_for(space.endpoint("/echo").call("x"), HANG)
+    assert await asyncio.wait_for(space.endpoint("/echo").call("y"), HANG) == "echo: y"
+
+
+async def test_a_file_name_of_another_type_is_no_name(file_server, make_space, tmp_path):
+    file_server.answer = lambda api_name, data: [{**file_data("/remote/big.bin"), "orig_name": ["x"]}]
+    space = make_space(file_server.url, download_dir=tmp_path / "dl")
+    local = await asyncio.wait_for(space.endpoint("/file").call("x"), HANG)  # AttributeError from the name before
+    assert Path(local).read_bytes() == BIG and Path(local).name == "big.bin"  # named after its remote path
+
+
 # --- limits: uploads per call, in-flight calls per Space, the circuit breaker, schema size ---------------------------
 
 
