@@ -129,3 +129,10 @@ def test_plot_data_is_what_gr_plot_takes_from_a_handler_as_it_is() -> None:
 
     value = PlotData(type="plotly", plot="{}")
     assert gr.Plot().postprocess(value) is value
+
+
+def test_get_root_url_takes_a_request_its_route_and_a_root_path() -> None:
+    # compose.agent.registry makes a served file's URL absolute with it, as gradio's MCP server does.
+    from gradio import route_utils
+
+    assert list(inspect.signature(route_utils.get_root_url).parameters) == ["request", "route_path", "root_path"]

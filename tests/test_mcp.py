@@ -174,3 +174,36 @@ async def test_an_image_result_reaches_an_mcp_client_as_an_image(make_space: Any
                 assert img.convert("RGB").getpixel((0, 0)) == (123, 123, 123)
         finally:
             ours.close()
+
+
+async def test_a_file_among_several_results_reaches_an_mcp_client_as_a_url(make_space: Any) -> None:
+    # Text-to-speech and text-to-image Spaces answer a file and something else (its seed, a summary): the file
+    # was a path on the composing host, which an MCP client cannot read (and which named our disk).
+    import json
+    import wave
+
+    def speak(text: str) -> tuple[tuple[int, np.ndarray], str]:
+        return (8000, np.zeros(800, dtype=np.int16)), f"{len(text)} characters"
+
+    with serve(gr.Interface(speak, gr.Textbox(label="text"), [gr.Audio(label="speech"), gr.Textbox(label="note")],
+                            api_name="speak")) as url:
+        registry = compose.ToolRegistry()
+        (name,) = registry.add(make_space(url))
+        ours = registry.mcp_blocks()
+        ours.launch(mcp_server=True, prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,
+                    server_port=free_port())
+        try:
+            async with streamable_http_client(ours.local_url.rstrip("/") + "/gradio_api/mcp/") as (r, w, *_), \
+                    ClientSession(r, w) as session:
+                await session.initialize()
+                result = await session.call_tool(name, {"text": "hello"})
+            (text,) = [c.text for c in result.content if c.type == "text"]
+            answer = json.loads(text)
+            assert answer["note"] == "5 characters"
+            assert answer["speech"].startswith(ours.local_url.rstrip("/") + "/gradio_api/file=")
+            fetched = httpx.get(answer["speech"], timeout=20)
+            assert fetched.status_code == 200
+            with wave.open(io.BytesIO(fetched.content)) as sound:
+                assert sound.getframerate() == 8000 and sound.getnframes() == 800
+        finally:
+            ours.close()

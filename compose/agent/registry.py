@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ..errors import ComposeError, ConfigError, InvalidArguments
 from ..files import FILE_META, file_route, is_url, under_roots
 from ..outer import serve_locally
+from ..schema import output_labels
 from .tool_schema import decode_argument, mcp_property, parameter_description, parameters_schema
 
 if TYPE_CHECKING:
@@ -156,14 +157,25 @@ def _mcp_value(value: Any) -> Any:
 
 
 def _mcp_function(registry: ToolRegistry, name: str) -> Any:
+    import gradio as gr  # (only mcp_blocks, which has imported it, gets here)
+
     tool = registry.tool(name)
     endpoint_params = {p.name: p for p in tool.endpoint.parameters}
     one_file = len(tool.endpoint.returns) == 1 and tool.endpoint.returns[0].is_file
 
+    returns = tool.endpoint.returns
+    labels = output_labels(returns)
+
+    def ours(value: Any) -> bool:
+        """A file result compose downloaded (only such a copy is ever served from here)."""
+        return (isinstance(value, str) and not is_url(value) and Path(value).is_file()
+                and under_roots(Path(value), (tool.endpoint.space.download_dir,)))
+
     async def fn(*args: Any, **kwargs: Any) -> Any:
         # gradio (and so its MCP server) calls the function with positional arguments in signature order, so
         # they are bound by the signature below rather than taken as keywords only.
-        arguments = fn.__signature__.bind(*args, **kwargs).arguments  # type: ignore[attr-defined]
+        arguments = dict(fn.__signature__.bind(*args, **kwargs).arguments)  # type: ignore[attr-defined]
+        request = arguments.pop("request", None)
         try:
             result = await registry.call(name, dict(arguments))
         except ComposeError as e:
@@ -172,12 +184,18 @@ def _mcp_function(registry: ToolRegistry, name: str) -> Any:
             from ..outer import to_gradio_error
 
             raise to_gradio_error(e) from e
+        if isinstance(result, dict) and len(returns) > 1:
+            # Several outputs: a file among them is a path on this host, which means nothing to an MCP client
+            # (and names our disk): served by this app, and given as its URL, as gradio's MCP server gives one.
+            root = _root_url(request)
+            result = {label: (root + file_route(MCP_API_PREFIX, serve_locally(_mcp_value(v)))
+                              if r.is_file and ours(_mcp_value(v)) else v)
+                      for label, r, v in zip(labels, returns, (result.get(k) for k in labels), strict=False)}
         if isinstance(result, (dict, list)):
             # JSON, not a Python repr, for structured results (gradio's MCP server sends str() of what it gets).
             return json.dumps(_jsonable(result), ensure_ascii=False, default=str)
         value = _mcp_value(result)
-        if (one_file and isinstance(value, str) and not is_url(value) and Path(value).is_file()
-                and under_roots(Path(value), (tool.endpoint.space.download_dir,))):  # only a copy compose made
+        if one_file and ours(value):
             # A file result (a downloaded copy here): served by this app, and handed back as FileData, which
             # gradio's MCP server sends as the image itself plus its URL (a path on this host means nothing to an
             # MCP client, and names our disk).
@@ -197,10 +215,14 @@ def _mcp_function(registry: ToolRegistry, name: str) -> Any:
         params.append(inspect.Parameter(key, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=annotation,
                                         default=default))
     # gr.api derives the endpoint's outputs from the return annotation: without one the result is dropped.
-    returns: Any = None if tool.output_type == "null" else (
+    result_type: Any = None if tool.output_type == "null" else (
         str if tool.output_type in ("object", "image", "audio") else _PY.get(str(tool.output_type), Any))
-    fn.__signature__ = inspect.Signature(params, return_annotation=returns)  # type: ignore[attr-defined]
-    fn.__annotations__ = {**{q.name: q.annotation for q in params}, "return": returns}
+    # The MCP request (gradio passes a gr.Request-typed parameter, and leaves it out of the schema): what makes a
+    # served file's URL absolute.
+    params.append(inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=gr.Request,
+                                    default=None))
+    fn.__signature__ = inspect.Signature(params, return_annotation=result_type)  # type: ignore[attr-defined]
+    fn.__annotations__ = {**{q.name: q.annotation for q in params}, "return": result_type}
     fn.__name__ = name
     args_doc = "\n".join(f"    {k}: {parameter_description(endpoint_params[k])}" for k in tool.inputs)
     fn.__doc__ = f"{tool.description}\n\nArgs:\n{args_doc}" if args_doc else tool.description
@@ -223,6 +245,17 @@ def _mcp_order(tool: SpaceTool) -> list[str]:
     one of them required in the schema. An MCP client sends arguments by name: the order is nobody's business."""
     required = {p.name for p in tool.endpoint.parameters if p.required}
     return sorted(tool.inputs, key=lambda key: key not in required)
+
+
+def _root_url(request: Any) -> str:
+    """This MCP app's own address as the client reached it (empty when unknown: the URL stays relative to it)."""
+    inner = getattr(request, "request", None)
+    if inner is None:
+        return ""
+    from gradio import route_utils
+
+    # gradio's own rule (forwarded headers, root_path), as its MCP server makes a file result's URL absolute.
+    return str(route_utils.get_root_url(request=inner, route_path=inner.url.path, root_path=None)).rstrip("/")
 
 
 def _jsonable(value: Any) -> Any:
