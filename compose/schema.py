@@ -124,6 +124,11 @@ class Parameter:
     is_file: bool
 
     @property
+    def is_editor(self) -> bool:
+        """True for a gr.ImageEditor: `{"background", "layers", "composite"}`, each an image file."""
+        return self.component.lower() == "imageeditor"
+
+    @property
     def is_table(self) -> bool:
         """True for a gr.Dataframe: a table of rows (see compose.validation for the forms it takes)."""
         return self.component.lower() == "dataframe"

@@ -263,3 +263,33 @@ def test_a_wrong_type_for_open_choices_says_any_text_goes(space: compose.Space) 
         space.endpoint("/greet").predict("ada", style=5)
     # Not "expects Literal['plain', 'fancy']": the Dropdown takes any text.
     assert "expects str (for example 'plain', 'fancy'), got int 5" in str(caught.value)
+
+
+# --- an image editor, as a model passes images -----------------------------------------------------------------------
+
+
+def test_an_image_editor_takes_images_as_paths_or_only_the_image_to_edit(tmp_path: Any) -> None:
+    # Its schema was gradio's raw EditorData (three full FileData objects): paths a model wrote inside it went as
+    # text, and the remote failed with a pydantic error.
+    import numpy as np
+    from PIL import Image
+
+    def painted(editor: dict[str, Any]) -> int:
+        layers = editor["layers"] or [editor["composite"]]
+        return int(sum((np.asarray(layer)[..., 3] > 0).sum() for layer in layers))
+
+    with gr.Blocks() as demo:
+        editor, out = gr.ImageEditor(type="numpy", label="Image"), gr.Number()
+        gr.Button().click(painted, editor, out, api_name="painted")
+    background, layer = tmp_path / "bg.png", tmp_path / "layer.png"
+    Image.fromarray(np.full((24, 32, 4), 200, "uint8")).save(background)
+    stroke = np.zeros((24, 32, 4), "uint8")
+    stroke[5:10, 5:15] = [255, 0, 0, 255]
+    Image.fromarray(stroke).save(layer)
+    with serve(demo) as url:
+        tool = compose.Space(url).endpoint("/painted").tool(roots=(tmp_path,))
+        assert tool.inputs["editor"]["type"] == "any"
+        assert tool(editor={"background": str(background), "layers": [str(layer)], "composite": str(background)}) == 50
+        assert tool(editor=str(background)) == 24 * 32  # only the image to edit: itself, fully opaque
+        with pytest.raises(compose.UnsafeInput):
+            tool(editor={"background": "/etc/hostname", "layers": [], "composite": None})

@@ -116,6 +116,25 @@ def _nested(value: Any, roots: tuple[Path, ...], max_bytes: int) -> Any:
                              lambda v: isinstance(v, FileArg) or gc_utils.is_file_obj_with_meta(v))
 
 
+def _one_file(value: Any) -> bool:
+    return isinstance(value, str) or gc_utils.is_file_obj_with_meta(value) or isinstance(value, FileArg)
+
+
+def _editor_value(value: Any, roots: tuple[Path, ...], max_bytes: int) -> dict[str, Any]:
+    """An ImageEditor argument as a model writes it: `{"background", "layers", "composite"}` with each image a URL
+    or a received file's path (or FileData), or only the image to edit; each file vetted."""
+    if not isinstance(value, dict):
+        image = _file_value(value, roots, max_bytes)
+        return {"background": image, "layers": [], "composite": image}
+
+    def one(v: Any) -> Any:
+        return None if v is None else _file_value(v, roots, max_bytes)
+
+    return {**value, "background": one(value.get("background")),
+            "layers": [_file_value(v, roots, max_bytes) for v in value.get("layers") or []],
+            "composite": one(value.get("composite"))}
+
+
 def check_arguments(
     ep: Endpoint, arguments: Mapping[str, Any], *, roots: tuple[Path, ...], max_bytes: int
 ) -> dict[str, Any]:
@@ -132,6 +151,8 @@ def check_arguments(
             safe[name] = [_file_value(v, roots, max_bytes) for v in value]  # each one file (a URL or a path)
         elif p.message_with_files and isinstance(value, dict):
             safe[name] = {**value, "files": [_file_value(v, roots, max_bytes) for v in value.get("files") or []]}
+        elif p.is_editor and (isinstance(value, dict) or _one_file(value)):
+            safe[name] = _editor_value(value, roots, max_bytes)
         elif isinstance(value, str):
             safe[name] = value  # text stays text
         else:

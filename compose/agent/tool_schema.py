@@ -42,6 +42,10 @@ def parameter_description(p: Parameter) -> str:
     if (isinstance(hint, str) and hint.strip().lower() not in _NO_HINT and not p.is_file
             and p.json_schema.get("type") not in ("number", "integer")):  # a number's range is its bounds
         text += f" ({hint.strip()})"
+    if p.is_editor:
+        text += (" (an object: `background`, the image to edit; `layers`, a list of images drawn over it; "
+                 "`composite`, the edited image; each a public http(s) URL or the path of a file you received. "
+                 "Or only the image to edit)")
     if p.is_table:
         columns = p.component_config.get("headers") or []
         text += (' (a table: {"headers": [column names], "data": [rows, each a list of cell values]}, or just '
@@ -89,6 +93,10 @@ def _value_schema(p: Parameter, *, strict: bool = False) -> dict[str, Any]:
     """The parameter's value schema: a file is a string (URL or path); choices an enum; else gradio's schema."""
     if p.is_table:
         return _table_schema(strict)
+    if p.is_editor:
+        image = {"type": "string"}
+        return {"type": "object", "properties": {"background": image, "layers": {"type": "array", "items": image},
+                                                 "composite": image}, "required": ["background"]}
     if p.is_file:
         return {"type": "string"}
     if p.file_list:

@@ -141,7 +141,7 @@ def input_spec(p: Parameter) -> dict[str, Any]:
     # which "image" or "audio" would refuse both of (they accept only a bare PIL image or torch tensor).
     # A table is "any" too: smolagents would refuse its list-of-rows form under "object" (and the object under
     # "array"); its description says both forms.
-    kind = "any" if p.is_file or p.is_table else _kind(p.component, p.json_schema, p.is_file)
+    kind = "any" if p.is_file or p.is_table or p.is_editor else _kind(p.component, p.json_schema, p.is_file)
     sentences = [_sentence(parameter_description(p))]
     spec: dict[str, Any] = {"type": kind}
     if p.choices:
