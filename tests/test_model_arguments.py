@@ -293,3 +293,29 @@ def test_an_image_editor_takes_images_as_paths_or_only_the_image_to_edit(tmp_pat
         assert tool(editor=str(background)) == 24 * 32  # only the image to edit: itself, fully opaque
         with pytest.raises(compose.UnsafeInput):
             tool(editor={"background": "/etc/hostname", "layers": [], "composite": None})
+
+
+# --- a plot result, as an agent sees it -------------------------------------------------------------------------------
+
+
+def test_a_matplotlib_plot_result_reaches_an_agent_as_an_image_not_base64_text() -> None:
+    # A gr.Plot of matplotlib comes over the wire as a data URI: thousands of characters of a model's context.
+    import base64 as b64
+    import io
+
+    import numpy as np
+    from gradio.components.plot import PlotData
+    from PIL import Image
+    from smolagents.agent_types import AgentImage
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((30, 40, 3), 90, "uint8")).save(buffer, format="PNG")
+    uri = "data:image/png;base64," + b64.b64encode(buffer.getvalue()).decode()
+
+    def chart(n: float) -> PlotData:
+        return PlotData(type="matplotlib", plot=uri)
+
+    with serve(gr.Interface(chart, gr.Number(label="n"), gr.Plot(label="chart"), api_name="chart")) as url:
+        result = compose.Space(url).endpoint("/chart").tool(name="chart")(n=1)
+    assert isinstance(result, AgentImage)
+    assert result.to_raw().size == (40, 30)

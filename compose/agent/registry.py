@@ -161,7 +161,6 @@ def _mcp_function(registry: ToolRegistry, name: str) -> Any:
 
     tool = registry.tool(name)
     endpoint_params = {p.name: p for p in tool.endpoint.parameters}
-    one_file = len(tool.endpoint.returns) == 1 and tool.endpoint.returns[0].is_file
 
     returns = tool.endpoint.returns
     labels = output_labels(returns)
@@ -189,13 +188,13 @@ def _mcp_function(registry: ToolRegistry, name: str) -> Any:
             # (and names our disk): served by this app, and given as its URL, as gradio's MCP server gives one.
             root = _root_url(request)
             result = {label: (root + file_route(MCP_API_PREFIX, serve_locally(_mcp_value(v)))
-                              if r.is_file and ours(_mcp_value(v)) else v)
+                              if ours(_mcp_value(v)) else v)
                       for label, r, v in zip(labels, returns, (result.get(k) for k in labels), strict=False)}
         if isinstance(result, (dict, list)):
             # JSON, not a Python repr, for structured results (gradio's MCP server sends str() of what it gets).
             return json.dumps(_jsonable(result), ensure_ascii=False, default=str)
         value = _mcp_value(result)
-        if one_file and ours(value):
+        if ours(value):  # a file result, or a plot drawn as an image (compose.agent.tools)
             # A file result (a downloaded copy here): served by this app, and handed back as FileData, which
             # gradio's MCP server sends as the image itself plus its URL (a path on this host means nothing to an
             # MCP client, and names our disk).

@@ -13,6 +13,7 @@ Usage:
 
 from __future__ import annotations
 
+import base64
 import concurrent.futures
 import contextvars
 import copy
@@ -22,6 +23,7 @@ import json
 import keyword
 import os
 import re
+import secrets
 import threading
 import time
 import weakref
@@ -182,7 +184,28 @@ def output_type(returns: tuple[Return, ...]) -> str:
     return _kind(r.component, r.json_schema, r.is_file)
 
 
-def _agent_value(r: Return, value: Any) -> Any:
+def _plot_image(value: Any, folder: Path) -> Any:
+    """A matplotlib plot result (`{"type": "matplotlib", "plot": "data:image/...;base64,..."}`) as an image file in
+    `folder`, shown to the agent as an AgentImage: its base64 text was thousands of characters of a model's
+    context. Any other plot (a Plotly or Altair spec) stays as it came."""
+    plot = value.get("plot") if isinstance(value, dict) and value.get("type") == "matplotlib" else None
+    if not isinstance(plot, str) or not plot.startswith("data:image/") or ";base64," not in plot:
+        return value
+    head, data = plot.split(";base64,", 1)
+    suffix = "." + re.sub(r"[^a-z0-9]", "", head[len("data:image/"):].split("+")[0].lower())[:8]
+    try:
+        content = base64.b64decode(data, validate=True)
+    except ValueError:
+        return value
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"plot-{secrets.token_hex(6)}{suffix if suffix != '.' else '.png'}"
+    target.write_bytes(content)
+    return AgentImage(str(target))
+
+
+def _agent_value(r: Return, value: Any, folder: Path | None = None) -> Any:
+    if folder is not None and r.component.lower() == "plot":
+        return _plot_image(value, folder)
     if r.is_file and isinstance(value, str):
         comp = r.component.lower()
         if comp in ("image", "imageeditor"):
@@ -264,10 +287,13 @@ class SpaceTool(Tool):  # type: ignore[misc]
         returns = self.endpoint.returns
         if not returns:
             return None
+        # A plot drawn as an image is kept as a file of this user's, as downloaded results are.
+        folder = user_folder(self.endpoint.space.download_dir, current_identity().session) / "plots"
         if len(returns) == 1:
-            return _agent_value(returns[0], result)
+            return _agent_value(returns[0], result, folder)
         values = result if isinstance(result, tuple) else (result,)
-        return {label: _agent_value(r, v) for label, r, v in zip(output_labels(returns), returns, values, strict=False)}
+        return {label: _agent_value(r, v, folder)
+                for label, r, v in zip(output_labels(returns), returns, values, strict=False)}
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         if args:
