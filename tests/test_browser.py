@@ -25,6 +25,7 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium
 
 LONG = 8.0  # the job the first message runs: long enough to see the spinner on a loaded machine
 STOPPED = 19.5  # the job the second message runs and the stop button cancels
+CLEARED = 18.5  # the job clearing the chat cancels
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +42,8 @@ def model() -> ScriptedModel:
         "add 3 and 4": [[("calculator_calculate", {"a": 3, "operation": "add", "b": 4})],
                         [("final_answer", {"answer": "That makes 7."})]],
         "what was my last question": [[("final_answer", {"answer": "A fresh start."})]],
+        "run a job to clear": [[("long_job", {"seconds": CLEARED})], [("final_answer", {"answer": "not reached"})]],
+        "what is left": [[("final_answer", {"answer": "Nothing of before."})]],
     })
 
 
@@ -101,6 +104,8 @@ def test_stop_cancels_the_upstream_job_and_the_chat_shows_it_stopped(page, strea
     assert wait_for_state(streaming, STOPPED, "running", limit=20) == "running"
     tool = page.locator(".thought-group", has_text="long_job").last
     expect(tool).to_contain_text("Working", timeout=15_000)  # live progress while it runs
+    # No message while it runs: the page would drop it without a word (a submit is ignored while its event runs).
+    expect(page.locator("#compose-input textarea")).not_to_be_editable()
     page.locator("#compose-stop").click()
     state = wait_for_state(streaming, STOPPED, "cancelled", limit=10)
     assert state == "cancelled"
@@ -112,6 +117,10 @@ def test_stop_cancels_the_upstream_job_and_the_chat_shows_it_stopped(page, strea
     assert float(re.search(r"([\d.]+)\s*s", tool.locator(".duration").inner_text()).group(1)) > 0  # type: ignore[union-attr]
     expect(page.get_by_text("⏹️ Stopped.")).to_be_visible()
     expect(page.locator("#compose-stop")).to_be_hidden()
+    expect(page.locator("#compose-input textarea")).to_be_editable()  # the box takes a message again
+    # The run's own last messages (the tool's "cancelled", smolagents' "interrupted") came after Stop's and
+    # showed as error items under "Stopped." in 4 of 6 tries.
+    expect(page.locator("#compose-chat").get_by_text("💥")).to_have_count(0)
     page.screenshot(path=str(artifacts / "chat-stopped.png"))
 
 
@@ -150,3 +159,19 @@ def test_clearing_the_chat_starts_the_conversation_over(page, model: ScriptedMod
     page.get_by_text("A fresh start.").wait_for(timeout=25_000)
     # What the agent told the model for this turn: nothing of the conversation the user cleared.
     assert "add 3 and 4" not in str(model.seen[-1])
+
+
+def test_clearing_the_chat_mid_run_leaves_it_empty(page, streaming: compose.Space) -> None:  # type: ignore[no-untyped-def]
+    # The run's own last messages (the tool's "cancelled", smolagents' "Agent error") came after the clear, and the
+    # old conversation came back with them, 4 times in 4.
+    send(page, "run a job to clear")
+    assert wait_for_state(streaming, CLEARED, "running", limit=20) == "running"
+    expect(page.locator(".thought-group", has_text="long_job").last).to_contain_text("Working", timeout=15_000)
+    page.locator("#compose-chat").get_by_role("button", name="Clear").click()
+    assert wait_for_state(streaming, CLEARED, "cancelled", limit=10) == "cancelled"
+    expect(page.locator("#compose-stop")).to_be_hidden()
+    expect(page.locator("#compose-input textarea")).to_be_editable()
+    send(page, "what is left")  # an answer now comes after anything the cleared run could still have sent
+    page.get_by_text("Nothing of before.").wait_for(timeout=25_000)
+    expect(page.get_by_text("run a job to clear")).to_have_count(0)
+    expect(page.locator("#compose-chat").get_by_text("💥")).to_have_count(0)

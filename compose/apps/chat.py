@@ -87,6 +87,7 @@ class AgentChat:
         self._runs: dict[str, _Run] = {}
         # Runs ended (stopped, cleared, the page gone) before their agent's thread was: a model step finishes first.
         self._ending: dict[str, _Run] = {}
+        self._stopped: dict[str, list[Any]] = {}  # by user: what Stop showed, shown again once the run is cancelled
         self._runs_lock = threading.Lock()
         self.demo = self._build()
         if callable(getattr(self.model, "load", None)):
@@ -109,27 +110,12 @@ class AgentChat:
         task, and the `finally` below stops the agent and its upstream jobs. A sync generator blocked in a worker
         thread cannot be closed, so it would run on.
         """
+        if not (message or "").strip():
+            yield history or [], ""  # nothing asked: nothing sent, nothing answered
+            return
         history = [*(history or []), gr.ChatMessage(role="user", content=message)]
         yield history, ""
         key = _session(request)
-        with self._runs_lock:
-            running = self._runs.get(key)  # a message sent while this user's last one still runs waits for it
-            before = running or self._ending.pop(key, None)
-        if before is not None and not (before.over.is_set() and before.scope.ended.is_set()):
-            # One agent must not run twice at once: its memory would mix the two runs. A run the user stopped in
-            # the middle of a model step finishes that step before it sees the stop (with a local model, a while);
-            # a run still going is let finish. Said in the chat meanwhile.
-            yield [*history, gr.ChatMessage(role="assistant", content="The run before is finishing; this message "
-                                            "starts after it.",
-                                            metadata={"title": "⏳ Waiting for the run before", "status": "pending"})
-                   ], ""
-            await asyncio.to_thread(before.wait_ended, WIND_DOWN)
-            if running is not None:
-                # It ran on while this message waited: show its whole answer before this message, as the page did.
-                with running.state.lock:
-                    shown = list(running.state.messages)
-                history = [*running.history, *shown, history[-1]]
-                yield history, ""
         try:
             agent = self.agents.get(request)
         except Exception as e:  # a model that cannot be loaded, a factory that fails: said in the chat
@@ -137,9 +123,29 @@ class AgentChat:
             return
         run = _Run(agent, TraceScope(sink=lambda event: None), TraceState(), history)
         with self._runs_lock:
-            self._runs[key] = run
-        trace = stream_trace(agent, message, reset=False, scope=run.scope, state=run.state)
+            running = self._runs.get(key)  # a message sent while this user's last one still runs waits for it
+            before = running or self._ending.pop(key, None)
+            self._runs[key] = run  # from now on Stop stops this run, even while it waits
+        started = False
         try:
+            if before is not None and not (before.over.is_set() and before.scope.ended.is_set()):
+                # One agent must not run twice at once: its memory would mix the two runs. A run the user stopped
+                # in the middle of a model step finishes that step before it sees the stop (with a local model, a
+                # while); a run still going is let finish. Said in the chat meanwhile.
+                yield [*history, gr.ChatMessage(
+                    role="assistant", content="The run before is finishing; this message starts after it.",
+                    metadata={"title": "⏳ Waiting for the run before", "status": "pending"})], ""
+                await asyncio.to_thread(before.wait_ended, WIND_DOWN)
+                if running is not None:
+                    # It ran on while this message waited: its whole answer shows before this message.
+                    with running.state.lock:
+                        shown = list(running.state.messages)
+                    history = run.history = [*running.history, *shown, history[-1]]
+                    yield history, ""
+            if run.scope.stopped.is_set():
+                return  # stopped (or cleared) while it waited: it never starts
+            trace = stream_trace(agent, message, reset=False, scope=run.scope, state=run.state)
+            started = True
             while True:
                 try:
                     messages = await asyncio.to_thread(next, trace, None)
@@ -148,17 +154,21 @@ class AgentChat:
                         shown = list(run.state.messages)
                     yield [*history, *shown, _failure(e)], ""
                     break
-                if messages is None:
+                if messages is None or run.scope.stopped.is_set():
+                    # Stopped or cleared: the Stop button (or the clear) has shown the chat as it should stay; the
+                    # run's own last messages (the tool's "cancelled", smolagents' "interrupted") are not news.
                     break
                 yield [*history, *messages], ""
         finally:
+            if not started:
+                run.scope.ended.set()  # no agent thread ever ran for it
             with self._runs_lock:
                 if self._runs.get(key) is run:
                     del self._runs[key]
                 if not run.scope.ended.is_set():
                     self._ending[key] = run
             run.scope.stop()
-            if hasattr(agent, "interrupt"):
+            if started and hasattr(agent, "interrupt"):
                 agent.interrupt()
             run.over.set()
 
@@ -172,7 +182,17 @@ class AgentChat:
         run.scope.stop()
         if hasattr(run.agent, "interrupt"):
             run.agent.interrupt()
-        return [*run.history, *run.state.stop()], gr.Button(visible=False)
+        shown = [*run.history, *run.state.stop()]
+        with self._runs_lock:
+            self._stopped[_session(request)] = shown
+        return shown, gr.Button(visible=False)
+
+    def stopped(self, request: gr.Request) -> Any:
+        """Right after Stop: the stopped chat once more. An update the run had already sent when Stop was clicked
+        can arrive after Stop's own and show the run going on (or its error items) where "Stopped." was."""
+        with self._runs_lock:
+            shown = self._stopped.pop(_session(request), None)
+        return gr.skip() if shown is None else shown
 
     def clear(self, request: gr.Request) -> None:
         """The chat's clear button: this user's conversation starts over. A run going on stops (its upstream jobs
@@ -199,14 +219,24 @@ class AgentChat:
                 stop = gr.Button("Stop", variant="stop", scale=1, elem_id="compose-stop", visible=False)
             if self.examples:
                 gr.Examples(self.examples, inputs=box)
-            shown = box.submit(lambda: gr.Button(visible=True), None, stop, queue=False, api_visibility="private")
+            # While a run goes on the box takes no message (the page would drop it: a submit is ignored while its
+            # event runs) and Stop shows; both come back when it ends, stops or is cleared.
+            running = (gr.Button(visible=True), gr.Textbox(interactive=False))
+            idle = (gr.Button(visible=False), gr.Textbox(interactive=True))
+            shown = box.submit(lambda: running, None, [stop, box], queue=False, api_visibility="private")
             run = shown.then(self.respond, [box, chatbot], [chatbot, box], api_name="chat")
-            run.then(lambda: gr.Button(visible=False), None, stop, queue=False, api_visibility="private")
+            run.then(lambda: idle, None, [stop, box], queue=False, api_visibility="private")
             # The stop button cancels the running event (respond's finally then interrupts the agent and cancels the
             # upstream jobs of the Space calls in flight) and shows the run stopped.
-            stop.click(self.stop, None, [chatbot, stop], cancels=[run], api_visibility="private")
+            stopped = stop.click(self.stop, None, [chatbot, stop], cancels=[run], api_visibility="private")
+            # The box in an event of its own: as an output of Stop's (the box is one of the run's) Stop's update of
+            # the chat was sometimes lost.
+            stopped.then(self.stopped, None, chatbot, api_visibility="private").then(
+                lambda: idle, None, [stop, box], queue=False, api_visibility="private")
             cleared = chatbot.clear(self.clear, None, None, cancels=[run], api_visibility="private")
-            cleared.then(lambda: gr.Button(visible=False), None, stop, queue=False, api_visibility="private")
+            # Empty once more when the run is cancelled: an update it had already sent could bring the cleared
+            # conversation back.
+            cleared.then(lambda: ([], *idle), None, [chatbot, stop, box], queue=False, api_visibility="private")
 
             def forget(request: gr.Request) -> None:
                 from .. import sessions
@@ -215,6 +245,7 @@ class AgentChat:
                     self.agents.forget(request.session_hash)
                     with self._runs_lock:
                         self._ending.pop(request.session_hash, None)
+                        self._stopped.pop(request.session_hash, None)
                     sessions.forget(request.session_hash)
 
             demo.unload(forget)
