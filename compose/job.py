@@ -11,14 +11,26 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from typing import Any
 
+from . import redact
 from .loop import spawn
 from .updates import Update
 
+log = redact.logger("compose.job")  # never a token in a log line
+
 __all__ = ["Job"]
+
+
+def _run_callbacks(callbacks: list[Callable[[Any], object]], result: Any) -> None:
+    for callback in callbacks:
+        try:
+            callback(result)
+        except Exception:  # one failing callback neither stops the others nor goes unseen
+            log.exception("a result callback of a compose Job raised")
 
 
 def _wake(fut: asyncio.Future[None]) -> None:
@@ -63,6 +75,12 @@ class Job:
                     self._outputs.append(update.value)
                 self._streamed = self._streamed or not update.final
             else:
+                before = self._status
+                if update.kind != "status" and before is not None and update.stage is None:
+                    # Progress or a log while it runs: `.stage` still says where the job is (and the queue's eta
+                    # stays), as gradio_client's status keeps its code beside the progress.
+                    update = dataclasses.replace(update, stage=before.stage, eta=update.eta or before.eta,
+                                                 progress=update.progress or before.progress)
                 self._status = update
         self._notify()
 
@@ -72,10 +90,13 @@ class Job:
             # The end, as gradio_client's job says FINISHED; the last progress report stays readable in it.
             last = self._status.progress if self._status is not None else ()
             self._status = Update("status", stage=stage, final=True, progress=last)
-        if stage == "finished":
-            for callback in self._callbacks:
-                callback(future.result())
-        self._notify()
+        self._notify()  # first: a callback that raises or takes long must not keep waiters waiting
+        if stage == "finished" and self._callbacks:
+            # In a thread of their own, as gradio_client runs them: on compose's I/O loop a slow one stalled every
+            # call in the process, and one calling predict() could not.
+            result = future.result()
+            threading.Thread(target=_run_callbacks, args=(self._callbacks, result), name="compose-job-callbacks",
+                             daemon=True).start()
 
     def _notify(self) -> None:
         with self._changed:

@@ -429,3 +429,45 @@ async def test_stream_from_another_event_loop(streaming: compose.Space) -> None:
 
     values = await asyncio.to_thread(asyncio.run, collect())
     assert values[-1] == "1 2 3" and values[:3] == ["1", "1 2", "1 2 3"]
+
+
+def test_result_callbacks_run_off_the_io_loop_and_one_that_raises_stops_nothing(streaming: compose.Space,
+                                                                                 calculator: compose.Space) -> None:
+    # They ran on compose's one I/O thread: a slow one stalled every call of the process, one calling predict()
+    # failed, and one that raised left a thread iterating the job waiting for ever.
+    ran = threading.Event()
+    release = threading.Event()
+
+    def slow_and_calling(value: Any) -> None:
+        ran.set()
+        assert calculator.endpoint("/calculate").predict(2, "multiply", 3) == 6  # a blocking call from a callback
+        release.wait(20)
+
+    def raises(value: Any) -> None:
+        raise RuntimeError("a callback's own bug")
+
+    after: list[Any] = []
+    job = streaming.endpoint("/count_up").submit(n=2, delay=0, result_callbacks=[raises, slow_and_calling,
+                                                                                 after.append])
+    iterated = list(job)  # woken at the end, whatever the callbacks do
+    assert iterated[-1] == "1 2"
+    assert ran.wait(10)
+    # While a callback still runs, other calls go on.
+    assert calculator.endpoint("/calculate").predict(1, "add", 1) == 2
+    release.set()
+
+
+def test_a_running_jobs_status_keeps_its_stage_beside_its_progress(streaming: compose.Space) -> None:
+    progress_job = streaming.endpoint("/long_job").submit(seconds=3)
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            status = progress_job.status()
+            if status is not None and status.kind == "progress":
+                assert status.stage == "started", status  # it was None while progress came in
+                break
+            threading.Event().wait(0.02)  # polling what the job recorded, with a deadline
+        else:
+            pytest.fail("no progress reported")
+    finally:
+        progress_job.cancel()
