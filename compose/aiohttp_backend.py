@@ -319,6 +319,11 @@ class _Exchange:
             raise TimedOut(f"no answer from {_origin(request.url)} within {request.read_timeout:g} s") from e
         except (aiohttp.ClientError, aio_http_errors.HttpProcessingError, OSError) as e:
             raise _failure(e, sent=not (isinstance(body, bytes | None) and _unwritten(e))) from e
+        except RuntimeError as e:
+            if not client.closed:
+                raise
+            # The pool was closed under this request (Space.close()): nothing went out.
+            raise ConnectFailed("the connection pool was closed (the Space was closed)") from e
         self._response = response
         self._reply = _Reply(response, _opened.get(), client.connector)  # type: ignore[arg-type]  # ours
         return self._reply

@@ -125,6 +125,7 @@ class Upstream:
         self._background: set[asyncio.Task[Any]] = set()  # requests that outlive their call (cancels)
         self._calls: set[asyncio.Task[Any]] = set()  # tasks running a call now: close() cancels their jobs
         self.closing = False  # close() is cancelling the calls in flight (they fail UpstreamDisconnected)
+        self.closes = 0  # how many times close() ran: a call that waited its turn across one is not sent
         self._unready = False  # the Hub said it was not running when it resolved the host (see resolve)
         # The latest app id answer per session (asked with its cookies): (cookie header, app id, when). Bounded.
         self._answers: dict[str, tuple[str | None, str, float]] = {}
@@ -722,6 +723,7 @@ class Upstream:
         `UpstreamDisconnected`), and their cancels get up to `grace` seconds to go out: a job whose caller closed
         the Space must not run on for no one (closing the data stream alone leaves a running job running)."""
         loop = asyncio.get_running_loop()
+        self.closes += 1
         me = asyncio.current_task()
         calls = [t for t in self._calls if t is not me and not t.done() and t.get_loop() is loop]
         if calls:

@@ -72,3 +72,21 @@ def test_closing_the_space_cancels_its_running_job_upstream_and_the_caller_is_to
     with pytest.raises(UpstreamDisconnected, match="closed while this call ran"):
         job.result(timeout=EXIT_DEADLINE)
     assert wait_for_state(streaming, seconds, "cancelled", limit=15) == "cancelled"
+
+
+def test_calls_waiting_their_turn_when_the_space_closes_are_never_sent(urls: dict[str, str],
+                                                                       streaming: compose.Space) -> None:
+    # One call runs, two wait for an in-flight slot; close(). One waiter got aiohttp's bare RuntimeError, the
+    # other was sent after the close and ran upstream to its end for no one.
+    running, waiting = (round(random.uniform(50, 59), 6) for _ in range(2))
+    space = compose.Space(urls["streaming"], limits=compose.Limits(max_in_flight=1))
+    first = space.endpoint("/long_job").submit(seconds=running)
+    assert wait_for_state(streaming, running, "running", limit=15) == "running"
+    waiters = [space.endpoint("/long_job").submit(seconds=waiting) for _ in range(2)]
+    space.close()
+    for job in waiters:
+        with pytest.raises(UpstreamDisconnected, match="waited its turn"):
+            job.result(timeout=EXIT_DEADLINE)
+    with pytest.raises(UpstreamDisconnected):
+        first.result(timeout=EXIT_DEADLINE)
+    assert wait_for_state(streaming, waiting, "running", limit=2) is None  # never started upstream
