@@ -157,7 +157,7 @@ async def _run_call(up: Upstream, schema: EndpointSchema, values: list[Any], ide
     if up.cookies.header(session_hash) != stream_cookie:
         stream_headers = up.headers(None, session_hash, accept="text/event-stream")
     box = up.streams.subscribe(session_hash, event_id, stream_headers, opener=up.transport.stream,
-                                 path=data_path)
+                               path=data_path, fn_index=schema.fn_index)
     try:
         if (schema.stateful and up.transport.first_join_on(response)
                 and await up.restarted(session_hash, ident.session, epoch,
@@ -242,6 +242,7 @@ def _cancel_upstream(
                 # would leave the job running for no one.
                 retry=True, idempotent=True,
             )
+            up.streams.cancelled_with(session_hash, schema.fn_index, event_id)
         except Exception as e:  # the upstream may be gone; nothing left to stop then
             log.debug("cancel of %s %s failed: %r", up.name, schema.api_name, e)
 

@@ -98,6 +98,8 @@ class _Session:
     unclaimed: set[str] = field(default_factory=set)  # events that completed before their call subscribed
     joins: int = 0  # joins sent whose call has not subscribed yet: the only events a message may come early for
     early_bytes: dict[str, int] = field(default_factory=dict)  # bytes kept per event no call has subscribed to
+    fns: dict[str, int] = field(default_factory=dict)  # the endpoint (fn_index) of each event a call waits on
+    started: set[str] = field(default_factory=set)  # events that are running upstream (process_starts came)
     task: asyncio.Task[None] | None = None
     answered: bool = False  # the current stream request got a response (so a failure now is mid-stream)
     early: bool = False  # opened ahead of its join (`prepare`), and nothing routed yet
@@ -182,8 +184,8 @@ class StreamHub:
         elif s.early and not s.subscribed and s.task is not None and not s.task.done():
             s.task.cancel()
 
-    def subscribe(self, session_hash: str, event_id: str, headers: Headers, *, opener: Opener, path: str
-                  ) -> Mailbox:
+    def subscribe(self, session_hash: str, event_id: str, headers: Headers, *, opener: Opener, path: str,
+                  fn_index: int | None = None) -> Mailbox:
         """The mailbox of `event_id`, opening the session's stream if none is open.
 
         A stream is opened with `opener(path, headers)` (the calling Space's pool: it GETs `path`, the app's data
@@ -192,6 +194,8 @@ class StreamHub:
         s, loop = self._session(session_hash)
         s.joins = max(0, s.joins - 1)
         s.early_bytes.pop(event_id, None)
+        if fn_index is not None:
+            s.fns[event_id] = fn_index
         if not s.joins:
             self._drop_early(s, keep=event_id)
         q = s.queues.get(event_id)
@@ -245,8 +249,27 @@ class StreamHub:
         s.finished.discard(event_id)
         s.unclaimed.discard(event_id)
         s.queues.pop(event_id, None)
+        s.fns.pop(event_id, None)
+        s.started.discard(event_id)
         if s.idle() and (s.task is None or s.task.done()):
             self._sessions.pop(session_hash, None)
+
+    def cancelled_with(self, session_hash: str, fn_index: int, event_id: str) -> None:
+        """`event_id` was cancelled upstream. Gradio's /cancel stops every running task of the session's endpoint,
+        not that event alone: the session's other running calls of the same endpoint end with it, and would wait
+        for messages that never come. They are told now."""
+        s = self._sessions.get(session_hash)
+        if s is None:
+            return
+        why = ("Gradio stopped this call too: cancelling one call stops every running call of the same endpoint "
+               "in the same upstream session (this end user's); nothing more will come")
+        for other in list(s.subscribed):
+            if other != event_id and s.fns.get(other) == fn_index and other in s.started:
+                q = s.queues.get(other)
+                if q is not None:
+                    q.put({**DISCONNECTED, "why": why})
+                s.subscribed.discard(other)
+                s.finished.add(other)
 
     async def aclose(self) -> None:
         """Stop every data stream (their calls end with UpstreamDisconnected): the pool under them is closing, and
@@ -418,7 +441,10 @@ class StreamHub:
         if q is None:
             q = s.queues[event_id] = Mailbox()
         q.put(msg)
+        if kind == "process_starts":
+            s.started.add(event_id)
         if kind == "process_completed":
+            s.started.discard(event_id)
             if event_id not in s.subscribed:
                 s.unclaimed.add(event_id)  # its join has not answered yet (see `_read`)
             # Done upstream: the stream must not be reopened for it. Its call may not have released it yet when

@@ -471,3 +471,22 @@ def test_a_running_jobs_status_keeps_its_stage_beside_its_progress(streaming: co
             pytest.fail("no progress reported")
     finally:
         progress_job.cancel()
+
+
+def test_cancelling_one_of_a_users_two_running_calls_of_an_endpoint_tells_the_other(urls: dict[str, str],
+                                                                                   streaming: compose.Space) -> None:
+    # Gradio's /cancel stops every running task of a session's endpoint, not the one event: the other call was
+    # killed upstream too and then waited out its idle deadline (300 s by default) for messages that never came.
+    first, second = (round(random.uniform(60, 69), 6) for _ in range(2))
+    space = compose.Space(urls["streaming"], idle_timeout=120)
+    with compose.identity(session=f"siblings-{first}"):
+        a = space.endpoint("/long_job").submit(seconds=first)
+        b = space.endpoint("/long_job").submit(seconds=second)
+    try:
+        assert wait_for_state(streaming, first, "running", limit=15) == "running"
+        assert wait_for_state(streaming, second, "running", limit=15) == "running"
+        b.cancel()
+        with pytest.raises(compose.UpstreamDisconnected, match="Gradio stopped this call too"):
+            a.result(timeout=20)  # told at once, not after idle_timeout
+    finally:
+        space.close()
