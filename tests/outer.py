@@ -64,3 +64,29 @@ def raw_events(url: str, api_name: str | int, data: list[Any], headers: dict[str
                 if msg.get("msg") in ("process_completed", "close_stream"):
                     break
     return out
+
+
+@contextmanager
+def served_mcp(registry: Any) -> Iterator[str]:
+    """Serve `registry.mcp_blocks()` over MCP on 127.0.0.1 and yield its streamable-HTTP URL; closed afterwards."""
+    from compose.apps.processes import free_port as port
+
+    demo = registry.mcp_blocks()
+    demo.queue(default_concurrency_limit=None).launch(mcp_server=True, prevent_thread_lock=True,
+                                                      server_name="127.0.0.1", quiet=True, server_port=port())
+    try:
+        # gradio reports a server it could not start here instead of raising (e.g. an `mcp` SDK it cannot use).
+        assert demo.mcp_server, f"gradio's MCP server did not start: {getattr(demo, 'mcp_error', None)}"
+        yield demo.local_url.rstrip("/") + "/gradio_api/mcp/"
+    finally:
+        demo.close()
+
+
+async def call_tool(mcp_url: str, name: str, arguments: dict[str, Any]) -> Any:
+    """One MCP tool call with the `mcp` SDK's client, as an MCP host makes it; the CallToolResult."""
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    async with streamable_http_client(mcp_url) as (read, write, *_), ClientSession(read, write) as session:
+        await session.initialize()
+        return await session.call_tool(name, arguments)

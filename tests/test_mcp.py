@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
-from outer import serve
+from outer import call_tool, serve, served_mcp
 from PIL import Image
 
 import compose
@@ -30,15 +30,8 @@ def registry(urls: dict[str, str]) -> compose.ToolRegistry:
 
 @pytest.fixture(scope="module")
 def mcp_url(registry: compose.ToolRegistry) -> Iterator[str]:
-    demo = registry.mcp_blocks()
-    demo.queue(default_concurrency_limit=None).launch(mcp_server=True, prevent_thread_lock=True,
-                                                      server_name="127.0.0.1", quiet=True)
-    try:
-        # gradio reports a server it could not start here instead of raising (e.g. an `mcp` SDK it cannot use).
-        assert demo.mcp_server, f"gradio's MCP server did not start: {getattr(demo, 'mcp_error', None)}"
-        yield demo.local_url.rstrip("/") + "/gradio_api/mcp/"
-    finally:
-        demo.close()
+    with served_mcp(registry) as url:
+        yield url
 
 
 async def test_mcp_client_lists_and_calls_registry_tools(registry: compose.ToolRegistry, mcp_url: str) -> None:
@@ -151,14 +144,8 @@ async def test_an_image_result_reaches_an_mcp_client_as_an_image(make_space: Any
     with serve(gr.Interface(shade, gr.Number(label="level"), gr.Image(label="picture"), api_name="shade")) as url:
         registry = compose.ToolRegistry()
         (name,) = registry.add(make_space(url))
-        ours = registry.mcp_blocks()
-        ours.launch(mcp_server=True, prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,
-                    server_port=free_port())
-        try:
-            async with streamable_http_client(ours.local_url.rstrip("/") + "/gradio_api/mcp/") as (r, w, *_), \
-                    ClientSession(r, w) as session:
-                await session.initialize()
-                result = await session.call_tool(name, {"level": 123})
+        with served_mcp(registry) as mcp_url:
+            result = await call_tool(mcp_url, name, {"level": 123})
             # As gradio's own MCP server answers for an image: the image itself, and a URL the client can fetch
             # (a path on the composing host would mean nothing to it).
             (image,) = [c for c in result.content if c.type == "image"]
@@ -167,13 +154,11 @@ async def test_an_image_result_reaches_an_mcp_client_as_an_image(make_space: Any
                 assert img.size == (6, 4) and img.convert("RGB").getpixel((0, 0)) == (123, 123, 123)
             (text,) = [c.text for c in result.content if c.type == "text"]
             link = text.split("URL: ", 1)[1]
-            assert link.startswith(ours.local_url.rstrip("/"))
+            assert link.startswith(mcp_url.split("/gradio_api/")[0])
             fetched = httpx.get(link, timeout=20)
             assert fetched.status_code == 200
             with Image.open(io.BytesIO(fetched.content)) as img:
                 assert img.convert("RGB").getpixel((0, 0)) == (123, 123, 123)
-        finally:
-            ours.close()
 
 
 async def test_a_file_among_several_results_reaches_an_mcp_client_as_a_url(make_space: Any) -> None:
@@ -189,21 +174,13 @@ async def test_a_file_among_several_results_reaches_an_mcp_client_as_a_url(make_
                             api_name="speak")) as url:
         registry = compose.ToolRegistry()
         (name,) = registry.add(make_space(url))
-        ours = registry.mcp_blocks()
-        ours.launch(mcp_server=True, prevent_thread_lock=True, server_name="127.0.0.1", quiet=True,
-                    server_port=free_port())
-        try:
-            async with streamable_http_client(ours.local_url.rstrip("/") + "/gradio_api/mcp/") as (r, w, *_), \
-                    ClientSession(r, w) as session:
-                await session.initialize()
-                result = await session.call_tool(name, {"text": "hello"})
+        with served_mcp(registry) as mcp_url:
+            result = await call_tool(mcp_url, name, {"text": "hello"})
             (text,) = [c.text for c in result.content if c.type == "text"]
             answer = json.loads(text)
             assert answer["note"] == "5 characters"
-            assert answer["speech"].startswith(ours.local_url.rstrip("/") + "/gradio_api/file=")
+            assert answer["speech"].startswith(mcp_url.split("/gradio_api/")[0] + "/gradio_api/file=")
             fetched = httpx.get(answer["speech"], timeout=20)
             assert fetched.status_code == 200
             with wave.open(io.BytesIO(fetched.content)) as sound:
                 assert sound.getframerate() == 8000 and sound.getnframes() == 800
-        finally:
-            ours.close()

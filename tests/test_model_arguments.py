@@ -19,7 +19,7 @@ import pytest
 from gradio_client import Client
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
-from outer import serve
+from outer import serve, served_mcp
 from scripted import ScriptedModel
 from smolagents import CodeAgent, ToolCallingAgent
 from strict import strict_problems
@@ -209,14 +209,8 @@ def mcp_url(space: compose.Space) -> Iterator[str]:
     registry = compose.ToolRegistry()
     registry.add(space.endpoint("/greet"), name="greet")
     registry.add(space.endpoint("/tables"), name="tables")
-    demo = registry.mcp_blocks()
-    demo.queue(default_concurrency_limit=None).launch(mcp_server=True, prevent_thread_lock=True,
-                                                      server_name="127.0.0.1", quiet=True)
-    try:
-        assert demo.mcp_server, f"gradio's MCP server did not start: {getattr(demo, 'mcp_error', None)}"
-        yield demo.local_url.rstrip("/") + "/gradio_api/mcp/"
-    finally:
-        demo.close()
+    with served_mcp(registry) as url:
+        yield url
 
 
 @pytest.mark.parametrize("args", [
