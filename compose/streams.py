@@ -226,8 +226,7 @@ class StreamHub:
         s.joins = max(0, s.joins - 1)
         if not s.joins:
             self._drop_early(s)
-        if s.idle() and (s.task is None or s.task.done()):
-            self._sessions.pop(session_hash, None)
+        self._forget_if_done(session_hash, s)
 
     @staticmethod
     def _drop_early(s: _Session, keep: str | None = None) -> None:
@@ -251,6 +250,10 @@ class StreamHub:
         s.queues.pop(event_id, None)
         s.fns.pop(event_id, None)
         s.started.discard(event_id)
+        self._forget_if_done(session_hash, s)
+
+    def _forget_if_done(self, session_hash: str, s: _Session) -> None:
+        """Drop the session once nothing waits, nothing is kept and its stream has ended."""
         if s.idle() and (s.task is None or s.task.done()):
             self._sessions.pop(session_hash, None)
 

@@ -455,6 +455,10 @@ def test_result_callbacks_run_off_the_io_loop_and_one_that_raises_stops_nothing(
     # While a callback still runs, other calls go on.
     assert calculator.endpoint("/calculate").predict(1, "add", 1) == 2
     release.set()
+    deadline = time.monotonic() + 10
+    while not after and time.monotonic() < deadline:
+        threading.Event().wait(0.02)  # polling what the last callback recorded, with a deadline
+    assert after == ["1 2"]  # the callback after the one that raised still ran, with the result
 
 
 def test_a_running_jobs_status_keeps_its_stage_beside_its_progress(streaming: compose.Space) -> None:

@@ -117,7 +117,7 @@ def test_nan_and_infinity_are_refused_not_sent_as_null(space: compose.Space, arg
     # gradio_client refuses them too ("Out of range float values are not JSON compliant"); compose sent null.
     with pytest.raises(compose.InvalidArguments, match="must be a finite number") as caught:
         space.endpoint("/measure").predict(**args)
-    assert caught.value.parameter == next(iter(args)) if len(args) == 1 else "data"
+    assert caught.value.parameter == (next(iter(args)) if len(args) == 1 else "data")
 
 
 def test_a_missing_pandas_cell_is_not_refused_it_goes_as_null_as_gradios_page_sends_it(space: compose.Space

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import datetime as dt
+import functools
 import inspect
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
@@ -240,12 +241,6 @@ def serve_files(value: Any) -> Any:
 
 
 # How an output of each kind becomes what the outer app's component of that kind takes from a handler.
-def _plot_value(value: Any) -> Any:
-    """A remote gr.Plot's result (`{"type", "plot"}`) as the outer gr.Plot takes it from a handler; a Bokeh plot
-    is dropped: its document may carry CustomJS, remote code that would run in this app's page."""
-    return safe_plot(value, trust_remote_js=False)
-
-
 def safe_plot(value: Any, *, trust_remote_js: bool) -> Any:
     """A remote plot value that may be shown here: matplotlib (an image), Plotly or Altair (declarative specs) as
     gradio's PlotData; Bokeh only if remote JS is trusted (else None, logged)."""
@@ -262,7 +257,8 @@ def safe_plot(value: Any, *, trust_remote_js: bool) -> Any:
 
 
 _BY_KIND: dict[str, Convert] = {
-    "plot": _plot_value,
+    # A remote gr.Plot's {"type", "plot"} as the outer gr.Plot takes it; a handler never shows a Bokeh one.
+    "plot": functools.partial(safe_plot, trust_remote_js=False),
     "chatbot": serve_files,  # gradio's message form goes back into gr.Chatbot as it is
     "file": _local_file,  # a gr.File(file_count="multiple")'s (one file's is is_file)
     "label": _label_value, "gallery": _gallery_value, "imageslider": _slider_value,
