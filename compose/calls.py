@@ -234,6 +234,9 @@ def _cancel_upstream(
     headers: dict[str, str]
 ) -> None:
     async def cancel() -> None:
+        # The user's other calls of this endpoint running before the cancel goes out: Gradio stops them with it.
+        # (One that starts after may be stopped too, or not: it is left to its own end, as before.)
+        running = up.streams.running(session_hash, schema.fn_index, but=event_id)
         try:
             await up.transport.send(
                 "POST", f"{sch.api_prefix}/cancel", headers=headers,
@@ -242,7 +245,7 @@ def _cancel_upstream(
                 # would leave the job running for no one.
                 retry=True, idempotent=True,
             )
-            up.streams.cancelled_with(session_hash, schema.fn_index, event_id)
+            up.streams.stopped_with(session_hash, running)
         except Exception as e:  # the upstream may be gone; nothing left to stop then
             log.debug("cancel of %s %s failed: %r", up.name, schema.api_name, e)
 

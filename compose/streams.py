@@ -257,22 +257,29 @@ class StreamHub:
         if s.idle() and (s.task is None or s.task.done()):
             self._sessions.pop(session_hash, None)
 
-    def cancelled_with(self, session_hash: str, fn_index: int, event_id: str) -> None:
-        """`event_id` was cancelled upstream. Gradio's /cancel stops every running task of the session's endpoint,
-        not that event alone: the session's other running calls of the same endpoint end with it, and would wait
-        for messages that never come. They are told now."""
+    def running(self, session_hash: str, fn_index: int, *, but: str) -> set[str]:
+        """The session's events of endpoint `fn_index` that are running upstream now (process_starts came), but
+        `but`."""
+        s = self._sessions.get(session_hash)
+        if s is None:
+            return set()
+        return {e for e in s.subscribed if e != but and s.fns.get(e) == fn_index and e in s.started}
+
+    def stopped_with(self, session_hash: str, events: set[str]) -> None:
+        """`events` were running when another call of their endpoint was cancelled upstream. Gradio's /cancel stops
+        every running task of the session's endpoint, not that event alone: they ended with it, and would wait
+        for messages that never come. They are told now (those that completed meanwhile are not)."""
         s = self._sessions.get(session_hash)
         if s is None:
             return
         why = ("Gradio stopped this call too: cancelling one call stops every running call of the same endpoint "
                "in the same upstream session (this end user's); nothing more will come")
-        for other in list(s.subscribed):
-            if other != event_id and s.fns.get(other) == fn_index and other in s.started:
-                q = s.queues.get(other)
-                if q is not None:
-                    q.put({**DISCONNECTED, "why": why})
-                s.subscribed.discard(other)
-                s.finished.add(other)
+        for other in events & s.subscribed:
+            q = s.queues.get(other)
+            if q is not None:
+                q.put({**DISCONNECTED, "why": why})
+            s.subscribed.discard(other)
+            s.finished.add(other)
 
     async def aclose(self) -> None:
         """Stop every data stream (their calls end with UpstreamDisconnected): the pool under them is closing, and

@@ -313,7 +313,9 @@ def test_a_failed_or_cancelled_jobs_status_says_so(calculator: compose.Space, st
 
 
 def test_job_result_timeout(streaming: compose.Space) -> None:
-    job = streaming.endpoint("/count_up").submit(n=3, delay=1)
+    # A session of its own: another test's cancel of a /count_up call in the shared one would stop this job too.
+    with compose.identity(session="result-timeout"):
+        job = streaming.endpoint("/count_up").submit(n=3, delay=1)
     with pytest.raises(concurrent.futures.TimeoutError):
         job.result(timeout=0.2)
     assert not job.done()
