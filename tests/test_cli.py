@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
+import pty
 import shutil
 import socket
 import subprocess
@@ -162,6 +163,36 @@ def test_call_saves_output_files_and_prints_their_paths(urls: dict[str, str], tm
     assert again.read_text() == "notes.txt: 12 bytes\n"
     assert again.parent == out_dir.resolve() and again != saved  # the first one is not overwritten
     assert sorted(p.name for p in out_dir.iterdir()) == sorted([saved.name, again.name])  # nothing else left
+
+
+def test_on_a_terminal_a_saved_file_is_named_once(urls: dict[str, str], tmp_path: Path) -> None:
+    # stdout and stderr on one terminal, as a user runs it: the result line already names the file, so the
+    # "saved" line (meant for when stdout is piped away) would only repeat it.
+    src = tmp_path / "notes.txt"
+    src.write_text("twelve bytes")
+    out_dir = tmp_path / "out"
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "compose.apps.cli", "call", urls["media"], "/file_info", str(src),
+                             "-o", str(out_dir)], stdin=subprocess.DEVNULL, stdout=follower, stderr=follower,
+                            env={**os.environ, "NO_COLOR": "1", "COLUMNS": "400"})
+    os.close(follower)
+    seen = b""
+    try:
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the process closed its end of the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+        assert proc.wait(20) == 0, seen
+    finally:
+        os.close(leader)
+        if proc.poll() is None:
+            proc.kill()
+    (saved,) = list(out_dir.iterdir())
+    assert seen.decode(errors="replace").count(saved.name) == 1, seen
 
 
 def test_app_error_exits_1_with_the_remote_message(urls: dict[str, str]) -> None:

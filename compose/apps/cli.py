@@ -490,8 +490,9 @@ class _Display:
             text = _render_result(result, self.returns)
             if text:
                 _write(text + ("" if text.endswith("\n") else "\n"))
-        files = _files_in(result, self.returns)
-        for label, path in files:
+        if self.stdout_tty:
+            return  # the result just printed on this terminal names each saved file already
+        for label, path in _files_in(result, self.returns):  # stdout goes to a pipe or file: say it here too
             self.err.print(Text(f"saved {label}: {path}", style="green"))
 
 
