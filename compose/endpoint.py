@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .calls import run_call
 from .drift import current_schema
-from .errors import SpaceUnavailable, UpstreamDisconnected
+from .errors import SpaceUnavailable
 from .identity import Identity, current_identity
 from .job import Job
 from .loop import io_loop, run_async, run_sync, spawn
@@ -98,11 +98,7 @@ class Endpoint:
         closes = up.closes  # before any wait: a close() asked for after this call is one it waited across
         await up.ready(emit)
         # The Space's gate: its circuit breaker, an in-flight slot, this call's upload budget (compose.limits).
-        async with up.gate.call(self.api_name):
-            if up.closes != closes:
-                raise UpstreamDisconnected("the Space was closed while this call waited its turn "
-                                           "(Limits.max_in_flight); nothing was sent", space=up.name,
-                                           api_name=self.api_name)
+        async with up.turn(self.api_name, closes):
             # The schema the app runs now (a redeploy may have reordered the parameters: compose.drift).
             schema = await current_schema(up, self.api_name, positional=bool(args), user=ident.session)
             values = bind(schema, args, kwargs, space=up.name)

@@ -21,10 +21,10 @@ import contextlib
 import contextvars
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 
@@ -34,7 +34,6 @@ __all__ = ["Gate", "Limits", "UploadBudget", "check_schema_counts", "current_bud
            "schema_too_large", "unreachable"]
 
 MiB = 2**20
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -201,14 +200,6 @@ class Gate:
             self._down_since = time.monotonic()
             self._down_until = self._down_since + self.limits.breaker_cooldown
             self._why = str(getattr(error, "message", error))[:200]
-
-    async def run(self, api_name: str | None, call: Awaitable[T]) -> T:
-        """Await `call` (a `run_call(...)` made elsewhere, such as `render()`'s) under this gate.
-
-        Usage: `data = await space.gate.run(schema.api_name, run_call(space, schema, values, ident, emit))`.
-        """
-        async with self.call(api_name):
-            return await call
 
     @contextlib.asynccontextmanager
     async def call(self, api_name: str | None = None) -> AsyncIterator[UploadBudget]:

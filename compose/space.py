@@ -393,8 +393,9 @@ class Space:
 
         Usage: `data = await run_async(space.run_payloads(schema, payloads, ident, emit))`.
         """
-        return cast(list[Any], await self.gate.run(schema.api_name, run_call(
-            self.upstream, schema, payloads, ident, on_update, raw=True, event_data=event_data, completion=completion)))
+        async with self.upstream.turn(schema.api_name):
+            return cast(list[Any], await run_call(self.upstream, schema, payloads, ident, on_update, raw=True,
+                                                  event_data=event_data, completion=completion))
 
     async def local_payloads(self, values: list[Any], ident: Identity, what: str) -> list[Any]:
         """Payload values the app itself holds (components' values in its config, or in what a `@gr.render` run

@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from .files import file_route, kept_download_path, new_download_path
 from .headers import is_hf_origin, merge_headers, request_headers
 from .http import Backend, Response, TooLarge
 from .identity import Identity
-from .limits import Gate, Limits, check_schema_counts, schema_json, schema_too_large
+from .limits import Gate, Limits, UploadBudget, check_schema_counts, schema_json, schema_too_large
 from .login import Login, SignInLost, asks_for_login
 from .placement import Placement
 from .schema import CacheEntry, EndpointSchema, SpaceSchema, cache_identity, confirm_cached, read_cached, store_cached
@@ -205,6 +205,22 @@ class Upstream:
                 raise  # paused or broken: waiting longer would not help, and the error says so
             raise SpaceUnavailable(f"{e.message}; gave up waiting for it to wake and start (max_wait="
                                    f"{self.max_wait:g} s)", space=self.name, stage=e.stage) from None
+
+    @contextlib.asynccontextmanager
+    async def turn(self, api_name: str | None, closes: int | None = None) -> AsyncIterator[UploadBudget]:
+        """One call's turn at the Space (its gate: breaker, in-flight slot, upload budget), refused when the Space
+        was closed since `closes` (the caller's `self.closes` before it waited for anything; default: now): a call
+        that waited its turn across a close() is never sent.
+
+        Usage: `closes = up.closes; await up.ready(emit); async with up.turn(api_name, closes): ...`.
+        """
+        closes = self.closes if closes is None else closes
+        async with self.gate.call(api_name) as budget:
+            if self.closes != closes:
+                raise UpstreamDisconnected("the Space was closed while this call waited its turn "
+                                           "(Limits.max_in_flight); nothing was sent", space=self.name,
+                                           api_name=api_name)
+            yield budget
 
     async def _wake(self) -> None:
         try:  # any request wakes a sleeping Space; its answer (503 meanwhile) does not matter

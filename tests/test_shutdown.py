@@ -90,3 +90,24 @@ def test_calls_waiting_their_turn_when_the_space_closes_are_never_sent(urls: dic
     with pytest.raises(UpstreamDisconnected):
         first.result(timeout=EXIT_DEADLINE)
     assert wait_for_state(streaming, waiting, "running", limit=2) is None  # never started upstream
+
+
+def test_whole_app_events_waiting_their_turn_when_the_space_closes_are_never_sent(urls: dict[str, str],
+                                                                                  streaming: compose.Space) -> None:
+    # The seam space.render() wires every remote event to takes the same turn as a call: one waiting for an
+    # in-flight slot when the Space closes is not sent afterwards to run upstream for no one.
+    from compose.identity import Identity
+    from compose.loop import spawn
+
+    running, waiting = (round(random.uniform(60, 69), 6) for _ in range(2))
+    space = compose.Space(urls["streaming"], limits=compose.Limits(max_in_flight=1))
+    first = space.endpoint("/long_job").submit(seconds=running)
+    assert wait_for_state(streaming, running, "running", limit=15) == "running"
+    schema = space.schema.endpoints["/long_job"]
+    event = spawn(space.run_payloads(schema, [waiting], Identity(session="render-user"), lambda update: None))
+    space.close()
+    with pytest.raises(UpstreamDisconnected, match="waited its turn"):
+        event.result(timeout=EXIT_DEADLINE)
+    with pytest.raises(UpstreamDisconnected):
+        first.result(timeout=EXIT_DEADLINE)
+    assert wait_for_state(streaming, waiting, "running", limit=2) is None  # never started upstream
