@@ -443,3 +443,35 @@ def test_a_remote_plot_reaches_an_outer_plot_through_a_handler_and_a_bokeh_one_n
             for served in (outer_url, whole_url):
                 assert Client(served, verbose=False).predict("image", api_name="/draw") == direct
                 assert Client(served, verbose=False).predict("bokeh", api_name="/draw") is None
+
+
+def test_a_bokeh_plot_from_an_event_a_gr_render_part_made_is_shown_only_when_trusted() -> None:
+    # The events a remote @gr.render function makes are wired when a user's run of it comes back; they dropped a
+    # Bokeh result even under space.render(trust_remote_js=True). Driven as the browser does: run the render
+    # function in a session, then the click its run made, by the id its render_config gave.
+    from gradio.components.plot import PlotData
+
+    bokeh_doc = '{"doc": {"roots": [{"type": "Plot", "attributes": {"title": "sales"}}]}}'
+    with gr.Blocks() as remote:
+        kind = gr.Textbox(label="Kind")
+
+        @gr.render(inputs=kind)
+        def part(k: str) -> None:
+            chart = gr.Plot(label=f"Chart {k}")
+            gr.Button("Draw").click(lambda: PlotData(type="bokeh", plot=bokeh_doc), None, chart)
+
+    shown = {}
+    with serve(remote) as url:
+        for trust in (False, True):
+            with gr.Blocks() as whole:
+                compose.Space(url).render(trust_remote_js=trust)
+            with serve(whole) as outer_url:
+                config = httpx.get(f"{outer_url}/config", timeout=25).json()
+                render = next(d["id"] for d in config["dependencies"] if d.get("render_id") is not None)
+                session = uuid.uuid4().hex
+                made = raw_events(outer_url, render, ["bars"], session=session)[-1][1]["output"]["render_config"]
+                assert any(c.get("props", {}).get("label") == "Chart bars" for c in made["components"]), made
+                click = next(d["id"] for d in made["dependencies"] if d.get("backend_fn"))
+                shown[trust] = raw_events(outer_url, click, [], session=session)[-1][1]["output"]["data"][0]
+    assert shown[False] is None
+    assert shown[True] == {"type": "bokeh", "plot": bokeh_doc}

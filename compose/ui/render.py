@@ -298,7 +298,7 @@ def _raw_fn(space: Space, schema: EndpointSchema, comps: dict[int, dict[str, Any
 
 
 def _dynamic_part(space: Space, schema: EndpointSchema, comps: dict[int, dict[str, Any]],
-                  named: dict[str, EndpointSchema]) -> DynamicPart:
+                  named: dict[str, EndpointSchema], *, trust_remote_js: bool = False) -> DynamicPart:
     """A remote `@gr.render` function (`schema`) for `mirror.build`: each run asks the remote, for the end user of
     the event running it, what it makes now; each of the events it makes is wired to the remote's own (Gradio
     keeps them in that user's upstream session, where compose's calls find them)."""
@@ -324,7 +324,8 @@ def _dynamic_part(space: Space, schema: EndpointSchema, comps: dict[int, dict[st
 
     def fns(config: dict[str, Any]) -> list[Callable[..., Any] | None]:
         known = {**comps, **{c["id"]: c for c in config.get("components", [])}}
-        return [_raw_fn(space, _dependency_schema(dep, known, named), known) if dep.get("backend_fn") else None
+        return [_raw_fn(space, _dependency_schema(dep, known, named), known, trust_remote_js=trust_remote_js)
+                if dep.get("backend_fn") else None
                 for dep in config.get("dependencies", [])]
 
     return DynamicPart(run=run, fns=fns)
@@ -363,7 +364,7 @@ def render_space(space: Space, *, trust_remote_js: bool = False) -> Rendered:
     for dep in config["dependencies"]:
         schema = _dependency_schema(dep, comps, sch.endpoints)
         if dep.get("render_id") is not None:
-            fns.append(_dynamic_part(space, schema, comps, sch.endpoints))
+            fns.append(_dynamic_part(space, schema, comps, sch.endpoints, trust_remote_js=trust_remote_js))
         else:
             fns.append(_raw_fn(space, schema, comps, trust_remote_js=trust_remote_js) if dep.get("backend_fn")
                        else None)
