@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import datetime as dt
 import random
 import sys
@@ -241,6 +242,17 @@ async def test_leaving_a_stream_early_cancels_upstream(streaming: compose.Space)
     async for update in streaming.endpoint("/long_job").stream(seconds=seconds):
         if update.kind == "progress":
             break
+    assert await await_state(streaming, seconds, "cancelled") == "cancelled"
+
+
+async def test_a_stream_kept_in_a_variable_and_closed_cancels_upstream(streaming: compose.Space) -> None:
+    # As the README shows: a generator the caller still holds is not collected when the loop is left, so it is
+    # closed explicitly; the close cancels the job.
+    seconds = unique_seconds()
+    async with contextlib.aclosing(streaming.endpoint("/long_job").stream(seconds=seconds)) as updates:
+        async for update in updates:
+            if update.kind == "progress":
+                break
     assert await await_state(streaming, seconds, "cancelled") == "cancelled"
 
 
