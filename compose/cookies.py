@@ -38,8 +38,9 @@ _all_lock = forksafe.Lock()
 
 
 def _owner(user: str | None) -> str:
-    # Kept to drop a departed user's cookies; hashed, so the map holds no raw session keys.
-    return hashlib.sha256((user or "\x00local").encode()).hexdigest()[:24]
+    # Kept to drop a departed user's cookies; hashed, so the map holds no raw session keys. Tagged as in
+    # compose.sessions: no end user's key names the app's own jar.
+    return hashlib.sha256(("n" if user is None else "u" + user).encode()).hexdigest()[:24]
 
 
 class _Jar:

@@ -32,7 +32,7 @@ _resets_lock = forksafe.Lock()  # a parent thread may hold it at a fork: the chi
 
 def _after_fork_in_child() -> None:
     global _NO_USER
-    _NO_USER = f"\x00local:{os.getpid()}"
+    _NO_USER = f"n{os.getpid()}"
 
 
 if hasattr(os, "register_at_fork"):
@@ -40,7 +40,14 @@ if hasattr(os, "register_at_fork"):
 _MAX_RESET_USERS = 10_000
 # A plain script with no end user: one stable session per Space and process, like a browser tab. Per process: a
 # forked child (a gunicorn worker) sharing its parent's session would read the parent's events off the data stream.
-_NO_USER = f"\x00local:{os.getpid()}"
+# Tagged "n", where an end user's key is tagged "u" (`_who`): Gradio takes any session_hash a browser sends, so no
+# key a user picks may name the app's own session (its warm-ups, its scripts' state).
+_NO_USER = f"n{os.getpid()}"
+
+
+def _who(user: str | None) -> str:
+    """The user's part of a derivation: their key, or the process's own session when there is no end user."""
+    return _NO_USER if user is None else "u" + user
 
 
 def set_secret(secret: str | bytes) -> None:
@@ -56,7 +63,7 @@ def _mac(*parts: str) -> str:
 
 def _reset_key(user: str | None) -> str:
     """Where this user's reset nonces are kept (their key, hashed: the map holds no raw session keys)."""
-    return _mac("user", user if user is not None else _NO_USER)[:32]
+    return _mac("user", _who(user))[:32]
 
 
 def derive(mode: SessionMode, *, space_key: str, user: str | None, epoch: int = 0) -> str:
@@ -67,12 +74,12 @@ def derive(mode: SessionMode, *, space_key: str, user: str | None, epoch: int = 
         return _mac("shared", space_key, str(epoch))[:22]
     # Most users never reset: with no nonces kept at all, skip hashing their key a second time on every call.
     nonce = _resets.get(_reset_key(user), {}).get(space_key, "") if _resets else ""
-    return _mac("user", space_key, str(epoch), user if user is not None else _NO_USER, nonce)[:22]
+    return _mac("user", space_key, str(epoch), _who(user), nonce)[:22]
 
 
 def bucket(user: str | None) -> str:
     """A stable, unguessable folder name for one user's files (derived like their sessions)."""
-    return _mac("files", user if user is not None else _NO_USER)[:16]
+    return _mac("files", _who(user))[:16]
 
 
 def user_folder(root: Path, user: str | None) -> Path:

@@ -277,6 +277,17 @@ def test_user_mode_is_the_default_one_counter_per_user(diagnostics: compose.Spac
         assert increment(diagnostics) == 3
 
 
+def test_no_session_key_an_end_user_picks_is_the_apps_own_session(diagnostics: compose.Space) -> None:
+    # Gradio takes any session_hash a browser sends. The app's own calls (no end user: warm-ups, scripts) had the
+    # session of the key "\x00local:<pid>", so a visitor who sent that key shared their gr.State.
+    own = increment(diagnostics)
+    pid = os.getpid()
+    for key in (f"\x00local:{pid}", f"n{pid}", f"\x00local:{pid}\x1f", "n", ""):
+        with compose.identity(session=key):
+            assert increment(diagnostics) == 1, repr(key)
+    assert increment(diagnostics) == own + 1
+
+
 def test_shared_mode_users_share_one_session(urls: dict[str, str], run_id: str) -> None:
     shared = compose.Space(urls["diagnostics"], session="shared", forward_headers=("x-ip-token",))
     with compose.identity(session=f"{run_id}-s1", headers={"x-ip-token": "one"}):
