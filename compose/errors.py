@@ -45,6 +45,10 @@ __all__ = [
 class ComposeError(Exception):
     """Root of every error raised by compose. Its text never holds a token (see `compose.redact`)."""
 
+    def __init__(self, *args: object) -> None:
+        # Its args too: repr(), a traceback's last line and pickling show them as they are.
+        super().__init__(*(redact(a) if isinstance(a, str) else a for a in args))
+
     def __str__(self) -> str:
         return redact(super().__str__())
 
@@ -75,10 +79,12 @@ class SpaceError(ComposeError):
     """An error that happened at or on the way to a Space; `.space` and `.api_name` say where."""
 
     def __init__(self, message: str, *, space: str = "", api_name: str | None = None):
-        self.space, self.api_name = space, api_name
-        message = redact(message)  # a remote's text may echo the request's credentials
+        # A remote's text may echo the request's credentials, and a Space's URL may carry user:password@: neither
+        # reaches the error's text, its args (repr, pickling) or its attributes.
+        self.space, self.api_name = redact(space), api_name
+        message = redact(message)
         self.message = message
-        where = " ".join(part for part in (space, api_name) if part)
+        where = " ".join(part for part in (self.space, api_name) if part)
         super().__init__(f"{where}: {message}" if where else message)
 
 

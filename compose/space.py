@@ -32,6 +32,7 @@ from .identity import Identity, current_identity
 from .limits import Gate, Limits
 from .login import check_auth
 from .loop import run_async, run_sync
+from .redact import redact
 from .schema import EndpointSchema, SpaceSchema
 from .sessions import SessionMode
 from .transport import Transport
@@ -126,6 +127,8 @@ class Space:
         if session not in ("user", "shared", "call"):
             raise ConfigError(f"session must be 'user', 'shared' or 'call', not {session!r}")
         name, url = resolve_src(src)
+        # The name shown in errors, logs, traces and folder names: a URL's user:password@ never goes there.
+        name = redact(name)
         if token is True:
             from huggingface_hub import get_token
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -230,6 +231,23 @@ async def test_a_gr_error_echoing_the_request_headers_never_shows_a_credential(e
         await asyncio.wait_for(handler("hi"), HANG)
     for secret in (KEY, HF):
         assert secret not in str(shown.value.message)
+
+
+def test_a_password_in_the_spaces_url_is_in_no_error_repr_name_or_folder() -> None:
+    # str(error) was redacted, but repr(error) and error.args (what a traceback's last line and most loggers show),
+    # error.space, repr(space) and the download folder's name carried "user:password@" as given.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed once the block ends: nothing listens there
+    password = "pw-" + os.urandom(8).hex()
+    space = compose.Space(f"http://alice:{password}@127.0.0.1:{port}", retries=0, max_wait=1)
+    with pytest.raises(compose.SpaceUnavailable) as info:
+        space.endpoint("/x")
+    error = info.value
+    for shown in (str(error), repr(error), str(error.args), error.space, error.message, repr(space), space.name,
+                  str(space.upstream.download_dir)):
+        assert password not in shown, shown
+    assert f"127.0.0.1:{port}" in str(error)  # still says where
 
 
 def test_compose_logs_never_carry_a_credential(caplog: pytest.LogCaptureFixture) -> None:
