@@ -430,6 +430,53 @@ def test_one_tool_shared_by_two_users_agents_at_once_keeps_them_apart(urls: dict
     assert shared._context is None
 
 
+def test_one_agent_shared_by_two_users_runs_one_task_at_a_time_and_keeps_nobodys_identity(urls: dict[str, str]
+                                                                                          ) -> None:
+    """One agent for every visitor, as smolagents' own GradioUI keeps it. Two overlapping runs swapped each other's
+    per-run tools in the agent's one tools dict: the first user's tool call went out with the second user's token,
+    and a run's bound copy stayed in the agent afterwards, so every later call billed that user. Now the second
+    run is refused while the first goes on (the two would read each other's memory too), and afterwards the
+    agent's tools act for whoever calls them."""
+    from scripted import ScriptedModel
+    from smolagents import ToolCallingAgent
+    from smolagents.memory import ActionStep
+
+    space = compose.Space(urls["diagnostics"], forward_headers=("x-ip-token",))
+    tool = space.endpoint("/whoami").tool(name="whoami")
+    inside, refused = threading.Event(), threading.Event()
+
+    class WaitsForTheOther(ScriptedModel):
+        def generate(self, messages: Any, *args: Any, **kwargs: Any) -> Any:
+            if not self.seen:
+                inside.set()
+                assert refused.wait(20), "the second run was never refused"
+            return super().generate(messages, *args, **kwargs)
+
+    agent = ToolCallingAgent(tools=[tool], model=WaitsForTheOther([[("whoami", {})],
+                                                                  [("final_answer", {"answer": "done"})]]),
+                             verbosity_level=-1)
+    run = uuid.uuid4().hex[:8]
+
+    def trace(user: str) -> list[Any]:
+        with compose.identity(session=f"{user}-{run}", headers={"x-ip-token": f"{user}-token-{run}"}):
+            return list(compose.stream_trace(agent, f"who am I, {user}?"))[-1]
+
+    with ThreadPoolExecutor(2) as pool:
+        alice = pool.submit(trace, "alice")
+        assert inside.wait(20)
+        bob = trace("bob")
+        refused.set()
+        alice.result(timeout=25)
+    assert any("already running" in str(m.content) for m in bob), bob
+    step = next(s for s in agent.memory.steps if isinstance(s, ActionStep) and s.tool_calls
+                and s.tool_calls[0].name == "whoami")
+    assert f"alice-token-{run}" in str(step.observations), step.observations
+    # Afterwards the agent holds the tool itself again: a call acts for whoever makes it.
+    assert agent.tools["whoami"] is tool
+    with compose.identity(session=f"carol-{run}", headers={"x-ip-token": f"carol-token-{run}"}):
+        assert agent.tools["whoami"]()["x-ip-token"] == f"carol-token-{run}"
+
+
 def test_a_request_gradio_gave_no_session_gets_one_of_its_own(diagnostics: compose.Space) -> None:
     # Gradio's /run route (a queue=False event) has no session: its calls were keyed by the client's address, so
     # every caller behind one proxy shared one upstream session, and two worker processes sharing the session
